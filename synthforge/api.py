@@ -1,0 +1,34 @@
+"""The Python API: what a notebook or a pipeline calls."""
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from synthforge.engine.augment import augment
+from synthforge.engine.run import RunResult
+from synthforge.engine.run import run as _run
+from synthforge.quality.evaluate import evaluate_tables
+from synthforge.quality.report_model import TabularQuality
+from synthforge.recipe import Recipe, load_recipe, parse_recipe
+
+
+def run(recipe: Recipe | dict | str | Path, *, out: str | Path | None = None, overwrite: bool = False,
+        resume: bool = False, **overrides: Any) -> RunResult:
+    """Run a recipe (object, dict or YAML path). `overrides` are dotted keys, e.g. `**{"output.rows": 100}`."""
+    base_dir = None
+    if isinstance(recipe, (str, Path)):
+        base_dir = Path(recipe).resolve().parent
+        recipe = load_recipe(recipe, **overrides)
+    elif isinstance(recipe, dict) or overrides:
+        recipe = parse_recipe(recipe, **overrides)
+    return _run(recipe, out=out, overwrite=overwrite, resume=resume, base_dir=base_dir)
+
+
+def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.DataFrame | None = None,
+             target: str | None = None, random_seed: int = 0) -> TabularQuality:
+    """Grade any real/synthetic pair with synthforge's metrics."""
+    return evaluate_tables(real, synthetic, holdout=holdout, target=target, random_seed=random_seed)
+
+
+__all__ = ["run", "evaluate", "augment", "Recipe", "RunResult"]

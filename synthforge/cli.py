@@ -1,0 +1,136 @@
+"""The command line: parse, build objects, call one library function, map errors to exit codes.
+
+0 ok · 1 a quality gate failed (output kept, marked failing) · 2 bad input, printed as one line · 130 interrupted
+"""
+
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from typer.exceptions import TyperException  # typer 0.2x vendors click: its usage errors derive from this
+
+from synthforge.errors import GateFailed, UserError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Synthetic data from a small seed: fitted, validated and graded.")
+err = Console(stderr=True, highlight=False)
+
+
+@app.command("run")
+def run_cmd(recipe: Path = typer.Argument(..., help="recipe YAML"),
+            out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: recipe output.folder)"),
+            rows: Optional[int] = typer.Option(None, "--rows", help="rows to generate"),
+            overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output folder"),
+            resume: bool = typer.Option(False, "--resume", help="continue an interrupted run"),
+            device: Optional[str] = typer.Option(None, "--device", help="auto|cpu|cuda|mps"),
+            executor: Optional[str] = typer.Option(None, "--executor", help="local|ray"),
+            ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address"),
+            quiet: bool = typer.Option(False, "--quiet", "-q")):
+    """Fit a generator on the recipe's seed and write a validated, graded dataset."""
+    from synthforge.engine.run import run
+    from synthforge.recipe import load_recipe
+
+    r = load_recipe(recipe, **{"output.rows": rows, "generator.device": device, "execution.executor": executor,
+                               "execution.ray_address": ray_address})
+    try:
+        result = run(r, out=out, overwrite=overwrite, resume=resume, base_dir=recipe.resolve().parent,
+                     console=Console(stderr=True, quiet=quiet))
+    except KeyboardInterrupt:
+        err.print(f"interrupted; continue with: synthforge run {recipe} --resume"
+                  + (f" --out {out}" if out else ""))
+        raise typer.Exit(130)
+    print(result.folder)
+
+
+@app.command("validate")
+def validate_cmd(recipe: Path = typer.Argument(..., help="recipe YAML")):
+    """Check a recipe and its seed data without training anything."""
+    from synthforge.engine.check import check_recipe
+
+    print(check_recipe(recipe))
+
+
+@app.command("report")
+def report_cmd(real: Path = typer.Option(..., "--real", help="real rows (CSV/Parquet/JSONL)"),
+               synthetic: Path = typer.Option(..., "--synthetic", help="synthetic rows"),
+               out: Path = typer.Option(..., "--out", help="folder for report.html and report.json"),
+               holdout: Optional[Path] = typer.Option(None, "--holdout", help="real rows the generator never saw"),
+               target: Optional[str] = typer.Option(None, "--target", help="column for the utility metric"),
+               gate: list[str] = typer.Option([], "--gate", help="KEY=VALUE, e.g. min_quality=0.8"),
+               overwrite: bool = typer.Option(False, "--overwrite")):
+    """Grade any real/synthetic pair of tables."""
+    from synthforge.engine.report_pair import report_pair
+
+    gates = {}
+    for g in gate:
+        key, _, value = g.partition("=")
+        try:
+            gates[key.strip()] = float(value)
+        except ValueError:
+            raise UserError(f"--gate {g!r}: expected KEY=NUMBER, e.g. min_quality=0.8") from None
+    report = report_pair(real, synthetic, out, holdout=holdout, target=target, gates=gates, overwrite=overwrite)
+    overall = report.tabular.overall.value if report.tabular else None
+    print(f"{out / 'report.html'}  status={report.status}  overall={overall if overall is None else round(overall, 4)}")
+    if report.status == "failed":
+        raise typer.Exit(1)
+
+
+@app.command("recipes")
+def recipes_cmd(folder: Path = typer.Option(Path("recipes"), "--dir", help="where recipes live")):
+    """List the shipped recipes, one line each."""
+    import yaml
+
+    found = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    if not found:
+        raise UserError(f"--dir: no recipes (*.yaml) in {folder}")
+    for path in found:
+        first = next((ln[1:].strip() for ln in path.read_text().splitlines() if ln.startswith("#")), "")
+        data = yaml.safe_load(path.read_text()) or {}
+        print(f"{str(path):40s} {data.get('vertical', ''):12s} {first}")
+
+
+@app.command("init")
+def init_cmd(seed: Path = typer.Argument(..., help="seed file"),
+             vertical: str = typer.Option("general", "--vertical", help="preset in recipes/presets"),
+             out: Path = typer.Option(Path("recipe.yaml"), "--out"),
+             overwrite: bool = typer.Option(False, "--overwrite")):
+    """Write a commented starter recipe for a seed file."""
+    from synthforge.engine.starter import starter_recipe
+    from synthforge.sinks.files import write_text
+
+    if out.exists() and not overwrite:
+        raise UserError(f"--out: {out} already exists; pass --overwrite to replace it")
+    write_text(out, starter_recipe(seed, vertical))
+    print(out)
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        code = app(args=argv, standalone_mode=False)  # without standalone mode, typer.Exit(n) comes back as n
+        return code if isinstance(code, int) else 0
+    except UserError as e:
+        err.print(f"error: {e}", markup=False, soft_wrap=True)
+        return 2
+    except GateFailed as e:
+        err.print(f"{e}", markup=False, soft_wrap=True)
+        if e.result is not None:
+            print(e.result.folder)
+        return 1
+    except typer.Exit as e:
+        return e.exit_code
+    except typer.Abort:
+        err.print("interrupted")
+        return 130
+    except TyperException as e:
+        message = e.format_message() if hasattr(e, "format_message") else str(e)
+        err.print(f"error: {message}", markup=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Seed data: reading sources and profiling them."""

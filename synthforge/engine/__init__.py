@@ -1,0 +1,1 @@
+"""The engine: recipe in, finished output folder out."""

@@ -1,0 +1,264 @@
+"""One run, start to finish: seed → profile → fit → sample + validate (in shards) → grade → write → manifest.
+
+Every stage writes into the workspace's `.partial` folder; the manifest comes last and the folder is renamed into
+place only then, so a killed run never leaves something that looks finished, and `resume=True` picks up the saved
+model and the committed shards.
+"""
+
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import yaml
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from synthforge.data.profile import Profile
+from synthforge.data.sources import read_seed
+from synthforge.engine import workspace as wsp
+from synthforge.engine.executors import run_local
+from synthforge.engine.manifest import Timings, versions
+from synthforge.engine.select import select_family
+from synthforge.engine.shards import ShardStats, plan_shards
+from synthforge.errors import GateFailed, UserError
+from synthforge.families.device import resolve_device
+from synthforge.families.sdv_tabular import SDVGenerator, check_params
+from synthforge.quality import expectations as ex
+from synthforge.quality.evaluate import evaluate_tables
+from synthforge.quality.gates import check_gates, report_status
+from synthforge.quality.html import render_html
+from synthforge.quality.report_model import GateResult, Report
+from synthforge.randomness import derive_seed
+from synthforge.recipe.schema import Recipe
+from synthforge.sinks.files import write_json, write_text
+
+SPLIT_SEED_STREAM, METRIC_SEED_STREAM, FIT_SEED_STREAM = 3, 4, 5
+
+
+@dataclass(frozen=True)
+class RunResult:
+    folder: Path
+    status: str  # passed | failed | no_gates
+    report: Report
+    manifest: dict
+
+    @property
+    def passed(self) -> bool:
+        return self.status != "failed"
+
+    def data(self) -> pd.DataFrame:
+        return read_output(self.folder)
+
+
+def read_output(folder: Path) -> pd.DataFrame:
+    parts = sorted((Path(folder) / "data").glob("part-*.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else pd.DataFrame()
+
+
+def default_threads() -> int:
+    # Measured on 2 cores: CTGAN epochs ran 0.48 s with 1 torch thread vs 0.76 s with 2 while another process
+    # shared the CPU (docs/scaling.md). Leave a core for everything else unless the machine is big.
+    cores = os.cpu_count() or 1
+    return 1 if cores <= 2 else min(cores - 1, 16)
+
+
+def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
+        base_dir: Path | None = None, console: Console | None = None) -> RunResult:
+    console = console or Console(stderr=True, quiet=True)
+    timings = Timings()
+    started = datetime.now(timezone.utc)
+    import torch
+
+    torch.set_num_threads(recipe.execution.threads or default_threads())
+    device = resolve_device(recipe.generator.device)
+    if recipe.generator.family != "auto":
+        check_params(recipe.generator.family, recipe.generator.params)
+
+    with timings.stage("load"):
+        seed = read_seed(recipe.seed.source, recipe.seed.format, base_dir, recipe.seed.max_rows)
+        profile = Profile.from_frame(seed.frame, overrides=recipe.seed.columns, target=recipe.seed.target,
+                                     drop=recipe.seed.drop, primary_key=recipe.seed.primary_key)
+        data = profile.prepare(seed.frame)
+        if data.shape[1] == 0:
+            raise UserError(f"seed.source: no column of {seed.path.name} can be modelled "
+                            f"({'; '.join(profile.notes())})")
+        train, holdout = split(data, recipe.quality.holdout_fraction, derive_seed(recipe.random_seed,
+                                                                                  SPLIT_SEED_STREAM))
+        condition_counts = conditions_to_counts(recipe, profile, train)
+
+    recipe_hash = hashlib.sha256((recipe.model_dump_json() + seed.sha256).encode()).hexdigest()
+    # seed paths are relative to the recipe file; output folders, like --out, to where the user runs synthforge
+    final = Path(out) if out else Path(recipe.output.folder or Path("runs") / recipe.name)
+    ws = wsp.open_workspace(final, recipe_hash, overwrite=overwrite, resume=resume)
+    console.print(f"[bold]synthforge[/] {recipe.name}: {len(seed.frame)} seed rows × {seed.frame.shape[1]} columns "
+                  f"from {seed.path} → {ws.final}")
+    write_text(ws.path("recipe.yaml"), yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+    write_json(ws.path("profile.json"), profile.model_dump(mode="json"))
+
+    with timings.stage("fit"):
+        generator, selection = fit_generator(recipe, profile, train, holdout, device, ws, console)
+
+    kinds = profile.metric_kinds()
+    suite = ex.build_suite(f"{recipe.name}_suite", kinds, train, auto=recipe.quality.auto_expectations,
+                           user=tuple((e.type, dict(e.kwargs)) for e in recipe.quality.expectations),
+                           primary_key=profile.primary_key)
+    write_json(ws.path("expectations", "suite.json"), ex.suite_json(suite))
+
+    shards = plan_shards(recipe.output.rows, recipe.execution.shard_rows, recipe.random_seed, condition_counts)
+    meta = {"recipe": recipe.name, "random_seed": recipe.random_seed, "family": generator.family}
+    with timings.stage("generate"):
+        stats = execute(recipe, generator, suite, shards, ws, meta, console)
+
+    with timings.stage("evaluate"):
+        synthetic = read_output(ws.work)
+        report, validation = grade(recipe, profile, train, holdout, synthetic, stats, selection, kinds)
+    write_json(ws.path("expectations", "result.json"), validation)
+
+    manifest = {
+        "complete": True, "status": report.status, "recipe": recipe.model_dump(mode="json"),
+        "recipe_sha256": recipe_hash, "seed": {"path": str(seed.path), "sha256": seed.sha256,
+                                               "rows": len(seed.frame), "columns": seed.frame.shape[1]},
+        "rows": int(len(synthetic)), "random_seed": recipe.random_seed, "family": generator.family,
+        "device": device, "threads": recipe.execution.threads or default_threads(),
+        "executor": recipe.execution.executor, "shards": len(shards), "versions": versions(),
+        "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
+        "failing_gates": [g.model_dump() for g in report.gates if not g.passed],
+    }
+    report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family})
+    write_json(ws.path("report.json"), report.model_dump(mode="json"))
+    write_text(ws.path("report.html"), render_html(report))
+    write_json(ws.path(wsp.MANIFEST), manifest)
+    folder = wsp.commit(ws)
+    result = RunResult(folder=folder, status=report.status, report=report, manifest=manifest)
+    console.print(f"{'[green]passed' if result.passed else '[red]failed'}[/]: {len(synthetic)} rows in "
+                  f"{folder} ({sum(timings.seconds.values()):.0f}s)")
+    if not result.passed:
+        failing = "; ".join(f"{g.gate}: {_fmt(g.value)} vs {g.threshold}" for g in report.gates if not g.passed)
+        raise GateFailed(f"quality gate failed: {failing} (output kept in {folder})", result)
+    return result
+
+
+def split(df: pd.DataFrame, holdout_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    if len(df) < 10:
+        raise UserError(f"seed.source: {len(df)} rows is too few to learn from and to keep a holdout; "
+                        "give at least 10 rows")
+    order = np.random.default_rng(seed).permutation(len(df))
+    n_hold = max(1, int(round(len(df) * holdout_fraction)))
+    return (df.iloc[np.sort(order[n_hold:])].reset_index(drop=True),
+            df.iloc[np.sort(order[:n_hold])].reset_index(drop=True))
+
+
+def conditions_to_counts(recipe: Recipe, profile: Profile, train: pd.DataFrame) -> dict | None:
+    cond = recipe.output.conditions
+    if cond is None:
+        return None
+    kinds = profile.kinds()
+    if cond.column not in kinds:
+        raise UserError(f"output.conditions.column: {cond.column!r} is not a modelled column; choose one of "
+                        f"{', '.join(kinds)}")
+    if kinds[cond.column] not in ("categorical", "boolean"):
+        raise UserError(f"output.conditions.column: {cond.column!r} is {kinds[cond.column]}; conditions need a "
+                        "categorical or boolean column")
+    values = list(pd.unique(train[cond.column].dropna()))
+    by_text = {str(v): v for v in values}
+    rows = recipe.output.rows
+    if cond.balance:
+        counts = {v: rows // len(values) + (1 if i < rows % len(values) else 0) for i, v in enumerate(values)}
+    else:
+        unknown = [k for k in cond.counts if k not in by_text]
+        if unknown:
+            raise UserError(f"output.conditions.counts: {unknown[0]!r} is not a value of {cond.column}; values are "
+                            f"{', '.join(sorted(by_text))}")
+        counts = {by_text[k]: n for k, n in cond.counts.items() if n > 0}
+    return {((cond.column, _plain(v)),): n for v, n in counts.items()}
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+def fit_generator(recipe: Recipe, profile: Profile, train, holdout, device: str, ws: wsp.Workspace,
+                  console: Console):
+    model_dir = ws.path("model")
+    if (model_dir / "generator.json").exists():
+        console.print("  resuming with the model already fitted in this run")
+        gen = SDVGenerator.load(model_dir, trusted=True)  # trusted: this run wrote it
+        selection = json.loads((model_dir / "selection.json").read_text())
+        return gen, selection
+    family = recipe.generator.family
+    if family == "auto":
+        gen, candidates = select_family(recipe.generator.candidates, profile, train, holdout, device=device,
+                                        time_budget=recipe.generator.time_budget, random_seed=recipe.random_seed,
+                                        console=console)
+        selection = [c.row() for c in candidates]
+    else:
+        console.print(f"  fitting {family}")
+        gen = SDVGenerator(family, profile, recipe.generator.params, device,
+                           time_budget=recipe.generator.time_budget if "epochs" not in recipe.generator.params
+                           else None,
+                           random_state=derive_seed(recipe.random_seed, FIT_SEED_STREAM)).fit(train)
+        selection = [{"family": family, "score": None, "fit_seconds": gen.fit_seconds_,
+                      "epochs": gen.fitted_params_.get("epochs"), "chosen": True, "why": "named in the recipe"}]
+    tmp = model_dir.with_name("model.tmp")
+    gen.save(tmp)
+    write_json(tmp / "selection.json", selection)
+    os.replace(tmp, model_dir)
+    return gen, selection
+
+
+def execute(recipe: Recipe, generator, suite, shards, ws: wsp.Workspace, meta: dict, console: Console
+            ) -> list[ShardStats]:
+    if recipe.execution.executor == "ray":
+        from synthforge.engine.ray_executor import run_ray
+
+        return run_ray(ws.path("model"), suite, shards, ws.work, recipe.quality.max_rounds, meta,
+                       address=recipe.execution.ray_address, console=console)
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} rows"),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        return run_local(generator, suite, shards, ws.work, recipe.quality.max_rounds, meta, progress)
+
+
+def grade(recipe: Recipe, profile: Profile, train, holdout, synthetic, stats: list[ShardStats], selection,
+          kinds) -> tuple[Report, dict]:
+    requested = sum(s.requested for s in stats)
+    failed: dict[str, int] = {}
+    for s in stats:
+        for k, v in s.failed.items():
+            failed[k] = failed.get(k, 0) + v
+    table_failures = sorted({t for s in stats for t in s.table_failures})
+    validation = {"expectations": None, "rows_requested": requested, "rows_valid": int(len(synthetic)),
+                  "rows_sampled": sum(s.sampled for s in stats), "rows_dropped": sum(s.invalid for s in stats),
+                  "rounds": max((s.rounds for s in stats), default=0), "failed": failed,
+                  "table_failures": table_failures, "shards": [s.to_dict() for s in stats]}
+    notes = profile.notes()
+    target = recipe.seed.target if recipe.seed.target in kinds else None
+    if len(synthetic) == 0:
+        raise UserError(f"quality.expectations: no synthetic row passed validation in {validation['rounds']} "
+                        f"rounds; failing: {', '.join(failed) or ', '.join(table_failures)}")
+    metric_seed = derive_seed(recipe.random_seed, METRIC_SEED_STREAM)
+    tab = evaluate_tables(train, synthetic, kinds=kinds, holdout=holdout, target=target, random_seed=metric_seed,
+                          max_rows=recipe.quality.metric_rows)
+    gates = check_gates(tab.metrics(), dict(recipe.quality.gates))
+    if len(synthetic) < requested:
+        gates.append(GateResult(gate="rows", metric="valid_rows", threshold=requested, value=len(synthetic),
+                                passed=False))
+        notes.append(f"only {len(synthetic)} of {requested} rows passed validation in {validation['rounds']} rounds;"
+                     f" failing expectations: {failed or table_failures}")
+    status = report_status(gates)
+    report = Report(title=f"synthforge · {recipe.name}", created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                    status=status, gates=gates, tabular=tab, selection=selection, validation=validation,
+                    notes=notes, run={"recipe": recipe.name, "vertical": recipe.vertical, "rows": int(len(synthetic)),
+                                      "seed_rows_train": len(train), "seed_rows_holdout": len(holdout),
+                                      "random_seed": recipe.random_seed})
+    return report, validation
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None else f"{v:.4g}"

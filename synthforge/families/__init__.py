@@ -1,0 +1,1 @@
+"""Generative families. Each implements the Generator protocol in generator.py."""

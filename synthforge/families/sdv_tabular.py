@@ -1,0 +1,163 @@
+"""Tables through SDV's single-table synthesizers (GaussianCopula, CTGAN, TVAE, CopulaGAN).
+
+Licence: SDV, ctgan, rdt and copulas are under the Business Source License 1.1 (see docs/licences.md). This file is
+the only place that imports SDV, so a permissively licensed backend can sit beside it under the same protocol.
+"""
+
+import inspect
+import json
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthforge.data.profile import Profile, to_sdv_metadata
+from synthforge.errors import UserError
+from synthforge.families.generator import NotFittedError
+
+TABLE = "seed"
+NEURAL = ("ctgan", "tvae", "copulagan")
+
+
+def synthesizer_class(family: str):
+    from sdv import single_table as st
+
+    return {"gaussian_copula": st.GaussianCopulaSynthesizer, "ctgan": st.CTGANSynthesizer,
+            "tvae": st.TVAESynthesizer, "copulagan": st.CopulaGANSynthesizer}[family]
+
+
+def check_params(family: str, params: dict[str, Any]) -> None:
+    """Recipe params are exactly the synthesizer's keyword parameters; anything else is a named error."""
+    valid = [p for p in inspect.signature(synthesizer_class(family).__init__).parameters
+             if p not in ("self", "metadata", "enable_gpu")]
+    for key in params:
+        if key not in valid:
+            raise UserError(f"generator.params.{key}: not a parameter of {family}; valid: {', '.join(valid)}")
+
+
+class SDVGenerator:
+    """One SDV synthesizer behind the Generator protocol."""
+
+    def __init__(self, family: str, profile: Profile, params: dict[str, Any] | None = None, device: str = "cpu",
+                 time_budget: float | None = None, random_state: int = 0):
+        self.family = family
+        self.random_state = random_state
+        self.profile = profile
+        self.params = dict(params or {})
+        self.device = device
+        self.time_budget = time_budget
+
+    def fit(self, data: pd.DataFrame) -> "SDVGenerator":
+        check_params(self.family, self.params)
+        params = dict(self.params)
+        if self.family in NEURAL:
+            params["enable_gpu"] = self.device == "cuda"
+            if self.time_budget is not None:
+                params["epochs"] = self._epochs_within_budget(data, params)
+        started = time.perf_counter()
+        self.synthesizer_ = self._fit_once(data, params)
+        self.fit_seconds_ = time.perf_counter() - started
+        self.fitted_params_ = {k: v for k, v in params.items() if k != "enable_gpu"}
+        return self
+
+    def _fit_once(self, data: pd.DataFrame, params: dict[str, Any]):
+        _seed_globals(self.random_state)
+        metadata = to_sdv_metadata(self.profile, data, TABLE)
+        with warnings.catch_warnings():
+            # SDV warns about things we already report (metadata not saved to its JSON, rounding on float columns)
+            warnings.simplefilter("ignore")
+            try:
+                synth = synthesizer_class(self.family)(metadata, **params)
+            except (TypeError, ValueError) as e:
+                raise UserError(f"generator.params: {self.family} rejected them ({_first_line(e)})") from None
+            synth.fit({TABLE: data})
+        return synth
+
+    def _epochs_within_budget(self, data: pd.DataFrame, params: dict[str, Any]) -> int:
+        """Neural synthesizers cannot stop on a clock, so time fits of 1 and 2 epochs (their difference is one
+        epoch, the rest is preprocessing) and ask for as many epochs as the rest of the budget holds."""
+        wanted = int(params.get("epochs", 300))
+        started = time.perf_counter()
+        t1 = _timed(lambda: self._fit_once(data, {**params, "epochs": 1}))
+        t2 = _timed(lambda: self._fit_once(data, {**params, "epochs": 2}))
+        per_epoch = max(t2 - t1, 0.05 * t1, 1e-3)
+        overhead = max(t1 - per_epoch, 0.0)
+        remaining = self.time_budget - (time.perf_counter() - started) - overhead
+        self.budget_probe_ = {"seconds_per_epoch": round(per_epoch, 3), "preprocess_seconds": round(overhead, 3)}
+        return int(max(1, min(wanted, remaining // per_epoch)))
+
+    def sample(self, n: int, *, seed: int, conditions: dict[str, Any] | None = None) -> pd.DataFrame:
+        synth = getattr(self, "synthesizer_", None)
+        if synth is None:
+            raise NotFittedError("sample() called before fit()")
+        # SDV draws from numpy's and torch's global generators inside its transformers; resetting them here is
+        # the only way to make a shard's rows depend on its seed alone.
+        synth.reset_sampling()
+        synth._set_random_state(int(seed))
+        np.random.seed(int(seed))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            if not conditions:
+                return synth.sample(int(n))[TABLE].reset_index(drop=True)
+            from sdv.sampling import Condition
+
+            out = synth.sample_from_conditions([Condition(num_rows=int(n), column_values=dict(conditions))])
+            return (out[TABLE] if isinstance(out, dict) else out).reset_index(drop=True)
+
+    def save(self, folder: Path) -> None:
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / "synthesizer.pkl.tmp"
+        self.synthesizer_.save(str(tmp))
+        tmp.replace(folder / "synthesizer.pkl")
+        config = {"family": self.family, "params": _jsonable(self.fitted_params_), "device": self.device,
+                  "fit_seconds": self.fit_seconds_, "profile": self.profile.model_dump(mode="json"),
+                  "format": "sdv-pickle", "sdv_version": _sdv_version()}
+        (folder / "generator.json").write_text(json.dumps(config, indent=2))
+
+    @classmethod
+    def load(cls, folder: Path, *, trusted: bool = False) -> "SDVGenerator":
+        if not trusted:
+            raise UserError(f"{folder}: SDV models are pickles, which can run code when loaded; load only a model "
+                            "this run wrote, or pass trusted=True for a file you trust")
+        folder = Path(folder)
+        config = json.loads((folder / "generator.json").read_text())
+        gen = cls(config["family"], Profile.model_validate(config["profile"]), config["params"], config["device"])
+        from sdv.utils import load_synthesizer  # SDV 2 moved loading out of the synthesizer classes
+
+        gen.synthesizer_ = load_synthesizer(str(folder / "synthesizer.pkl"))
+        gen.fitted_params_ = config["params"]
+        gen.fit_seconds_ = config["fit_seconds"]
+        return gen
+
+
+def _seed_globals(seed: int) -> None:
+    # SDV and its GAN/VAE models draw from numpy's and torch's global generators and take no generator argument
+    import torch
+
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _timed(fn) -> float:
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def _sdv_version() -> str:
+    import sdv
+
+    return sdv.__version__
+
+
+def _jsonable(params: dict) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__

@@ -1,0 +1,101 @@
+"""Compute the tabular quality of a synthetic table against its real training data."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .detection import detection_metric
+from .fidelity import fidelity_metrics
+from .privacy import privacy_metrics
+from .report_model import COLUMN_KINDS, ColumnKind, TabularQuality
+from .utility import utility_metric
+
+__all__ = ["ColumnKind", "evaluate_tables", "infer_kinds"]
+
+# Fidelity is vectorised and exact on every row up to this many; above it a seeded sample
+# keeps memory bounded (documented in computed_on and notes).
+FIDELITY_MAX_ROWS = 1_000_000
+DISTINCT_FOR_NUMERICAL = 10
+
+
+def infer_kinds(df: pd.DataFrame) -> dict[str, ColumnKind]:
+    """bool -> boolean, datetime64 -> datetime, numeric with > 10 distinct -> numerical, else
+    categorical (object columns holding date strings stay categorical)."""
+    kinds: dict[str, ColumnKind] = {}
+    for col in df.columns:
+        s = df[col]
+        if pd.api.types.is_bool_dtype(s):
+            kinds[col] = "boolean"
+        elif pd.api.types.is_datetime64_any_dtype(s):
+            kinds[col] = "datetime"
+        elif pd.api.types.is_numeric_dtype(s) and s.nunique(dropna=True) > DISTINCT_FOR_NUMERICAL:
+            kinds[col] = "numerical"
+        else:
+            kinds[col] = "categorical"
+    return kinds
+
+
+def _check_inputs(real, synthetic, holdout, kinds) -> None:
+    bad = {c: k for c, k in kinds.items() if k not in COLUMN_KINDS}
+    if bad:
+        raise ValueError(f"unknown column kinds {bad}; valid: {list(COLUMN_KINDS)}")
+    for name, frame in (("real", real), ("synthetic", synthetic), ("holdout", holdout)):
+        if frame is None:
+            continue
+        missing = [c for c in kinds if c not in frame.columns]
+        if missing:
+            raise ValueError(f"{name} data lacks columns {missing}")
+
+
+def _fidelity_sample(df: pd.DataFrame, seed: int) -> pd.DataFrame:
+    return df if len(df) <= FIDELITY_MAX_ROWS else df.sample(FIDELITY_MAX_ROWS, random_state=seed)
+
+
+def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
+                    kinds: dict[str, ColumnKind] | None = None,
+                    holdout: pd.DataFrame | None = None, target: str | None = None,
+                    random_seed: int = 0, max_rows: int = 50_000) -> TabularQuality:
+    """All tabular metrics for one real/synthetic pair.
+
+    real: the rows the generator trained on. holdout: real rows it never saw (needed for the
+    DCR share, used as the utility test set). max_rows caps (seeded) the rows used by
+    detection, utility and privacy distances; fidelity uses every row.
+    """
+    kinds = dict(infer_kinds(real) if kinds is None else kinds)
+    _check_inputs(real, synthetic, holdout, kinds)
+    cols = list(kinds)
+    real, synthetic = real[cols], synthetic[cols]
+    holdout = holdout[cols] if holdout is not None else None
+    notes: list[str] = []
+
+    fr, fs = _fidelity_sample(real, random_seed), _fidelity_sample(synthetic, random_seed + 1)
+    fid_on = {"real_rows": len(fr), "synthetic_rows": len(fs),
+              "sampled": len(fr) < len(real) or len(fs) < len(synthetic),
+              "cap": FIDELITY_MAX_ROWS, "seed": random_seed}
+    if fid_on["sampled"]:
+        notes.append(f"fidelity: rows capped at {FIDELITY_MAX_ROWS}, seed {random_seed}")
+    shapes, trends, overall = fidelity_metrics(fr, fs, kinds, fid_on)
+    if trends.value is None:
+        notes.append("pair trends: no column pair is related in the real data "
+                     "(|r| > 0.5 or Cramér's V > 0.3); overall = column shapes")
+
+    detection = detection_metric(real, synthetic, kinds, max_rows=max_rows, seed=random_seed)
+    if detection.computed_on.get("sampled"):
+        notes.append(f"detection: rows capped at {detection.computed_on['cap']} per side, "
+                     f"seed {random_seed}")
+
+    copies, dcr, nndr, privacy_notes = privacy_metrics(real, synthetic, holdout, kinds,
+                                                       max_rows=max_rows, seed=random_seed)
+    notes += privacy_notes
+
+    utility = None
+    if target is not None:
+        if target in kinds:
+            utility, utility_notes = utility_metric(real, synthetic, holdout, kinds, target,
+                                                    max_rows=max_rows, seed=random_seed)
+            notes += utility_notes
+        else:
+            notes.append(f"utility: target {target!r} is not an evaluated column; skipped")
+    return TabularQuality(column_shapes=shapes, pair_trends=trends, overall=overall,
+                          detection_auc=detection, exact_copy_share=copies, dcr_share=dcr,
+                          nndr=nndr, utility=utility, notes=notes)

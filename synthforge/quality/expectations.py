@@ -1,0 +1,149 @@
+"""A Great Expectations 1.x suite derived from the seed profile plus the recipe's own expectations, and row-level
+validation: which synthetic rows break which expectation.
+
+GE runs in an ephemeral context with analytics and progress bars off, so it writes nothing and reaches no network.
+"""
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthforge.errors import UserError
+
+_NUMERIC_KINDS = ("numerical",)
+
+
+def _gx():
+    import great_expectations as gx  # slow import (seconds): only when a suite is built
+
+    return gx
+
+
+def _context():
+    gx = _gx()
+    from great_expectations.data_context.types.base import (DataContextConfig, InMemoryStoreBackendDefaults,
+                                                            ProgressBarsConfig)
+
+    config = DataContextConfig(analytics_enabled=False, progress_bars=ProgressBarsConfig(globally=False),
+                               store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False))
+    return gx.get_context(mode="ephemeral", project_config=config)
+
+
+def expectation_class(name: str):
+    """`expect_column_values_to_be_between` → gx.expectations.ExpectColumnValuesToBeBetween, or None."""
+    gx = _gx()
+    if not re.fullmatch(r"expect_[a-z0-9_]+", name):
+        return None
+    cls = getattr(gx.expectations, "".join(p.capitalize() for p in name.split("_")), None)
+    return cls if isinstance(cls, type) and issubclass(cls, gx.expectations.Expectation) else None
+
+
+def build_suite(name: str, kinds: dict[str, str], seed: pd.DataFrame, *, auto: bool = True,
+                user: tuple[tuple[str, dict[str, Any]], ...] = (), primary_key: str | None = None):
+    """The suite as a GE ExpectationSuite. `user` items are (snake_case type, kwargs), already checked."""
+    gx = _gx()
+    _context()  # GE 1.x suites need an active (here ephemeral) context to exist
+    suite = gx.ExpectationSuite(name=name)
+    if auto:
+        for exp in _derived(kinds, seed, primary_key):
+            suite.add_expectation(exp)
+    for i, (type_, kwargs) in enumerate(user):
+        suite.add_expectation(user_expectation(i, type_, kwargs, list(seed.columns)))
+    return suite
+
+
+def user_expectation(i: int, type_: str, kwargs: dict[str, Any], columns: list[str]):
+    where = f"quality.expectations.{i}"
+    cls = expectation_class(type_)
+    if cls is None:
+        raise UserError(f"{where}.type: {type_!r} is not a Great Expectations expectation "
+                        "(e.g. expect_column_values_to_be_between)")
+    column = kwargs.get("column")
+    if column is not None and column not in columns:
+        raise UserError(f"{where}.kwargs.column: {column!r} is not a column of the seed")
+    try:
+        return cls(**kwargs)
+    except Exception as e:  # GE raises pydantic errors of its own version; the message is what the user needs
+        first = str(e).strip().splitlines()
+        raise UserError(f"{where}.kwargs: {type_} rejected them ({' '.join(first[:3])[:200]})") from None
+
+
+def _derived(kinds: dict[str, str], seed: pd.DataFrame, primary_key: str | None):
+    E = _gx().expectations
+    for col, kind in kinds.items():
+        s = seed[col]
+        yield E.ExpectColumnToExist(column=col)
+        if s.notna().all():
+            yield E.ExpectColumnValuesToNotBeNull(column=col)
+        nn = s.dropna()
+        if len(nn) == 0:
+            continue
+        if kind in _NUMERIC_KINDS:
+            yield E.ExpectColumnValuesToBeBetween(column=col, min_value=float(nn.min()), max_value=float(nn.max()))
+        elif kind in ("categorical", "boolean"):
+            values = nn.unique().tolist()
+            yield E.ExpectColumnValuesToBeInSet(column=col, value_set=[_plain(v) for v in values])
+    if primary_key:
+        yield E.ExpectColumnValuesToBeUnique(column=primary_key)
+
+
+def _plain(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+@dataclass
+class Validation:
+    """What one validation of a frame found: a row mask and per-expectation counts."""
+
+    valid: np.ndarray  # bool per row
+    failed: dict[str, int] = field(default_factory=dict)  # expectation id → unexpected rows
+    table_failures: list[str] = field(default_factory=list)  # failed expectations that no row can be blamed for
+    result: dict = field(default_factory=dict)  # GE's own result, JSON-ready
+
+    @property
+    def rows_invalid(self) -> int:
+        return int((~self.valid).sum())
+
+
+def validate(suite, df: pd.DataFrame) -> Validation:
+    context = _context()
+    asset = context.data_sources.add_pandas("synthetic").add_dataframe_asset("rows")
+    batch = asset.add_batch_definition_whole_dataframe("all").get_batch(
+        batch_parameters={"dataframe": df.reset_index(drop=True)})
+    res = batch.validate(suite, result_format={"result_format": "COMPLETE", "partial_unexpected_count": 0})
+    valid = np.ones(len(df), dtype=bool)
+    failed, table_failures = {}, []
+    for r in res.results:
+        if r.success:
+            continue
+        key = describe(r.expectation_config)
+        index = (r.result or {}).get("unexpected_index_list")
+        if index is None:
+            table_failures.append(key)
+            continue
+        rows = np.asarray([i if np.isscalar(i) else i.get("index", i) for i in index], dtype=int)
+        valid[rows] = False
+        failed[key] = failed.get(key, 0) + int(len(rows))
+    return Validation(valid=valid, failed=failed, table_failures=table_failures, result=_lean(res.to_json_dict()))
+
+
+def describe(config) -> str:
+    kwargs = config.kwargs
+    col = kwargs.get("column")
+    return f"{config.type}({col})" if col else config.type
+
+
+def _lean(result: dict) -> dict:
+    # the COMPLETE format lists every unexpected value and index; keep counts, drop the long lists
+    for r in result.get("results", []):
+        for key in ("unexpected_list", "unexpected_index_list", "partial_unexpected_list",
+                    "partial_unexpected_index_list", "partial_unexpected_counts", "unexpected_index_query"):
+            (r.get("result") or {}).pop(key, None)
+    return result
+
+
+def suite_json(suite) -> dict:
+    return suite.to_json_dict()

@@ -1,0 +1,49 @@
+"""Quality gates: thresholds on named metrics that decide whether a run passes."""
+
+from __future__ import annotations
+
+from .report_model import GateResult, Metric
+
+# gate key -> (metric name, "min" = value must be >= threshold, "max" = value must be <= threshold)
+GATE_METRICS: dict[str, tuple[str, str]] = {
+    "min_quality": ("overall", "min"),
+    "min_column_shapes": ("column_shapes", "min"),
+    "min_pair_trends": ("pair_trends", "min"),
+    "max_detection_auc": ("detection_auc", "max"),
+    "max_exact_copies": ("exact_copy_share", "max"),
+    "max_dcr_share": ("dcr_share", "max"),
+    "min_nndr": ("nndr", "min"),
+    "min_utility": ("utility", "min"),
+}
+
+
+def check_gates(metrics: dict[str, Metric], gates: dict[str, float]) -> list[GateResult]:
+    """One GateResult per gate, in the given order.
+
+    A gate whose metric is missing or was not computed (value None) fails: a gate that cannot
+    be checked must not let a run through silently.
+    """
+    unknown = sorted(set(gates) - set(GATE_METRICS))
+    if unknown:
+        raise ValueError(f"unknown quality gate(s) {unknown}; valid keys: {sorted(GATE_METRICS)}")
+    results = []
+    for gate, threshold in gates.items():
+        name, direction = GATE_METRICS[gate]
+        metric = metrics.get(name)
+        value = metric.value if metric is not None else None
+        if value is None:
+            passed = False
+        elif direction == "min":
+            passed = value >= threshold
+        else:
+            passed = value <= threshold
+        results.append(GateResult(gate=gate, metric=name, threshold=float(threshold),
+                                  value=value, passed=bool(passed)))
+    return results
+
+
+def report_status(gates: list[GateResult]) -> str:
+    """"no_gates" without gates, "passed" when all pass, else "failed"."""
+    if not gates:
+        return "no_gates"
+    return "passed" if all(g.passed for g in gates) else "failed"

@@ -1,0 +1,192 @@
+"""Privacy against the training rows, judged with a holdout of real rows never trained on.
+
+* exact_copy_share: share of synthetic rows equal (on every evaluated column, missing equals
+  missing) to some training row. All rows are used (hashing is cheap).
+* dcr_share: share of synthetic rows whose distance to the closest training row is smaller
+  than to the closest holdout row (ties count half). 0.5 is ideal; copying training gives ~1.
+* nndr: median over synthetic rows of d1/d2, the distances to the nearest and second-nearest
+  training rows (0 when d2 is 0). Small values mean a synthetic row sits on one training row.
+
+Distances are Euclidean on a normalised encoding fitted on training data: numbers and
+datetimes divided by their 1%-99% quantile range (missing -> 0 plus a missing indicator),
+categories one-hot with weight 1/sqrt(2) so a mismatch costs exactly 1 (top 100 categories per
+column; rarer ones share an "other" slot). Training and holdout are sampled to the same size.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.neighbors import NearestNeighbors
+
+from .detection import one_thread, seeded_cap
+from .report_model import Metric
+
+MAX_CATEGORIES = 100
+PRIVACY_MAX_ROWS = 10_000  # per frame; the kNN search is quadratic-ish in rows
+HIST_BINS = 30
+
+
+def _canonical(df: pd.DataFrame, kinds: dict[str, str]) -> pd.DataFrame:
+    """One representation per value so int 1, float 1.0 and True compare equal across frames."""
+    out = {}
+    for col, kind in kinds.items():
+        s = df[col]
+        if kind == "datetime":
+            dt = pd.to_datetime(s, errors="coerce")
+            if getattr(dt.dt, "tz", None) is not None:
+                dt = dt.dt.tz_convert("UTC").dt.tz_localize(None)
+            out[col] = dt.astype("datetime64[ns]")
+        elif kind == "boolean" and (flags := _as_boolean(s)) is not None:
+            out[col] = flags
+        elif kind == "numerical" or pd.api.types.is_numeric_dtype(s):
+            out[col] = pd.to_numeric(s, errors="coerce").astype("float64")
+        else:
+            out[col] = s.astype("object").where(s.notna(), None).map(
+                lambda v: None if v is None else str(v))
+    return pd.DataFrame(out, index=df.index)
+
+
+def _as_boolean(s: pd.Series) -> pd.Series | None:
+    """0.0/1.0/NaN whatever the dtype (bool, object, nullable boolean); None if not boolean."""
+    try:
+        return s.astype("boolean").astype("float64")
+    except (TypeError, ValueError):
+        return None
+
+
+def exact_copy_share(train: pd.DataFrame, synthetic: pd.DataFrame, kinds: dict[str, str]) -> float | None:
+    if len(synthetic) == 0 or not kinds:
+        return None
+    t = pd.util.hash_pandas_object(_canonical(train, kinds), index=False)
+    s = pd.util.hash_pandas_object(_canonical(synthetic, kinds), index=False)
+    return float(s.isin(set(t.to_numpy())).mean())
+
+
+class _Encoder:
+    """Normalised numeric encoding fitted on training rows (see module docstring)."""
+
+    def __init__(self, train: pd.DataFrame, kinds: dict[str, str]):
+        self.kinds = kinds
+        self.scale: dict[str, tuple[float, float]] = {}
+        self.categories: dict[str, list] = {}
+        canon = _canonical(train, kinds)
+        for col, kind in kinds.items():
+            if kind in ("numerical", "datetime"):
+                v = self._numbers(canon[col], kind)
+                v = v[~np.isnan(v)]
+                if len(v) == 0:
+                    self.scale[col] = (0.0, 1.0)
+                    continue
+                lo, hi = np.quantile(v, [0.01, 0.99])
+                width = hi - lo if hi > lo else (v.max() - v.min() or 1.0)
+                self.scale[col] = (float(lo), float(width))
+            else:
+                top = canon[col].value_counts(dropna=True).index[:MAX_CATEGORIES]
+                self.categories[col] = list(top)
+
+    @staticmethod
+    def _numbers(s: pd.Series, kind: str) -> np.ndarray:
+        if kind == "datetime":
+            v = s.to_numpy().view("int64").astype("float64")
+            v[s.isna().to_numpy()] = np.nan
+            return v
+        return s.to_numpy("float64", na_value=np.nan)
+
+    def transform(self, df: pd.DataFrame) -> np.ndarray:
+        canon = _canonical(df, self.kinds)
+        blocks = []
+        for col, kind in self.kinds.items():
+            if col in self.scale:
+                lo, width = self.scale[col]
+                v = (self._numbers(canon[col], kind) - lo) / width
+                missing = np.isnan(v)
+                blocks += [np.where(missing, 0.0, v), missing.astype("float64")]
+            else:
+                cats = self.categories[col]
+                index = pd.Index(cats)
+                pos = index.get_indexer(canon[col].where(canon[col].notna(), "\x00<missing>"))
+                other = len(cats)
+                pos = np.where(pos < 0, other, pos)
+                missing = canon[col].isna().to_numpy()
+                onehot = np.zeros((len(df), len(cats) + 2))
+                onehot[np.arange(len(df)), np.where(missing, other + 1, pos)] = 1.0
+                blocks.append(onehot / np.sqrt(2.0))
+        return np.column_stack(blocks) if blocks else np.zeros((len(df), 0))
+
+
+def _nearest(reference: np.ndarray, query: np.ndarray, k: int) -> np.ndarray:
+    with one_thread():
+        nn = NearestNeighbors(n_neighbors=k, algorithm="auto").fit(reference)
+        return nn.kneighbors(query, return_distance=True)[0]
+
+
+def _histograms(d_train: np.ndarray, d_hold: np.ndarray | None) -> dict:
+    both = d_train if d_hold is None else np.concatenate([d_train, d_hold])
+    hi = float(np.quantile(both, 0.99)) if len(both) else 1.0
+    edges = np.linspace(0.0, hi if hi > 0 else 1.0, HIST_BINS + 1)
+    out = {"edges": edges.tolist(),
+           "train": np.histogram(np.clip(d_train, 0, edges[-1]), edges)[0].tolist()}
+    if d_hold is not None:
+        out["holdout"] = np.histogram(np.clip(d_hold, 0, edges[-1]), edges)[0].tolist()
+    return out
+
+
+def privacy_metrics(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
+                    kinds: dict[str, str], *, max_rows: int, seed: int) -> tuple[Metric, Metric, Metric, list[str]]:
+    """(exact_copy_share, dcr_share, nndr, notes)."""
+    notes: list[str] = []
+    cap = max(2, min(max_rows, PRIVACY_MAX_ROWS))
+    per_side = min(len(train), len(holdout)) if holdout is not None else len(train)
+    per_side = min(per_side, cap)
+    t = seeded_cap(train, per_side, seed)
+    h = seeded_cap(holdout, per_side, seed + 2) if holdout is not None else None
+    s = seeded_cap(synthetic, cap, seed + 3)
+    sampled = len(t) < len(train) or len(s) < len(synthetic) or (
+        holdout is not None and len(h) < len(holdout))
+    if sampled:
+        notes.append(f"privacy distances: rows capped at {per_side} training/holdout and {len(s)} "
+                     f"synthetic, seed {seed}")
+    on = {"train_rows": len(t), "holdout_rows": len(h) if h is not None else 0,
+          "synthetic_rows": len(s), "sampled": sampled, "cap": cap, "seed": seed}
+
+    copies = exact_copy_share(train, synthetic, kinds)
+    copy_m = Metric(name="exact_copy_share", value=copies, lower=0.0, upper=1.0,
+                    higher_is_better=False,
+                    definition="share of synthetic rows identical to some training row "
+                               "(all evaluated columns, missing == missing)",
+                    computed_on={"train_rows": len(train), "synthetic_rows": len(synthetic),
+                                 "sampled": False, "cap": None})
+    dcr_def = ("share of synthetic rows with d(closest training row) < d(closest holdout row), "
+               "ties count 1/2; 0.5 ideal, ~1 = copies of training")
+    nndr_def = "median over synthetic rows of d1/d2 to the two nearest training rows (0 if d2 = 0)"
+    if len(t) < 2 or len(s) == 0 or not kinds:
+        none = dict(value=None, lower=0.0, upper=1.0, computed_on=on)
+        return (copy_m, Metric(name="dcr_share", higher_is_better=None, definition=dcr_def, **none),
+                Metric(name="nndr", higher_is_better=True, definition=nndr_def, **none), notes)
+
+    enc = _Encoder(t, kinds)
+    xt, xs = enc.transform(t), enc.transform(s)
+    d_train2 = _nearest(xt, xs, 2)
+    d_train = d_train2[:, 0]
+    ratio = np.divide(d_train2[:, 0], d_train2[:, 1], out=np.zeros(len(xs)),
+                      where=d_train2[:, 1] > 0)
+    nndr_m = Metric(name="nndr", value=float(np.median(ratio)), lower=0.0, upper=1.0,
+                    higher_is_better=True, definition=nndr_def, computed_on=on,
+                    detail={"quantiles": {str(q): float(np.quantile(ratio, q))
+                                          for q in (0.05, 0.25, 0.5, 0.75, 0.95)}})
+    if h is None:
+        notes.append("no holdout given: DCR share not computed")
+        dcr_m = Metric(name="dcr_share", value=None, lower=0.0, upper=1.0, higher_is_better=None,
+                       definition=dcr_def, computed_on=on,
+                       detail={"reason": "no holdout", "histogram": _histograms(d_train, None)})
+        return copy_m, dcr_m, nndr_m, notes
+    d_hold = _nearest(enc.transform(h), xs, 1)[:, 0]
+    share = float(np.mean(d_train < d_hold) + 0.5 * np.mean(d_train == d_hold))
+    dcr_m = Metric(name="dcr_share", value=share, lower=0.0, upper=1.0, higher_is_better=None,
+                   definition=dcr_def, computed_on=on,
+                   detail={"ideal": 0.5, "ties": float(np.mean(d_train == d_hold)),
+                           "median_dcr_train": float(np.median(d_train)),
+                           "median_dcr_holdout": float(np.median(d_hold)),
+                           "histogram": _histograms(d_train, d_hold)})
+    return copy_m, dcr_m, nndr_m, notes

@@ -1,0 +1,108 @@
+"""Utility: train on synthetic, test on real (TSTR) against train on real, test on real (TRTR).
+
+Both models are HistGradientBoosting with the same settings and are tested on the same real
+rows: the holdout when given, otherwise a seeded 30 % split of the real frame (whose rows the
+generator did see, which flatters TSTR; the report says so).
+
+value = max(TSTR, 0) / TRTR, clipped to [0, 1.5]; None when TRTR <= 0.01 (the task is not
+learnable from real data, so the ratio means nothing). Above 1 happens by chance on small data.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.metrics import accuracy_score, f1_score, r2_score
+
+from .detection import model_matrix, one_thread, seeded_cap
+from .report_model import Metric
+
+RATIO_CLIP = 1.5
+MIN_TRTR = 0.01
+MAX_CLASSES = 20
+
+
+def task_type(series: pd.Series, kind: str) -> str:
+    """classification for categorical/boolean targets or few distinct non-float values."""
+    if kind in ("categorical", "boolean"):
+        return "classification"
+    if not pd.api.types.is_float_dtype(series) and series.nunique(dropna=True) <= MAX_CLASSES:
+        return "classification"
+    return "regression"
+
+
+def _labels(frames: list[pd.Series]) -> list[np.ndarray]:
+    """Shared string labels so int/float/bool spellings of a class agree across frames."""
+    def canon(v):
+        if isinstance(v, (bool, np.bool_)):
+            return str(bool(v))
+        if isinstance(v, (int, float, np.integer, np.floating)) and float(v).is_integer():
+            return str(int(v))
+        return str(v)
+    return [s.map(canon).to_numpy(dtype=object) for s in frames]
+
+
+def _fit_score(task: str, x_train, y_train, x_test, y_test, seed: int) -> dict:
+    if task == "classification":
+        if len(set(y_train)) < 2:
+            return {"score": 0.0, "accuracy": 0.0, "note": "training labels have a single class"}
+        model = HistGradientBoostingClassifier(max_iter=100, random_state=seed)
+        pred = model.fit(x_train, y_train).predict(x_test)
+        return {"score": float(f1_score(y_test, pred, average="macro")),
+                "accuracy": float(accuracy_score(y_test, pred))}
+    model = HistGradientBoostingRegressor(max_iter=100, random_state=seed)
+    pred = model.fit(x_train, y_train).predict(x_test)
+    return {"score": float(r2_score(y_test, pred))}
+
+
+def utility_metric(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
+                   kinds: dict[str, str], target: str, *, max_rows: int, seed: int) -> tuple[Metric, list[str]]:
+    notes = []
+    task = task_type(real[target], kinds[target])
+    real = real[real[target].notna()]
+    synthetic = synthetic[synthetic[target].notna()]
+    if holdout is not None:
+        test, train_real = holdout[holdout[target].notna()], real
+        test_source = "holdout"
+    else:
+        test = real.sample(frac=0.3, random_state=seed)
+        train_real = real.drop(index=test.index)
+        test_source = "30% seeded split of the training data (seen by the generator)"
+        notes.append("utility: no holdout, tested on a seeded 30% split of the training data")
+    cap = max(10, max_rows)
+    sampled = max(len(train_real), len(synthetic), len(test)) > cap
+    if sampled:
+        notes.append(f"utility: rows capped at {cap} per frame, seed {seed}")
+    train_real = seeded_cap(train_real, cap, seed)
+    train_syn = seeded_cap(synthetic, cap, seed + 1)
+    test = seeded_cap(test, cap, seed + 2)
+    features = {c: k for c, k in kinds.items() if c != target}
+    x_real, x_syn, x_test = model_matrix([train_real, train_syn, test], features)
+    if task == "classification":
+        y_real, y_syn, y_test = _labels([train_real[target], train_syn[target], test[target]])
+    else:
+        y_real, y_syn, y_test = (pd.to_numeric(f[target], errors="coerce").to_numpy("float64")
+                                 for f in (train_real, train_syn, test))
+    score_name = "macro-F1" if task == "classification" else "R²"
+    definition = (f"TSTR/TRTR ratio of {score_name} (HistGradientBoosting), tested on real rows; "
+                  f"max(TSTR,0)/TRTR clipped to [0, {RATIO_CLIP}]")
+    on = {"train_real_rows": len(train_real), "train_synthetic_rows": len(train_syn),
+          "test_rows": len(test), "test_on": test_source, "target": target, "task": task,
+          "sampled": sampled,
+          "cap": cap, "seed": seed}
+    if len(test) < 5 or len(train_real) < 5 or len(train_syn) < 5:
+        return Metric(name="utility", value=None, lower=0.0, upper=RATIO_CLIP,
+                      higher_is_better=True, definition=definition, computed_on=on,
+                      detail={"reason": "too few rows"}), notes + ["utility: too few rows"]
+    with one_thread():
+        tstr = _fit_score(task, x_syn, y_syn, x_test, y_test, seed)
+        trtr = _fit_score(task, x_real, y_real, x_test, y_test, seed)
+    ratio = None
+    if trtr["score"] > MIN_TRTR:
+        ratio = float(np.clip(max(tstr["score"], 0.0) / trtr["score"], 0.0, RATIO_CLIP))
+    else:
+        notes.append(f"utility: real-data score {trtr['score']:.3f} too low for a ratio")
+    return Metric(name="utility", value=ratio, lower=0.0, upper=RATIO_CLIP,
+                  higher_is_better=True, definition=definition, computed_on=on,
+                  detail={"score": score_name, "tstr": tstr, "trtr": trtr}), notes

@@ -1,0 +1,84 @@
+"""YAML → Recipe, with every error reduced to one line that names the field path and what was expected."""
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from synthforge.errors import UserError
+from synthforge.recipe.schema import Recipe
+
+
+def load_recipe(path: str | Path, **overrides: Any) -> Recipe:
+    """Read a recipe file. `overrides` are dotted keys (e.g. output.rows=10) applied before validation."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise UserError(f"recipe {path}: file not found") from None
+    except IsADirectoryError:
+        raise UserError(f"recipe {path}: is a folder, expected a YAML file") from None
+    except UnicodeDecodeError:
+        raise UserError(f"recipe {path}: not UTF-8 text") from None
+    except OSError as e:
+        raise UserError(f"recipe {path}: cannot read ({e.strerror})") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise UserError(f"recipe {path}:{where} not valid YAML ({getattr(e, 'problem', None) or e})") from None
+    return parse_recipe(data, source=str(path), **overrides)
+
+
+def parse_recipe(data: Any, source: str = "recipe", **overrides: Any) -> Recipe:
+    if isinstance(data, Recipe):
+        data = data.model_dump()
+    if not isinstance(data, dict):
+        raise UserError(f"{source}: expected a mapping of recipe keys at the top level, got {type(data).__name__}")
+    data = _apply_overrides(data, overrides)
+    try:
+        return Recipe.model_validate(data)
+    except ValidationError as e:
+        raise UserError(f"{source}: {format_validation_error(e)}") from None
+
+
+def _apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:
+    data = dict(data)
+    for dotted, value in overrides.items():
+        if value is None:
+            continue
+        node = data
+        *parents, leaf = dotted.split(".")
+        for key in parents:
+            child = node.get(key)
+            node[key] = dict(child) if isinstance(child, dict) else {}
+            node = node[key]
+        node[leaf] = value
+    return data
+
+
+def format_validation_error(e: ValidationError) -> str:
+    """The first error as `field.path: what is wrong`, plus how many more there are."""
+    errors = e.errors()
+    first = _one(errors[0])
+    return first + (f" (and {len(errors) - 1} more)" if len(errors) > 1 else "")
+
+
+def _one(err: dict) -> str:
+    loc = ".".join(str(p) for p in err["loc"] if p != "[key]") or "recipe"
+    kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
+    if kind == "literal_error":
+        expected = ctx.get("expected", "").replace("'", "").replace(" or ", ", ")
+        return f"{loc}: {value!r} is not one of {expected}"
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown key"
+    if kind == "missing":
+        return f"{loc}: required"
+    return f"{loc}: {err['msg']} (got {_short(value)})"
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."

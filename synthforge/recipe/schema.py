@@ -1,0 +1,100 @@
+"""The typed recipe. Every key is checked; unknown keys are errors; a recipe is data and can never run code."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+TABULAR_FAMILIES = ("gaussian_copula", "ctgan", "tvae", "copulagan")
+FAMILIES = ("auto", *TABULAR_FAMILIES)
+COLUMN_KINDS = ("numerical", "categorical", "datetime", "boolean", "id", "text")
+
+# Gate keys and the metric each one bounds; kept here (the lowest layer) so a typo in a recipe fails at load time.
+GATE_KEYS = (
+    "min_quality", "min_column_shapes", "min_pair_trends", "max_detection_auc",
+    "max_dcr_share", "max_exact_copies", "min_nndr", "min_utility",
+)
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SeedSpec(_Strict):
+    source: str = Field(description="path to CSV/Parquet/JSONL, or example://NAME")
+    format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
+    target: str | None = None
+    drop: tuple[str, ...] = ()
+    primary_key: str | None = None
+    columns: dict[str, Literal[COLUMN_KINDS]] = Field(default_factory=dict, description="kind overrides per column")
+    max_rows: int | None = Field(default=None, gt=0)
+
+
+class GeneratorSpec(_Strict):
+    family: Literal[FAMILIES] = "auto"
+    params: dict[str, Any] = Field(default_factory=dict)
+    candidates: tuple[Literal[TABULAR_FAMILIES], ...] = TABULAR_FAMILIES
+    time_budget: float = Field(default=240.0, gt=0, le=7 * 24 * 3600, description="seconds for fitting")
+    device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
+
+    @field_validator("candidates")
+    @classmethod
+    def _nonempty(cls, v):
+        if not v:
+            raise ValueError("needs at least one family")
+        return v
+
+
+class Conditions(_Strict):
+    column: str
+    balance: bool = False
+    counts: dict[str, int] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _one_mode(self):
+        if self.balance == bool(self.counts):
+            raise ValueError("set either balance: true or counts: {value: rows}")
+        if any(c < 0 for c in self.counts.values()):
+            raise ValueError("counts must be >= 0")
+        return self
+
+
+class OutputSpec(_Strict):
+    rows: int = Field(default=1000, gt=0, le=1_000_000_000)
+    folder: str | None = None
+    format: Literal["parquet"] = "parquet"
+    conditions: Conditions | None = None
+
+
+class Expectation(_Strict):
+    """One Great Expectations expectation, by its snake_case name, with its keyword arguments."""
+
+    type: str
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class QualitySpec(_Strict):
+    auto_expectations: bool = Field(default=True, description="derive a suite from the seed")
+    expectations: tuple[Expectation, ...] = ()
+    gates: dict[Literal[GATE_KEYS], float] = Field(default_factory=dict)
+    holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9)
+    max_rounds: int = Field(default=5, ge=1, le=100)
+    metric_rows: int = Field(default=50_000, gt=100, description="seeded cap on rows used by the quality metrics")
+
+
+class ExecutionSpec(_Strict):
+    executor: Literal["local", "ray"] = "local"
+    ray_address: str | None = None
+    shard_rows: int = Field(default=50_000, gt=0)
+    threads: int | None = Field(default=None, gt=0, le=1024, description="torch threads; default: the cores we have")
+
+
+class Recipe(_Strict):
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
+    vertical: str = "general"
+    modality: Literal["tabular", "auto"] = "auto"
+    random_seed: int = Field(default=0, ge=0, lt=2**32)
+    seed: SeedSpec
+    generator: GeneratorSpec = Field(default_factory=GeneratorSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    quality: QualitySpec = Field(default_factory=QualitySpec)
+    execution: ExecutionSpec = Field(default_factory=ExecutionSpec)

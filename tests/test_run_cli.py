@@ -1,0 +1,155 @@
+"""The CLI end to end on a small real table (600 rows of credit_data), in-process through `main`."""
+
+import json
+from pathlib import Path
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from conftest import write_recipe
+from synthforge.cli import main
+from synthforge.engine.run import read_output
+from synthforge.sinks.files import read_parquet_metadata
+
+
+def test_run_writes_complete_folder(tmp_path, credit_csv, capsys):
+    recipe = write_recipe(tmp_path, credit_csv, quality__gates={"min_quality": 0.5})
+    out = tmp_path / "out"
+    assert main(["run", str(recipe), "--out", str(out), "--quiet"]) == 0
+    for name in ("report.html", "report.json", "manifest.json", "profile.json", "recipe.yaml",
+                 "expectations/suite.json", "expectations/result.json", "model/generator.json"):
+        assert (out / name).exists(), name
+    assert not (tmp_path / "out.partial").exists()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] is True and manifest["status"] == "passed"
+    assert len(manifest["seed"]["sha256"]) == 64 and manifest["rows"] == 300
+    assert set(manifest["timings"]) >= {"load", "fit", "generate", "evaluate"}
+    df = read_output(out)
+    assert len(df) == 300 and "Status" in df.columns
+    # every row passed the derived suite: categories seen in the seed, numbers inside the seed's range
+    seed = pd.read_csv(credit_csv)
+    assert set(df["Status"]) <= set(seed["Status"])
+    assert df["Age"].between(seed["Age"].min(), seed["Age"].max()).all()
+    report = json.loads((out / "report.json").read_text())
+    assert 0 < report["tabular"]["overall"]["value"] <= 1
+
+
+def test_parquet_roundtrip_keeps_types_and_metadata(tmp_path, credit_csv):
+    recipe = write_recipe(tmp_path, credit_csv)
+    out = tmp_path / "o"
+    assert main(["run", str(recipe), "--out", str(out), "-q"]) == 0
+    part = next((out / "data").glob("part-*.parquet"))
+    meta = read_parquet_metadata(part)
+    assert meta["recipe"] == "t" and meta["random_seed"] == "3" and meta["family"] == "gaussian_copula"
+    df = pd.read_parquet(out / "data")
+    assert df["Age"].dtype.kind in "iuf" and df["Status"].dtype == object
+
+
+def test_same_random_seed_same_rows(tmp_path, credit_csv):
+    recipe = write_recipe(tmp_path, credit_csv)
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["run", str(recipe), "--out", str(a), "-q"]) == 0
+    assert main(["run", str(recipe), "--out", str(b), "-q"]) == 0
+    pd.testing.assert_frame_equal(read_output(a), read_output(b))
+    other = write_recipe(tmp_path, credit_csv, random_seed=4)
+    c = tmp_path / "c"
+    assert main(["run", str(other), "--out", str(c), "-q"]) == 0
+    assert not read_output(a).equals(read_output(c))
+
+
+def test_failed_gate_exits_1_and_keeps_marked_output(tmp_path, credit_csv, capsys):
+    recipe = write_recipe(tmp_path, credit_csv, quality__gates={"min_quality": 0.999})
+    out = tmp_path / "out"
+    assert main(["run", str(recipe), "--out", str(out), "-q"]) == 1
+    assert "min_quality" in capsys.readouterr().err
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["status"] == "failed" and manifest["failing_gates"][0]["gate"] == "min_quality"
+    html = (out / "report.html").read_text()
+    assert "min_quality" in html and "fail" in html.lower()
+
+
+def test_existing_output_needs_overwrite(tmp_path, credit_csv, capsys):
+    recipe = write_recipe(tmp_path, credit_csv)
+    out = tmp_path / "out"
+    out.mkdir()
+    assert main(["run", str(recipe), "--out", str(out), "-q"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main(["run", str(recipe), "--out", str(out), "-q", "--overwrite"]) == 0
+    assert (out / "manifest.json").exists()
+
+
+def test_conditions_balance_target(tmp_path, credit_csv):
+    recipe = write_recipe(tmp_path, credit_csv, output__conditions={"column": "Status", "balance": True})
+    out = tmp_path / "out"
+    assert main(["run", str(recipe), "--out", str(out), "-q"]) == 0
+    counts = read_output(out)["Status"].value_counts()
+    assert counts.to_dict() == {"good": 150, "bad": 150}
+
+
+def test_bad_recipe_exits_2_with_one_line(tmp_path, credit_csv):
+    recipe = write_recipe(tmp_path, credit_csv, generator={"family": "ctgann"})
+    proc = subprocess.run([sys.executable, "-m", "synthforge.cli", "run", str(recipe)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "generator.family: 'ctgann' is not one of" in lines[0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_target_not_in_data(tmp_path, credit_csv, capsys):
+    recipe = write_recipe(tmp_path, credit_csv, seed__target="Sttaus")
+    assert main(["run", str(recipe), "-q"]) == 2
+    assert "seed.target: column 'Sttaus' is not in the seed data" in capsys.readouterr().err
+
+
+def test_validate_init_recipes_commands(tmp_path, credit_csv, capsys, monkeypatch):
+    recipe = write_recipe(tmp_path, credit_csv)
+    assert main(["validate", str(recipe)]) == 0
+    assert "Status: categorical" in capsys.readouterr().out
+    starter = tmp_path / "starter.yaml"
+    assert main(["init", str(credit_csv), "--vertical", "healthcare", "--out", str(starter)]) == 0
+    text = starter.read_text()
+    assert "target: Status" in text and "max_dcr_share: 0.55" in text
+    assert main(["validate", str(starter)]) == 0
+    assert main(["init", str(credit_csv), "--vertical", "astrology", "--out", str(tmp_path / "x.yaml")]) == 2
+    monkeypatch.chdir(Path(__file__).parents[1])
+    assert main(["recipes"]) == 0
+    assert "credit_tabular" in capsys.readouterr().out
+
+
+def test_report_command_on_any_pair(tmp_path, credit, capsys):
+    real, holdout = credit.iloc[:400], credit.iloc[400:]
+    synthetic = credit.sample(frac=1.0, random_state=0).iloc[:300]
+    paths = {}
+    for name, df in (("real.csv", real), ("holdout.parquet", holdout), ("syn.parquet", synthetic)):
+        paths[name] = tmp_path / name
+        df.to_csv(paths[name], index=False) if name.endswith(".csv") else df.to_parquet(paths[name])
+    out = tmp_path / "rep"
+    code = main(["report", "--real", str(paths["real.csv"]), "--synthetic", str(paths["syn.parquet"]),
+                 "--holdout", str(paths["holdout.parquet"]), "--target", "Status", "--out", str(out),
+                 "--gate", "max_exact_copies=0.0"])
+    # a third of the "synthetic" rows are copies of real rows: the gate must catch them
+    assert code == 1
+    report = json.loads((out / "report.json").read_text())
+    assert report["tabular"]["exact_copy_share"]["value"] > 0.3
+    assert main(["report", "--real", str(paths["real.csv"]), "--synthetic", str(tmp_path / "missing.csv"),
+                 "--out", str(tmp_path / "r2")]) == 2
+
+
+def test_augment_balances_target(credit):
+    import synthforge
+
+    more = synthforge.augment(credit, n=200, target="Status", balance=True, random_seed=1)
+    assert len(more) == 200
+    assert more["Status"].value_counts().to_dict() == {"good": 100, "bad": 100}
+
+
+def test_api_run_returns_result(tmp_path, credit_csv):
+    import synthforge
+
+    recipe = write_recipe(tmp_path, credit_csv)
+    result = synthforge.run(recipe, out=tmp_path / "api", **{"output.rows": 120})
+    assert result.passed and len(result.data()) == 120
+    assert result.report.tabular.column_shapes.value > 0.5
