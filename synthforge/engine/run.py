@@ -25,6 +25,7 @@ from synthforge.data.sources import read_seed
 from synthforge.engine import workspace as wsp
 from synthforge.engine.executors import run_local
 from synthforge.engine.manifest import Timings, versions
+from synthforge.engine.modality import resolve_modality
 from synthforge.engine.select import select_family
 from synthforge.engine.shards import ShardStats, plan_shards
 from synthforge.errors import GateFailed, UserError
@@ -72,6 +73,13 @@ def default_threads() -> int:
 def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
         base_dir: Path | None = None, console: Console | None = None) -> RunResult:
     console = console or Console(stderr=True, quiet=True)
+    modality = resolve_modality(recipe, base_dir)
+    if modality != "tabular":
+        # text and image runs share the workspace, shards, sinks and report, with their own stages
+        from importlib import import_module
+
+        runner = import_module(f"synthforge.engine.{modality}_run")
+        return runner.run(recipe, out=out, overwrite=overwrite, resume=resume, base_dir=base_dir, console=console)
     timings = Timings()
     started = datetime.now(timezone.utc)
     import torch
@@ -93,7 +101,9 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
                                                                                   SPLIT_SEED_STREAM))
         condition_counts = conditions_to_counts(recipe, profile, train)
 
-    recipe_hash = hashlib.sha256((recipe.model_dump_json() + seed.sha256).encode()).hexdigest()
+    # where shards run changes no row, so a run started on one executor resumes on another
+    recipe_hash = hashlib.sha256((recipe.model_dump_json(exclude={"execution": {"executor", "ray_address"}})
+                                  + seed.sha256).encode()).hexdigest()
     # seed paths are relative to the recipe file; output folders, like --out, to where the user runs synthforge
     final = Path(out) if out else Path(recipe.output.folder or Path("runs") / recipe.name)
     ws = wsp.open_workspace(final, recipe_hash, overwrite=overwrite, resume=resume)
@@ -126,7 +136,8 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         "recipe_sha256": recipe_hash, "seed": {"path": str(seed.path), "sha256": seed.sha256,
                                                "rows": len(seed.frame), "columns": seed.frame.shape[1]},
         "rows": int(len(synthetic)), "random_seed": recipe.random_seed, "family": generator.family,
-        "device": device, "threads": recipe.execution.threads or default_threads(),
+        "device": device, "precision": "fp32", "world_size": 1,  # SDV trains in fp32 on one device
+        "threads": recipe.execution.threads or default_threads(),
         "executor": recipe.execution.executor, "shards": len(shards), "versions": versions(),
         "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
         "failing_gates": [g.model_dump() for g in report.gates if not g.passed],

@@ -5,7 +5,10 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 TABULAR_FAMILIES = ("gaussian_copula", "ctgan", "tvae", "copulagan")
-FAMILIES = ("auto", *TABULAR_FAMILIES)
+TEXT_FAMILIES = ("causal_lm",)
+IMAGE_FAMILIES = ("diffusion",)
+FAMILIES = ("auto", *TABULAR_FAMILIES, *TEXT_FAMILIES, *IMAGE_FAMILIES)
+MODALITIES = ("auto", "tabular", "text", "image")
 COLUMN_KINDS = ("numerical", "categorical", "datetime", "boolean", "id", "text")
 
 # Gate keys and the metric each one bounds; kept here (the lowest layer) so a typo in a recipe fails at load time.
@@ -27,6 +30,11 @@ class SeedSpec(_Strict):
     primary_key: str | None = None
     columns: dict[str, Literal[COLUMN_KINDS]] = Field(default_factory=dict, description="kind overrides per column")
     max_rows: int | None = Field(default=None, gt=0)
+    text_column: str | None = Field(default=None, description="text family: the documents")
+    label_column: str | None = Field(default=None, description="text/image families: the label to condition on")
+    split_column: str | None = Field(default=None, description="column whose value 'test' marks held-out rows")
+    image_size: int | None = Field(default=None, gt=0, le=1024, description="image family: side in pixels")
+    channels: Literal[1, 3] | None = Field(default=None, description="image family: 1 grey, 3 RGB")
 
 
 class GeneratorSpec(_Strict):
@@ -63,6 +71,8 @@ class OutputSpec(_Strict):
     folder: str | None = None
     format: Literal["parquet"] = "parquet"
     conditions: Conditions | None = None
+    sampling: dict[str, Any] = Field(default_factory=dict, description="text/image families: sampling parameters, "
+                                     "checked by the family")
 
 
 class Expectation(_Strict):
@@ -79,6 +89,8 @@ class QualitySpec(_Strict):
     holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9)
     max_rounds: int = Field(default=5, ge=1, le=100)
     metric_rows: int = Field(default=50_000, gt=100, description="seeded cap on rows used by the quality metrics")
+    filters: dict[str, Any] = Field(default_factory=dict, description="text/image families: memorisation, PII, "
+                                    "degenerate-output filters, checked by the family")
 
 
 class ExecutionSpec(_Strict):
@@ -91,7 +103,7 @@ class ExecutionSpec(_Strict):
 class Recipe(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     vertical: str = "general"
-    modality: Literal["tabular", "auto"] = "auto"
+    modality: Literal[MODALITIES] = "auto"
     random_seed: int = Field(default=0, ge=0, lt=2**32)
     seed: SeedSpec
     generator: GeneratorSpec = Field(default_factory=GeneratorSpec)
