@@ -33,10 +33,10 @@ def main() -> None:
     import torch
 
     from synthforge.api import run
-    from synthforge.data.profile import Profile, to_sdv_metadata
+    from synthforge.data.profile import Profile
     from synthforge.data.sources import read_seed
     from synthforge.engine.run import SPLIT_SEED_STREAM, default_threads, read_output, split
-    from synthforge.families.sdv_tabular import SDVGenerator
+    from synthforge.families.sdv_tabular import synthesizer_class
     from synthforge.quality.evaluate import evaluate_tables
     from synthforge.randomness import derive_seed
     from synthforge.recipe import load_recipe
@@ -57,28 +57,35 @@ def main() -> None:
         data = profile.prepare(seed.frame)
         train, holdout = split(data, recipe.quality.holdout_fraction,
                                derive_seed(recipe.random_seed, SPLIT_SEED_STREAM))
-        kinds = profile.metric_kinds()
-        metadata = to_sdv_metadata(profile, train).to_dict()["tables"]["seed"]
+        # Bare SDV sees what SDV itself detects; every row of the table is scored with that same metadata, by
+        # sdmetrics and by synthforge, so the two score columns check each other.
+        from sdv.metadata import Metadata
+
+        sdv_meta = Metadata.detect_from_dataframes({"seed": train})
+        metadata = sdv_meta.to_dict()["tables"]["seed"]
+        kinds = {c: ("numerical" if m["sdtype"] == "numerical" else m["sdtype"])
+                 for c, m in metadata["columns"].items() if m["sdtype"] in ("numerical", "categorical", "boolean",
+                                                                            "datetime")}
 
         def score(label, synthetic, fit_s, sample_s, epochs=None):
             ours = evaluate_tables(train, synthetic, kinds=kinds, holdout=holdout, target=recipe.seed.target,
                                    random_seed=0)
             row = {"dataset": name, "synthesizer": label, "fit_s": fit_s, "sample_10k_s": sample_s,
-                   "sdmetrics_quality": sdmetrics_score(train, synthetic[list(kinds)], metadata),
+                   "sdmetrics_quality": sdmetrics_score(train, synthetic[list(train.columns)], metadata),
                    "synthforge_overall": ours.overall.value, "dcr_share": ours.dcr_share.value,
                    "detection_auc": ours.detection_auc.value, "epochs": epochs}
             rows.append(row)
             print(row, flush=True)
 
         for family in args.families:
-            gen = SDVGenerator(family, profile, {}, random_state=0)
+            synth = synthesizer_class(family)(sdv_meta)
             t = time.perf_counter()
-            gen.fit(train)
+            synth.fit({"seed": train})
             fit_s = time.perf_counter() - t
             t = time.perf_counter()
-            synthetic = gen.sample(args.rows, seed=1)
+            synthetic = synth.sample(args.rows)["seed"]
             score(f"{family} (bare SDV)", synthetic, fit_s, time.perf_counter() - t,
-                  gen.fitted_params_.get("epochs", 300 if family != "gaussian_copula" else None))
+                  300 if family != "gaussian_copula" else None)
 
         with tempfile.TemporaryDirectory() as tmp:
             t = time.perf_counter()

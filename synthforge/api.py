@@ -8,6 +8,7 @@ import pandas as pd
 from synthforge.engine.augment import augment
 from synthforge.engine.run import RunResult
 from synthforge.engine.run import run as _run
+from synthforge.engine.workspace import release_locks
 from synthforge.quality.evaluate import evaluate_tables
 from synthforge.quality.report_model import TabularQuality
 from synthforge.recipe import Recipe, load_recipe, parse_recipe
@@ -22,7 +23,10 @@ def run(recipe: Recipe | dict | str | Path, *, out: str | Path | None = None, ov
         recipe = load_recipe(recipe, **overrides)
     elif isinstance(recipe, dict) or overrides:
         recipe = parse_recipe(recipe, **overrides)
-    return _run(recipe, out=out, overwrite=overwrite, resume=resume, base_dir=base_dir)
+    try:
+        return _run(recipe, out=out, overwrite=overwrite, resume=resume, base_dir=base_dir)
+    finally:
+        release_locks()  # a run that failed here must not keep its .partial locked for the notebook's lifetime
 
 
 def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.DataFrame | None = None,

@@ -3,6 +3,7 @@
 0 ok · 1 a quality gate failed (output kept, marked failing) · 2 bad input, printed as one line · 130 interrupted
 """
 
+import shlex
 import sys
 from pathlib import Path
 from typing import Optional
@@ -29,19 +30,34 @@ def run_cmd(recipe: Path = typer.Argument(..., help="recipe YAML"),
             ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address"),
             quiet: bool = typer.Option(False, "--quiet", "-q")):
     """Fit a generator on the recipe's seed and write a validated, graded dataset."""
-    from synthforge.engine.run import run
     from synthforge.recipe import load_recipe
 
     r = load_recipe(recipe, **{"output.rows": rows, "generator.device": device, "execution.executor": executor,
                                "execution.ray_address": ray_address})
+    from synthforge.engine.run import run  # seconds of imports (torch, SDV): only for a recipe that parsed
     try:
         result = run(r, out=out, overwrite=overwrite, resume=resume, base_dir=recipe.resolve().parent,
                      console=Console(stderr=True, quiet=quiet))
     except KeyboardInterrupt:
-        err.print(f"interrupted; continue with: synthforge run {recipe} --resume"
-                  + (f" --out {out}" if out else ""))
+        # the same options again (a different --rows would be a different run) plus --resume; one line
+        again = ["synthforge", "run", str(recipe), "--resume"]
+        for flag, value in (("--out", out), ("--rows", rows), ("--device", device), ("--executor", executor),
+                            ("--ray-address", ray_address)):
+            if value is not None:
+                again += [flag, str(value)]
+        err.print(f"interrupted; continue with: {shlex.join(again)}", markup=False, soft_wrap=True)
         raise typer.Exit(130)
+    except GateFailed as e:
+        _warn(e.result)
+        raise
+    _warn(result)
     print(result.folder)
+
+
+def _warn(result) -> None:
+    """What the run changed or left out of the seed (columns dropped, values read as missing), one line each."""
+    for note in (result.report.notes if result is not None else ()):
+        err.print(f"warning: {note}", markup=False, soft_wrap=True)
 
 
 @app.command("validate")
@@ -111,7 +127,7 @@ def main(argv: list[str] | None = None) -> int:
         code = app(args=argv, standalone_mode=False)  # without standalone mode, typer.Exit(n) comes back as n
         return code if isinstance(code, int) else 0
     except UserError as e:
-        err.print(f"error: {e}", markup=False, soft_wrap=True)
+        err.print(f"error: {' '.join(str(e).split())}", markup=False, soft_wrap=True)  # always one line
         return 2
     except GateFailed as e:
         err.print(f"{e}", markup=False, soft_wrap=True)
@@ -130,6 +146,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err.print("interrupted")
         return 130
+    finally:
+        workspace = sys.modules.get("synthforge.engine.workspace")  # imported only if a run got that far
+        if workspace is not None:
+            workspace.release_locks()
 
 
 if __name__ == "__main__":

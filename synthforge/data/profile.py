@@ -16,6 +16,7 @@ Kind = Literal["numerical", "categorical", "datetime", "boolean", "id", "text"]
 MODELLED = ("numerical", "categorical", "datetime", "boolean")
 PROFILE_VERSION = 1
 _MAX_CATEGORIES_KEPT = 50
+_MAX_DISCRETE_LEVELS = 15
 
 
 class ColumnProfile(BaseModel):
@@ -27,6 +28,7 @@ class ColumnProfile(BaseModel):
     distinct: int
     reason: str
     dropped: str | None = None  # why the tabular family leaves it out, if it does
+    warning: str | None = None  # what was changed or assumed to model it (values read as missing, ...)
     minimum: float | str | None = None
     maximum: float | str | None = None
     categories: tuple[str, ...] | None = None  # only when few enough to list
@@ -44,6 +46,7 @@ class Profile(BaseModel):
     def from_frame(cls, df: pd.DataFrame, *, overrides: dict[str, str] | None = None, target: str | None = None,
                    drop: tuple[str, ...] = (), primary_key: str | None = None) -> "Profile":
         overrides = dict(overrides or {})
+        _check_names(df)
         for field, names in (("seed.columns", list(overrides)), ("seed.drop", list(drop)),
                              ("seed.target", [target] if target else []),
                              ("seed.primary_key", [primary_key] if primary_key else [])):
@@ -63,6 +66,8 @@ class Profile(BaseModel):
             elif name == target and col.dropped:
                 raise UserError(f"seed.target: column {name!r} cannot be modelled ({col.dropped})")
             cols.append(col)
+        if primary_key is not None:
+            _check_primary_key(primary_key, df[primary_key])
         return cls(rows=len(df), columns=tuple(cols), target=target, primary_key=primary_key)
 
     def kinds(self, modelled_only: bool = True) -> dict[str, Kind]:
@@ -73,48 +78,89 @@ class Profile(BaseModel):
         return {c.name: c.kind for c in self.columns if not c.dropped and c.kind in MODELLED}
 
     def notes(self) -> list[str]:
-        return [f"column {c.name!r} left out: {c.dropped}" for c in self.columns if c.dropped]
+        return ([f"column {c.name!r} left out: {c.dropped}" for c in self.columns if c.dropped]
+                + [f"column {c.name!r}: {c.warning}" for c in self.columns if c.warning and not c.dropped])
 
     def prepare(self, df: pd.DataFrame) -> pd.DataFrame:
-        """The modelled columns, with datetime columns parsed, in profile order."""
+        """The modelled columns in profile order, each converted to its kind: datetimes parsed (time zones to UTC),
+        numbers stored as text parsed, infinities and values that are not numbers read as missing, true/false
+        text read as booleans."""
         keep = [c for c in self.columns if not c.dropped]
         out = df[[c.name for c in keep]].copy()
         for c in keep:
-            if c.kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(out[c.name]):
-                out[c.name] = pd.to_datetime(out[c.name], errors="coerce", format="mixed")
+            if c.kind == "datetime":
+                out[c.name] = _as_datetime(out[c.name])
+            elif c.kind == "numerical":
+                out[c.name] = _as_number(out[c.name])
+            elif c.kind == "boolean" and not pd.api.types.is_bool_dtype(out[c.name]):
+                out[c.name] = _as_boolean(out[c.name])
         return out
 
 
 def _profile_column(name: str, s: pd.Series, override: str | None) -> ColumnProfile:
+    s = s.reset_index(drop=True)  # labels are row positions, for messages
     nn = s.dropna()
+    if len(nn) and nn.map(lambda v: isinstance(v, (list, dict, set, tuple, np.ndarray))).any():
+        if override in MODELLED:
+            raise UserError(f"seed.columns.{name}: {override!r}, but the column holds nested lists or objects; "
+                            "flatten it into plain columns first")
+        return ColumnProfile(name=name, dtype=str(s.dtype), null_fraction=float(s.isna().mean()),
+                             distinct=int(nn.astype(str).nunique()), kind="text",
+                             reason="nested values (lists or objects)",
+                             dropped="holds nested lists or objects; flatten it into plain columns to model it")
     base = dict(name=name, dtype=str(s.dtype), null_fraction=float(s.isna().mean()) if len(s) else 1.0,
                 distinct=int(nn.nunique()))
     if len(nn) == 0:
         return ColumnProfile(**base, kind=override or "categorical", reason="no values",
                              dropped="every value is missing")
-    kind, reason = (override, "seed.columns override") if override else _detect(nn)
-    extra = _stats(nn, kind)
+    if override:
+        kind, reason, warning = override, "seed.columns override", _override_check(name, nn, override)
+    else:
+        (kind, reason), warning = _detect(nn), _mixed_warning(name, nn)
     dropped = None
     if kind in ("id", "text"):
         dropped = f"{reason}; the tabular family does not model {kind} columns"
-    elif base["distinct"] == 1:
+    elif kind == "numerical":
+        numbers = _number_share(nn)[0].to_numpy(dtype=float, na_value=np.nan)
+        if not np.isfinite(numbers).any():
+            dropped = "no finite number in it"
+        elif np.isinf(numbers).any():
+            warning = _join(warning, f"{int(np.isinf(numbers).sum())} infinite values read as missing")
+    elif kind == "datetime" and not pd.api.types.is_datetime64_any_dtype(nn):
+        parsed = _as_datetime(nn)
+        if parsed.notna().sum() == 0:
+            dropped = "no value parses as a date"
+        elif parsed.isna().any():
+            bad = nn[parsed.isna()]
+            warning = _join(warning, f"{len(bad)} values are not dates (e.g. {_short(bad.iloc[0])}); read as missing")
+    if dropped is None and base["distinct"] == 1 and kind in MODELLED:
         reason += "; constant"
-    return ColumnProfile(**base, kind=kind, reason=reason, dropped=dropped, **extra)
+        warning = _join(warning, f"constant: every row has {_short(nn.iloc[0])}, and so will every synthetic row")
+    extra = _stats(nn, kind) if dropped is None else {}
+    return ColumnProfile(**base, kind=kind, reason=reason, dropped=dropped, warning=warning, **extra)
 
 
 def _detect(nn: pd.Series) -> tuple[str, str]:
     n, distinct = len(nn), nn.nunique()
     ratio = distinct / n
-    if pd.api.types.is_bool_dtype(nn):
-        return "boolean", "boolean dtype"
+    if pd.api.types.is_bool_dtype(nn) or (nn.dtype == object and nn.map(_is_bool).all()):
+        return "boolean", "boolean values"
     if pd.api.types.is_datetime64_any_dtype(nn):
         return "datetime", "datetime dtype"
-    if pd.api.types.is_numeric_dtype(nn):
-        values = nn.to_numpy(dtype=float)
-        integral = bool(np.all(np.mod(values, 1) == 0))
-        if integral and n >= 20 and distinct == n and _is_sequence(values):
+    if pd.api.types.is_timedelta64_dtype(nn):
+        return "numerical", "durations, modelled as seconds"
+    numbers, share = _number_share(nn)
+    if share == 1.0 or (share >= _MOSTLY_NUMBERS and not _parses_as_dates(nn.astype(str))):
+        values = numbers.dropna().to_numpy(dtype=float)
+        finite = values[np.isfinite(values)]
+        integral = bool(len(finite) and np.all(np.mod(finite, 1) == 0))
+        if integral and n >= 20 and distinct == n and _is_sequence(finite):
             return "id", "integer sequence, every value distinct (id-like)"
-        return "numerical", "numeric dtype"
+        if integral and distinct <= _MAX_DISCRETE_LEVELS and n >= 10 * distinct:
+            # a handful of integer levels (loan terms of 12/24/36 months, family size) is modelled far better as
+            # categories: continuous marginals smear mass between the levels (measured in docs/benchmarks.md)
+            return "categorical", f"{distinct} integer levels"
+        return "numerical", "numeric dtype" if share == 1.0 and nn.dtype != object else "numbers"
     text = nn.astype(str)
     if _parses_as_dates(text):
         return "datetime", "text that parses as dates"
@@ -127,6 +173,146 @@ def _detect(nn: pd.Series) -> tuple[str, str]:
             return "text", "free text (long, almost all distinct)"
         return "id", f"{ratio:.0%} of values distinct (id-like)"
     return "categorical", f"{distinct} distinct values"
+
+
+def _number_share(nn: pd.Series) -> tuple[pd.Series, float]:
+    """The values as numbers (NaN where a value is not one) and the share of values that are numbers."""
+    if pd.api.types.is_bool_dtype(nn):
+        return nn.astype(float), 1.0
+    if pd.api.types.is_numeric_dtype(nn):
+        return nn, 1.0
+    if pd.api.types.is_timedelta64_dtype(nn):
+        return nn.dt.total_seconds(), 1.0
+    if pd.api.types.is_datetime64_any_dtype(nn) or len(nn) == 0:
+        return pd.Series(np.nan, index=nn.index, dtype=float), 0.0
+    values = nn.astype(object).map(lambda v: np.nan if _is_bool(v) else v)  # True is not the number 1 here
+    try:
+        numbers = pd.to_numeric(values, errors="coerce")
+    except (TypeError, ValueError):  # an object pandas cannot even try (e.g. bytes): one value at a time
+        numbers = values.map(_one_number).astype(float)
+    return numbers, float(numbers.notna().mean())
+
+
+def _one_number(v) -> float:
+    if isinstance(v, (int, float, np.number)) and not _is_bool(v):
+        try:
+            return float(v)
+        except OverflowError:
+            return np.nan
+    if isinstance(v, str):
+        try:
+            return float(v.strip())
+        except (ValueError, OverflowError):
+            return np.nan
+    return np.nan
+
+
+def _mixed_warning(name: str, nn: pd.Series) -> str | None:
+    """Says how a column holding both numbers and text was read, and which seed.columns override changes it."""
+    numbers, share = _number_share(nn)
+    if not 0.0 < share < 1.0:
+        return None
+    bad = nn[numbers.isna()]
+    example = f"e.g. {_short(bad.iloc[0])} in data row {int(bad.index[0]) + 1}"
+    if share >= _MOSTLY_NUMBERS:
+        return (f"mixes numbers and text: {len(bad)} of {len(nn)} values are not numbers ({example}); they are read "
+                f"as missing; set seed.columns.{name}: categorical to keep them as categories")
+    return (f"mixes numbers and text ({example}); modelled as categories; set seed.columns.{name}: numerical to "
+            "read the text values as missing instead")
+
+
+def _override_check(name: str, nn: pd.Series, kind: str) -> str | None:
+    """Refuses an override the values cannot take; says what it changes when it drops some values."""
+    if kind == "numerical":
+        numbers, share = _number_share(nn)
+        if share == 0.0:
+            raise UserError(f"seed.columns.{name}: 'numerical', but no value is a number (e.g. "
+                            f"{_short(nn.iloc[0])}); use categorical")
+        if share < 1.0:
+            bad = nn[numbers.isna()]
+            return f"{len(bad)} of {len(nn)} values are not numbers (e.g. {_short(bad.iloc[0])}); read as missing"
+    if kind == "boolean" and not pd.api.types.is_bool_dtype(nn):
+        bad = nn[_as_boolean(nn).isna()]
+        if len(bad):
+            raise UserError(f"seed.columns.{name}: 'boolean', but {_short(bad.iloc[0])} is not true/false, yes/no "
+                            "or 1/0; use categorical")
+    return None
+
+
+_MOSTLY_NUMBERS = 0.9  # a text column this much made of numbers is a number column with a few stray values
+_TRUE = {"true", "t", "yes", "y", "1", "1.0"}
+_FALSE = {"false", "f", "no", "n", "0", "0.0"}
+
+
+def _is_bool(v) -> bool:
+    return isinstance(v, (bool, np.bool_))
+
+
+def _as_number(s: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(s):
+        return s.astype(float)
+    numbers = s if pd.api.types.is_numeric_dtype(s) else _number_share(s)[0]
+    if pd.api.types.is_float_dtype(numbers) and np.isinf(numbers.to_numpy(dtype=float, na_value=np.nan)).any():
+        numbers = numbers.replace([np.inf, -np.inf], np.nan)
+    return numbers
+
+
+def _as_boolean(s: pd.Series) -> pd.Series:
+    def one(v):
+        if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
+            return np.nan
+        if _is_bool(v):
+            return bool(v)
+        text = str(v).strip().lower()
+        return True if text in _TRUE else False if text in _FALSE else np.nan
+
+    return s.map(one).astype(object)
+
+
+def _as_datetime(s: pd.Series) -> pd.Series:
+    """Parsed dates; mixed or explicit time zones become naive UTC so the column has one dtype."""
+    if pd.api.types.is_datetime64_any_dtype(s):
+        parsed = s
+    else:
+        parsed = pd.to_datetime(s, errors="coerce", format="mixed")
+        if not pd.api.types.is_datetime64_any_dtype(parsed):  # several UTC offsets: pandas leaves objects
+            parsed = pd.to_datetime(s, errors="coerce", format="mixed", utc=True)
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed
+
+
+def _join(a: str | None, b: str) -> str:
+    return b if not a else f"{a}; {b}"
+
+
+def _short(v) -> str:
+    text = repr(v.item() if isinstance(v, np.generic) else v)
+    return text if len(text) <= 40 else text[:37] + "..."
+
+
+def _check_names(df: pd.DataFrame) -> None:
+    for name in df.columns:
+        if not isinstance(name, str):
+            raise UserError(f"seed: column name {name!r} is not text; give every column a text name "
+                            "(e.g. df.columns = df.columns.astype(str))")
+    dupes = df.columns[df.columns.duplicated()]
+    if len(dupes):
+        raise UserError(f"seed: column {dupes[0]!r} appears more than once; rename one of them")
+
+
+def _check_primary_key(name: str, s: pd.Series) -> None:
+    fix = "choose another column or remove seed.primary_key"
+    if s.isna().any():
+        raise UserError(f"seed.primary_key: column {name!r} is missing in {int(s.isna().sum())} rows; a primary "
+                        f"key needs a value in every row; {fix}")
+    try:
+        repeated = s[s.duplicated(keep=False)]
+    except TypeError:
+        raise UserError(f"seed.primary_key: column {name!r} holds nested values; {fix}") from None
+    if len(repeated):
+        raise UserError(f"seed.primary_key: column {name!r} repeats values (e.g. {_short(repeated.iloc[0])} in "
+                        f"{int((s == repeated.iloc[0]).sum())} rows); a primary key must be unique; {fix}")
 
 
 def _is_sequence(values: np.ndarray) -> bool:
@@ -144,11 +330,12 @@ def _parses_as_dates(text: pd.Series) -> bool:
 
 
 def _stats(nn: pd.Series, kind: str) -> dict:
-    if kind == "numerical" and pd.api.types.is_numeric_dtype(nn):
-        return {"minimum": float(nn.min()), "maximum": float(nn.max())}
+    if kind == "numerical":
+        numbers = _as_number(nn).dropna()
+        return {"minimum": float(numbers.min()), "maximum": float(numbers.max())} if len(numbers) else {}
     if kind == "datetime":
-        parsed = nn if pd.api.types.is_datetime64_any_dtype(nn) else pd.to_datetime(nn, errors="coerce", format="mixed")
-        return {"minimum": str(parsed.min()), "maximum": str(parsed.max())}
+        parsed = _as_datetime(nn).dropna()
+        return {"minimum": str(parsed.min()), "maximum": str(parsed.max())} if len(parsed) else {}
     if kind in ("categorical", "boolean") and nn.nunique() <= _MAX_CATEGORIES_KEPT:
         return {"categories": tuple(sorted(map(str, nn.unique())))}
     return {}

@@ -1,5 +1,13 @@
-"""Reading a seed table from CSV, Parquet, JSONL or an example, with every failure named by file."""
+"""Reading a seed table from CSV, Parquet, JSONL or an example, with every failure named by file.
 
+Every way a seed file can be wrong that a user can fix (missing, unreadable, empty, not UTF-8, really a Parquet or
+Excel file under another name, a binary file) becomes one `UserError` line naming the file and the fix. Nothing
+here unpickles: CSV and JSONL are text, and Parquet is read by pyarrow (>= 15, which no longer deserialises the
+pickled extension types of CVE-2023-47248).
+"""
+
+import codecs
+import difflib
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +18,13 @@ from synthforge.data import examples
 from synthforge.errors import UserError
 
 FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+_SNIFF = 8192
+# what a seed file really is, from its first bytes, when that is not what its name or seed.format says
+_MAGIC = ((b"PAR1", "parquet", "a Parquet file; name it .parquet or set seed.format: parquet"),
+          (b"PK\x03\x04", None, "a zip archive (an Excel .xlsx?); export the sheet as CSV"),
+          (b"\xd0\xcf\x11\xe0", None, "an old Excel (.xls) workbook; export the sheet as CSV"),
+          (b"\x1f\x8b", None, "gzip-compressed; decompress it (gunzip) and point seed.source at the result"))
+_SEPARATORS = (";", "\t", "|")
 
 
 @dataclass(frozen=True)
@@ -20,8 +35,15 @@ class Seed:
 
 
 def resolve(source: str, base: Path | None = None) -> Path:
+    """The absolute, symlink-free path a seed is read from (what the manifest and the console report)."""
     if source.startswith("example://"):
-        return examples.materialise(source.removeprefix("example://"))
+        name = source.removeprefix("example://")
+        if name not in examples.EXAMPLES:
+            close = difflib.get_close_matches(name, list(examples.EXAMPLES), n=1)
+            raise UserError(f"seed.source: no example named {name!r}"
+                            + (f"; did you mean example://{close[0]}?" if close else "")
+                            + f" (examples: {', '.join(sorted(examples.EXAMPLES))})")
+        return examples.materialise(name)
     path = Path(source).expanduser()
     if not path.is_absolute() and base is not None:
         path = base / path
@@ -31,39 +53,93 @@ def resolve(source: str, base: Path | None = None) -> Path:
 def read_seed(source: str, fmt: str = "auto", base: Path | None = None, max_rows: int | None = None) -> Seed:
     path = resolve(source, base)
     if not path.exists():
-        raise UserError(f"seed.source: file not found: {path}")
+        where = (f" (relative paths are read from the recipe's folder, {base})"
+                 if base is not None and not Path(source).expanduser().is_absolute()
+                 and not source.startswith("example://") else "")
+        raise UserError(f"seed.source: file not found: {path}{where}")
     if path.is_dir():
         raise UserError(f"seed.source: {path} is a folder; tabular seeds are one CSV, Parquet or JSONL file")
     fmt = FORMATS.get(path.suffix.lower()) if fmt == "auto" else fmt
     if fmt is None:
         raise UserError(f"seed.source: cannot tell the format of {path.name}; use .csv, .parquet or .jsonl, "
                         "or set seed.format")
+    _sniff(path, fmt)
     frame = _read(path, fmt)
     if max_rows is not None and len(frame) > max_rows:
         frame = frame.iloc[:max_rows]
     if frame.shape[1] == 0:
-        raise UserError(f"seed.source: {path} has no columns")
+        raise UserError(f"seed.source: {path} has no columns; give a table with a header row")
     if len(frame) == 0:
-        raise UserError(f"seed.source: {path} has a header but no rows")
+        raise UserError(f"seed.source: {path} has a header but no rows; add data rows below the header")
     return Seed(frame=frame.reset_index(drop=True), path=path, sha256=file_sha256(path))
+
+
+def _sniff(path: Path, fmt: str) -> None:
+    """Refuse, by its first bytes, a file that is not what it claims to be, before a reader fails obscurely."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(_SNIFF)
+    except PermissionError:
+        raise UserError(f"seed.source: {path} cannot be read (permission denied); check its permissions") from None
+    except OSError as e:
+        raise UserError(f"seed.source: {path} cannot be read ({e.strerror or type(e).__name__})") from None
+    if not head:
+        raise UserError(f"seed.source: {path} is empty (0 bytes); give a table with a header row and data rows")
+    for magic, kind, what in _MAGIC:
+        if head.startswith(magic) and kind != fmt:
+            raise UserError(f"seed.source: {path} is {what}")
+    if fmt in ("csv", "jsonl") and b"\x00" in head:
+        raise UserError(f"seed.source: {path} is a binary file, not {fmt.upper()} text; export the table as CSV")
 
 
 def _read(path: Path, fmt: str) -> pd.DataFrame:
     try:
         if fmt == "csv":
-            return pd.read_csv(path, encoding="utf-8")
+            frame = pd.read_csv(path, encoding="utf-8")
+            sep = _other_separator(frame)
+            return pd.read_csv(path, encoding="utf-8", sep=sep) if sep else frame
         if fmt == "parquet":
             return pd.read_parquet(path)
         return pd.read_json(path, lines=True, encoding="utf-8")
     except pd.errors.EmptyDataError:
-        raise UserError(f"seed.source: {path} is empty") from None
-    except UnicodeDecodeError as e:
-        raise UserError(f"seed.source: {path} is not UTF-8 (byte {e.start}); re-save it as UTF-8") from None
+        raise UserError(f"seed.source: {path} is empty (no header, no rows); give a table with a header row") \
+            from None
+    except UnicodeDecodeError:
+        raise UserError(f"seed.source: {path} is not UTF-8 text ({_where_not_utf8(path)}); re-save it as UTF-8, "
+                        "e.g. iconv -f latin1 -t utf-8") from None
     except PermissionError:
-        raise UserError(f"seed.source: {path} cannot be read (permission denied)") from None
+        raise UserError(f"seed.source: {path} cannot be read (permission denied); check its permissions") from None
     except (ValueError, pd.errors.ParserError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise UserError(f"seed.source: {path} is not readable as {fmt} ({first[:120]})") from None
+        raise UserError(f"seed.source: {path} is not readable as {fmt} ({first[:160]})") from None
+
+
+def _other_separator(frame: pd.DataFrame) -> str | None:
+    """A CSV read as one column whose header holds `;`, tab or `|` was written with that separator."""
+    if frame.shape[1] != 1:
+        return None
+    header = str(frame.columns[0])
+    found = [s for s in _SEPARATORS if s in header]
+    return found[0] if len(found) == 1 else None
+
+
+def _where_not_utf8(path: Path) -> str:
+    """'line N, byte B' of the first byte that is not UTF-8 (read in blocks, so a big file is not loaded)."""
+    offset, line, carry = 0, 1, b""  # carry: the start of a character split across two blocks
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            data, carry = carry + block, b""
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError as e:
+                if e.reason == "unexpected end of data" and len(data) - e.start < 4:
+                    data, carry = data[:e.start], data[e.start:]
+                else:
+                    line += data[:e.start].count(b"\n")
+                    return f"line {line}, byte {offset + e.start}: 0x{data[e.start]:02x}"
+            line += data.count(b"\n")
+            offset += len(data)
+    return "the file ends inside a character"
 
 
 def file_sha256(path: Path) -> str:

@@ -112,7 +112,9 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     write_text(ws.path("recipe.yaml"), yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     write_json(ws.path("profile.json"), profile.model_dump(mode="json"))
 
-    with timings.stage("fit"):
+    # SDV's fit has no progress callback; a spinner with the elapsed time shows the run is alive
+    with timings.stage("fit"), console.status(f"fitting on {len(train)} rows (budget "
+                                              f"{recipe.generator.time_budget:.0f}s)"):
         generator, selection = fit_generator(recipe, profile, train, holdout, device, ws, console)
 
     kinds = profile.metric_kinds()

@@ -33,9 +33,17 @@ def check_params(family: str, params: dict[str, Any]) -> None:
     """Recipe params are exactly the synthesizer's keyword parameters; anything else is a named error."""
     valid = [p for p in inspect.signature(synthesizer_class(family).__init__).parameters
              if p not in ("self", "metadata", "enable_gpu")]
+    defaults = {k: p.default for k, p in inspect.signature(synthesizer_class(family).__init__).parameters.items()}
     for key in params:
         if key not in valid:
             raise UserError(f"generator.params.{key}: not a parameter of {family}; valid: {', '.join(valid)}")
+        default, value = defaults[key], params[key]  # the default's type is the one SDV expects
+        wanted = ("true or false" if isinstance(default, bool) and not isinstance(value, bool) else
+                  "a whole number > 0" if type(default) is int and not (type(value) is int and value > 0) else
+                  "a number >= 0" if type(default) is float and not (type(value) in (int, float) and value >= 0)
+                  else None)
+        if wanted:
+            raise UserError(f"generator.params.{key}: expected {wanted} (default {default!r}), got {value!r}")
 
 
 class SDVGenerator:

@@ -101,6 +101,10 @@ def detection_metric(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: dict[st
     y = np.r_[np.zeros(len(xr)), np.ones(len(xs))]
     aucs = []
     fold = _content_folds(x, seed)
+    if len(np.unique(fold)) < FOLDS:  # fewer distinct rows than folds (e.g. every column constant): no CV
+        return Metric(name="detection_auc", value=None, lower=0.0, upper=1.0, higher_is_better=False,
+                      definition=definition, computed_on=computed_on,
+                      detail={"reason": "fewer distinct rows than folds"})
     with one_thread():
         for k in range(FOLDS):
             train, test = fold != k, fold == k

@@ -147,3 +147,10 @@ def _lean(result: dict) -> dict:
 
 def suite_json(suite) -> dict:
     return suite.to_json_dict()
+
+
+def suite_from_json(d: dict):
+    """The suite back from `suite_json` (how executors ship it to other processes)."""
+    gx = _gx()
+    _context()
+    return gx.ExpectationSuite(**{k: d[k] for k in ("name", "expectations", "meta", "notes") if k in d})

@@ -14,6 +14,22 @@ GATE_METRICS: dict[str, tuple[str, str]] = {
     "max_dcr_share": ("dcr_share", "max"),
     "min_nndr": ("nndr", "min"),
     "min_utility": ("utility", "min"),
+    # text family (text_metrics.py)
+    "min_text_utility": ("text_utility", "min"),
+    "min_augmentation_gain": ("augmentation_gain", "min"),
+    "max_memorisation": ("memorisation_rate", "max"),
+    "min_distinct_2": ("distinct_2", "min"),
+    "max_self_bleu": ("self_bleu", "max"),
+    "max_embedding_auc": ("embedding_auc", "max"),
+    # image family (image_metrics.py); min_utility above bounds the images' TSTR/TRTR too
+    "min_conditional_accuracy": ("conditional_accuracy", "min"),
+    "max_frechet_distance": ("frechet_distance", "max"),
+    "max_kid": ("kid", "max"),
+    "min_precision": ("precision", "min"),
+    "min_recall": ("recall", "min"),
+    "min_density": ("density", "min"),
+    "min_coverage": ("coverage", "min"),
+    "max_near_copy_share": ("near_copy_share", "max"),
 }
 
 

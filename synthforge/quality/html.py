@@ -160,6 +160,152 @@ def utility_plot(metric: Metric) -> str | None:
     return _png(fig)
 
 
+# ---------------------------------------------------------------- text section (text_metrics.TextQuality)
+
+
+def text_length_plot(lengths: dict) -> str | None:
+    if not lengths.get("edges"):
+        return None
+    fig = Figure(figsize=(4.6, 2.6))
+    ax = fig.subplots()
+    edges = np.asarray(lengths["edges"])
+    ax.stairs(lengths["real"], edges, fill=True, alpha=0.45, color=REAL, label="real")
+    ax.stairs(lengths["synthetic"], edges, color=SYNTH, linewidth=1.6, label="synthetic")
+    ax.set_xlabel(f"document length ({lengths.get('unit', 'words')})", fontsize=8)
+    ax.set_ylabel("share", fontsize=8)
+    ax.set_title(f"Lengths (KS {lengths.get('ks', float('nan')):.3f})", fontsize=10)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, frameon=False)
+    return _png(fig)
+
+
+def text_rank_plot(vocab: dict) -> str | None:
+    rf = vocab.get("rank_frequency") or {}
+    if not rf.get("real") or not rf.get("synthetic"):
+        return None
+    fig = Figure(figsize=(4.2, 2.6))
+    ax = fig.subplots()
+    for who, color in (("real", REAL), ("synthetic", SYNTH)):
+        ax.loglog(np.arange(1, len(rf[who]) + 1), rf[who], color=color, label=who)
+    ax.set_xlabel("word rank", fontsize=8)
+    ax.set_ylabel("frequency", fontsize=8)
+    ax.set_title(f"Vocabulary (JSD {vocab.get('jsd') or float('nan'):.3f})", fontsize=10)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, frameon=False)
+    return _png(fig)
+
+
+def text_embedding_plot(emb: dict) -> str | None:
+    pca = emb.get("pca") or {}
+    if not pca.get("real") or not pca.get("synthetic"):
+        return None
+    fig = Figure(figsize=(3.6, 3.0))
+    ax = fig.subplots()
+    for who, color in (("real", REAL), ("synthetic", SYNTH)):
+        xy = np.asarray(pca[who])
+        ax.scatter(xy[:, 0], xy[:, 1], s=6, alpha=0.5, color=color, label=who)
+    ax.set_title("MiniLM embeddings (PCA of real)", fontsize=10)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, frameon=False)
+    return _png(fig)
+
+
+def text_loss_plot(history: list[dict]) -> str | None:
+    if not history:
+        return None
+    fig = Figure(figsize=(4.0, 2.6))
+    ax = fig.subplots()
+    epochs = [h["epoch"] for h in history]
+    ax.plot(epochs, [h["train_loss"] for h in history], color=REAL, marker=".", label="train")
+    if any(h.get("val_loss") is not None for h in history):
+        ax.plot(epochs, [h.get("val_loss") for h in history], color=SYNTH, marker=".", label="validation")
+    ax.set_xlabel("epoch", fontsize=8)
+    ax.set_ylabel("loss per token", fontsize=8)
+    ax.set_title("Training", fontsize=10)
+    ax.tick_params(labelsize=7)
+    ax.legend(fontsize=7, frameon=False)
+    return _png(fig)
+
+
+TEXT_HEADLINE = [  # (metric key, label, format)
+    ("text_utility", "Utility TSTR/TRTR", "{:.3f}"),
+    ("augmentation_gain", "Augmentation gain (F1)", "{:+.3f}"),
+    ("memorisation_rate", "Memorised (output)", "{:.2%}"),
+    ("memorisation_rate_raw", "Memorised (before filters)", "{:.2%}"),
+    ("distinct_2", "Distinct-2", "{:.3f}"),
+    ("self_bleu", "Self-BLEU", "{:.3f}"),
+    ("embedding_similarity", "Embedding centroid cos", "{:.3f}"),
+    ("embedding_auc", "Embedding detection AUC", "{:.3f}"),
+]
+
+
+def _text_view(section: dict, failing: set[str]) -> dict:
+    metrics = section.get("metrics", {})
+    util = section.get("utility") or {}
+    div = section.get("diversity") or {}
+    return {
+        "cards": [{"label": label, "value": _fmt(metrics[k]["value"], fmt), "failing": k in failing}
+                  for k, label, fmt in TEXT_HEADLINE if k in metrics],
+        "utility": [{"name": name, "rows": util[key].get("train_rows"), "f1": _fmt(util[key].get("macro_f1")),
+                     "acc": _fmt(util[key].get("accuracy")),
+                     "per_class": ", ".join(f"{c} {v:.2f}" for c, v in (util[key].get("per_class_f1") or {}).items())}
+                    for key, name in (("trtr", "train real (TRTR)"), ("tstr", "train synthetic (TSTR)"),
+                                      ("augmented", "train real + synthetic")) if key in util],
+        "utility_meta": util,
+        "diversity": [{"name": k, "real": _fmt((div.get("real") or {}).get(k)),
+                       "synthetic": _fmt((div.get("synthetic") or {}).get(k))}
+                      for k in ("distinct_1", "distinct_2", "self_bleu")],
+        "filters": section.get("filters") or {},
+        "memorisation": section.get("memorisation") or {},
+        "samples": section.get("samples") or {},
+        "labels": section.get("labels") or {},
+        "model": section.get("model") or {},
+        "vocab": section.get("vocabulary") or {},
+        "embedding": {k: _fmt(v) for k, v in (section.get("embedding") or {}).items() if k != "pca"},
+        "metric_rows": _metric_rows([Metric(**m) for m in metrics.values()]),
+        "plots": [p for p in (text_length_plot(section.get("lengths") or {}),
+                              text_rank_plot(section.get("vocabulary") or {}),
+                              text_embedding_plot(section.get("embedding") or {}),
+                              text_loss_plot((section.get("model") or {}).get("history") or [])) if p],
+    }
+
+
+# ---------------------------------------------------------------- image section (image_metrics.ImageQuality)
+
+
+IMAGE_HEADLINE = [  # (metric key, label, format)
+    ("conditional_accuracy", "Conditional accuracy", "{:.3f}"),
+    ("utility", "Utility TSTR/TRTR", "{:.3f}"),
+    ("frechet_distance", "Fréchet distance", "{:.2f}"),
+    ("precision", "Precision", "{:.3f}"),
+    ("recall", "Recall", "{:.3f}"),
+    ("density", "Density", "{:.3f}"),
+    ("coverage", "Coverage", "{:.3f}"),
+    ("near_copy_share", "Near-copies dropped", "{:.2%}"),
+]
+
+
+def _image_view(section: dict, failing: set[str]) -> dict:
+    metrics = section.get("metrics", {})
+    util = (metrics.get("utility") or {}).get("detail", {})
+    return {
+        "cards": [{"label": label, "value": _fmt(metrics[k]["value"], fmt), "failing": k in failing}
+                  for k, label, fmt in IMAGE_HEADLINE if k in metrics],
+        "figures": [(name, uri) for name, uri in (section.get("figures") or {}).items() if uri],
+        "tstr": _fmt((util.get("tstr") or {}).get("accuracy")), "trtr": _fmt((util.get("trtr") or {}).get("accuracy")),
+        "per_class": _generic(section.get("per_class") or []),
+        "pairs": _generic(section.get("closest_pairs") or []),
+        "memorisation": section.get("memorisation", ""),
+        "metric_rows": [{"name": k, "value": _fmt(m["value"], "{:.4g}"), "better": {True: "higher", False: "lower",
+                                                                                   None: "see definition"}[
+                             m.get("higher_is_better")],
+                         "features": (m.get("computed_on") or {}).get("features", ""), "definition": m["definition"],
+                         "computed_on": ", ".join(f"{a}={_fmt(b, '{:g}')}" for a, b in
+                                                  (m.get("computed_on") or {}).items() if a != "features")}
+                        for k, m in metrics.items()],
+    }
+
+
 # ---------------------------------------------------------------- view model
 
 
@@ -240,7 +386,10 @@ def build_view(report: Report) -> dict:
                           for row in report.selection],
             "validation": _generic(report.validation) if report.validation else None,
             "run": _generic(report.run) if report.run else None,
-            "sections": [(name, _generic(body)) for name, body in report.sections.items()]}
+            "sections": [(name, _generic(body)) for name, body in report.sections.items()
+                         if name not in ("text", "images")],
+            "images": _image_view(report.sections["images"], failing) if "images" in report.sections else None,
+            "text": _text_view(report.sections["text"], failing) if "text" in report.sections else None}
     if tab:
         view["fidelity"] = _fidelity_view(tab)
         view["metric_rows"] = _metric_rows(list(metrics.values()))
@@ -432,8 +581,79 @@ ul.notes li { margin:2px 0; }
 {% else %}{{ node.text }}{% endif %}
 {%- endmacro %}
 
+{% if images %}
+<section id="images">
+  <h2>Images</h2>
+  <div class="cards">
+    {% for c in images.cards %}<div class="card{{ ' failing' if c.failing }}"><div class="v">{{ c.value }}</div><div class="l">{{ c.label }}</div></div>{% endfor %}
+  </div>
+  <p>Small CNN trained on synthetic images, tested on held-out real ones (TSTR): <strong>{{ images.tstr }}</strong>;
+     trained on real training images (TRTR): <strong>{{ images.trtr }}</strong>.</p>
+  {% for name, uri in images.figures %}<h3>{{ name }}</h3><div class="plots"><img class="plot" alt="{{ name }}" src="{{ uri }}"></div>{% endfor %}
+  <p class="small">{{ images.memorisation }}</p>
+  <details><summary>Per class</summary>{{ generic(images.per_class) }}</details>
+  <details><summary>Closest synthetic–training pairs</summary>{{ generic(images.pairs) }}</details>
+  <h3>Metric definitions (and the feature space of each)</h3>
+  <table><tr><th>Metric</th><th>Value</th><th>Better</th><th>Feature space</th><th>Definition</th><th>Computed on</th></tr>
+  {% for m in images.metric_rows %}<tr><td>{{ m.name }}</td><td class="num">{{ m.value }}</td><td>{{ m.better }}</td><td class="small">{{ m.features }}</td><td>{{ m.definition }}</td><td class="small">{{ m.computed_on }}</td></tr>{% endfor %}
+  </table>
+</section>
+{% endif %}
+
 {% if validation %}
 <section id="validation"><h2>Validation</h2>{{ generic(validation) }}</section>
+{% endif %}
+
+{% if text %}
+<section id="text">
+  <h2>Text</h2>
+  <div class="cards">
+    {% for c in text.cards %}
+    <div class="card{{ ' failing' if c.failing }}"><div class="v">{{ c.value }}</div><div class="l">{{ c.label }}</div></div>
+    {% endfor %}
+  </div>
+  <div class="plots">{% for p in text.plots %}<img class="plot" alt="text quality plot" src="{{ p }}">{% endfor %}</div>
+  {% if text.utility %}
+  <h3>Utility: {{ text.utility_meta.classifier }}, {{ text.utility_meta.score }} on {{ text.utility_meta.test_rows }} held-out real documents</h3>
+  <table><tr><th>Training set</th><th>Documents</th><th>Macro-F1</th><th>Accuracy</th><th>F1 per class</th></tr>
+  {% for u in text.utility %}<tr><td>{{ u.name }}</td><td class="num">{{ u.rows }}</td><td class="num">{{ u.f1 }}</td><td class="num">{{ u.acc }}</td><td class="small">{{ u.per_class }}</td></tr>{% endfor %}
+  </table>
+  {% endif %}
+  <h3>Filters (before anything was written)</h3>
+  <p>{{ text.filters.sampled }} documents generated, {{ text.filters.kept }} kept of {{ text.filters.requested }} requested, in {{ text.filters.rounds }} round(s);
+     {{ text.filters.tokens }} tokens at {{ text.filters.tokens_per_s }} tokens/s.
+     Memorisation (a run of ≥ {{ text.memorisation.ngram }} tokens shared with a seed document): {{ text.memorisation.before | fmt("{:.2%}") }} of generated documents, {{ text.memorisation.after | fmt("{:.2%}") }} of the output (longest shared run {{ text.memorisation.longest_run }} tokens).</p>
+  <table><tr><th>Dropped because</th><th>Documents</th></tr>
+  {% for k, v in text.filters.dropped.items() %}<tr><td>{{ k }}</td><td class="num">{{ v }}</td></tr>{% else %}<tr><td colspan="2" class="small">nothing dropped</td></tr>{% endfor %}
+  {% for k, v in text.filters.masked.items() %}<tr><td>PII masked (kept): {{ k }}</td><td class="num">{{ v }}</td></tr>{% endfor %}
+  </table>
+  {% if text.labels %}
+  <h3>Labels</h3>
+  <table><tr><th>Label</th><th>Real (train)</th><th>Synthetic</th></tr>
+  {% for k in (text.labels.real.keys() | list) + (text.labels.synthetic.keys() | reject("in", text.labels.real) | list) %}<tr><td>{{ k }}</td><td class="num">{{ text.labels.real.get(k, 0) }}</td><td class="num">{{ text.labels.synthetic.get(k, 0) }}</td></tr>{% endfor %}
+  </table>
+  {% endif %}
+  <h3>Diversity (equal-size samples)</h3>
+  <table><tr><th>Metric</th><th>Real</th><th>Synthetic</th></tr>
+  {% for d in text.diversity %}<tr><td>{{ d.name }}</td><td class="num">{{ d.real }}</td><td class="num">{{ d.synthetic }}</td></tr>{% endfor %}
+  {% if text.vocab.types %}<tr><td>distinct words</td><td class="num">{{ text.vocab.types.real }}</td><td class="num">{{ text.vocab.types.synthetic }}</td></tr>
+  <tr><td>share of words not in the seed</td><td></td><td class="num">{{ text.vocab.novel_word_share | fmt("{:.2%}") }}</td></tr>{% endif %}
+  </table>
+  <h3>Samples per label</h3>
+  {% for label, docs in text.samples.items() %}
+  <p><strong>{{ label }}</strong></p><ul>{% for d in docs %}<li>{{ d }}</li>{% endfor %}</ul>
+  {% endfor %}
+  {% if text.model %}
+  <details><summary>Model: {{ text.model.name }}</summary>
+  <table>{% for k, v in text.model.fit.items() %}<tr><th>{{ k }}</th><td>{{ v | fmt("{:.4g}") }}</td></tr>{% endfor %}
+  {% for k, v in text.model.sampling.items() %}<tr><th>sampling.{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table></details>
+  {% endif %}
+  <details><summary>Embeddings</summary><table>{% for k, v in text.embedding.items() %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table></details>
+  <details><summary>Metric definitions</summary>
+  <table><tr><th>Metric</th><th>Value</th><th>Range</th><th>Better</th><th>Definition</th><th>Computed on</th></tr>
+  {% for m in text.metric_rows %}<tr><td>{{ m.name }}</td><td class="num">{{ m.value }}</td><td>{{ m.range }}</td><td>{{ m.better }}</td><td>{{ m.definition }}</td><td class="small">{{ m.computed_on }}</td></tr>{% endfor %}
+  </table></details>
+</section>
 {% endif %}
 
 {% for name, body in sections %}

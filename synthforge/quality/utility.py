@@ -91,10 +91,11 @@ def utility_metric(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Data
           "test_rows": len(test), "test_on": test_source, "target": target, "task": task,
           "sampled": sampled,
           "cap": cap, "seed": seed}
-    if len(test) < 5 or len(train_real) < 5 or len(train_syn) < 5:
+    if len(test) < 5 or len(train_real) < 5 or len(train_syn) < 5 or not features:
+        why = "too few rows" if features else "no column besides the target to predict it from"
         return Metric(name="utility", value=None, lower=0.0, upper=RATIO_CLIP,
                       higher_is_better=True, definition=definition, computed_on=on,
-                      detail={"reason": "too few rows"}), notes + ["utility: too few rows"]
+                      detail={"reason": why}), notes + [f"utility: {why}"]
     with one_thread():
         tstr = _fit_score(task, x_syn, y_syn, x_test, y_test, seed)
         trtr = _fit_score(task, x_real, y_real, x_test, y_test, seed)

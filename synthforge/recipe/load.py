@@ -28,7 +28,11 @@ def load_recipe(path: str | Path, **overrides: Any) -> Recipe:
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
-        raise UserError(f"recipe {path}:{where} not valid YAML ({getattr(e, 'problem', None) or e})") from None
+        why = " ".join(str(getattr(e, "problem", None) or e).split())  # one line: reader errors span several
+        raise UserError(f"recipe {path}:{where} not valid YAML ({why})") from None
+    except (ValueError, RecursionError) as e:  # PyYAML's constructors: `2001-02-30`, `!!int x`; absurd nesting
+        raise UserError(f"recipe {path}: not valid YAML ({str(e)[:120] or type(e).__name__}); quote the value "
+                        "if it is meant as text") from None
     return parse_recipe(data, source=str(path), **overrides)
 
 

@@ -4,7 +4,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TABULAR_FAMILIES = ("gaussian_copula", "ctgan", "tvae", "copulagan")
+TABULAR_FAMILIES = ("gaussian_copula", "tvae", "ctgan", "copulagan")  # auto tries them in this order
 TEXT_FAMILIES = ("causal_lm",)
 IMAGE_FAMILIES = ("diffusion",)
 FAMILIES = ("auto", *TABULAR_FAMILIES, *TEXT_FAMILIES, *IMAGE_FAMILIES)
@@ -15,6 +15,12 @@ COLUMN_KINDS = ("numerical", "categorical", "datetime", "boolean", "id", "text")
 GATE_KEYS = (
     "min_quality", "min_column_shapes", "min_pair_trends", "max_detection_auc",
     "max_dcr_share", "max_exact_copies", "min_nndr", "min_utility",
+    # text family (synthforge/quality/text_metrics.py)
+    "min_text_utility", "min_augmentation_gain", "max_memorisation", "min_distinct_2", "max_self_bleu",
+    "max_embedding_auc",
+    # image family (synthforge/quality/image_metrics.py)
+    "min_conditional_accuracy", "max_frechet_distance", "max_kid", "min_precision", "min_recall", "min_density",
+    "min_coverage", "max_near_copy_share",
 )
 
 

@@ -38,7 +38,10 @@ def test_unknown_gate_names_valid_keys():
         assert key in str(err.value)
 
 
-def test_gate_keys():
-    assert set(GATE_METRICS) == {"min_quality", "max_dcr_share", "max_exact_copies",
-                                 "max_detection_auc", "min_column_shapes", "min_pair_trends",
-                                 "min_utility", "min_nndr"}
+def test_gate_keys_match_the_recipe_schema():
+    # the recipe rejects unknown gate keys at load time; both lists must name the same gates
+    from synthforge.recipe.schema import GATE_KEYS
+
+    assert set(GATE_METRICS) == set(GATE_KEYS)
+    assert {"min_quality", "max_dcr_share", "max_exact_copies", "max_detection_auc", "min_column_shapes",
+            "min_pair_trends", "min_utility", "min_nndr"} <= set(GATE_METRICS)
