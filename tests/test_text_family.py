@@ -168,3 +168,10 @@ def test_pretraining_on_another_corpus_is_cached_and_reused(tmp_path, monkeypatc
     stamp = (cached[0] / "generator.json").stat().st_mtime_ns
     CausalLMGenerator(params, text_column="text", label_column="label", sampling=SAMPLING).fit(corpus(2))
     assert (cached[0] / "generator.json").stat().st_mtime_ns == stamp  # reused, not trained again
+
+
+def test_a_saved_synthforge_model_can_be_the_base(fitted, tmp_path):
+    fitted.save(tmp_path / "m")
+    gen = CausalLMGenerator({"base_model": str(tmp_path / "m"), "adaptation": "full", "epochs": 1, "max_length": 96},
+                            text_column="text", label_column="label", sampling=SAMPLING).fit(corpus(2))
+    assert len(gen.sample(2, seed=0, conditions={"label": "positive"})) == 2

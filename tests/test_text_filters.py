@@ -105,7 +105,12 @@ def test_label_consistency_drops_documents_that_read_like_another_label():
     good = ["great relief wonderful works perfectly", "love it excellent results great", "wonderful great best"]
     bad = ["awful side effects terrible pain", "horrible rash worst nausea", "terrible awful never again"]
     judge = LabelJudge(good * 3 + bad * 3, ["pos"] * 9 + ["neg"] * 9)
-    f = TextFilters(FilterConfig(label_consistency=0.0, min_words=1, near_duplicate=None, memorisation_ngram=4,
-                                 dedupe=False), [], judge)
-    out = f.apply(["great wonderful relief", "terrible awful rash"], ["pos", "pos"])
-    assert out.keep.tolist() == [True, False] and out.dropped == {"label_inconsistent": 1}
+    for rule in ("argmax", 0.2):
+        f = TextFilters(FilterConfig(label_consistency=rule, min_words=1, near_duplicate=None,
+                                     memorisation_ngram=4, dedupe=False), [], judge)
+        out = f.apply(["great wonderful relief", "terrible awful rash"], ["pos", "pos"])
+        assert out.keep.tolist() == [True, False] and out.dropped == {"label_inconsistent": 1}
+    # the quantile rule's threshold per label comes from the real documents of that label
+    assert set(judge.thresholds(0.25)) == {"pos", "neg"} and 0.5 < judge.thresholds(0.25)["pos"] < 1
+    with pytest.raises(UserError, match=r"quality\.filters\.label_consistency"):
+        FilterConfig.from_recipe({"label_consistency": 1.5})

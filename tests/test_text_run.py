@@ -135,5 +135,5 @@ def test_medical_text_recipe(tmp_path):
     text = report["sections"]["text"]
     assert code == 0, report["gates"]
     assert text["memorisation"]["after"] == 0.0
-    assert len(pd.read_parquet(out / "data")) == 900
+    assert len(pd.read_parquet(out / "data")) == 600
     assert sum(json.loads((out / "manifest.json").read_text())["timings"].values()) < 15 * 60

@@ -16,7 +16,6 @@ from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import yaml
 from rich.console import Console
@@ -174,7 +173,8 @@ def prepare(df: pd.DataFrame, recipe: Recipe, condition_columns: tuple[str, ...]
     s = recipe.seed
     wanted = [c for c in [s.text_column, s.label_column, *condition_columns, s.split_column] if c]
     where = {s.text_column: "seed.text_column", s.label_column: "seed.label_column",
-             s.split_column: "seed.split_column", **{c: "generator.params.condition_columns" for c in condition_columns}}
+             s.split_column: "seed.split_column",
+             **{c: "generator.params.condition_columns" for c in condition_columns}}
     for col in wanted:
         if col not in df.columns:
             raise UserError(f"{where[col]}: {col!r} is not a column of the seed; columns are {', '.join(df.columns)}")
@@ -396,7 +396,8 @@ def grade(recipe: Recipe, quality, stats: list[ShardStats], synthetic: pd.DataFr
     section = quality.model_dump(mode="json")
     section["model"] = {"name": generator.model_name, "fit": generator.fit_info_, "history": generator.history_,
                         "sampling": generator.sampling_config.model_dump(mode="json")}
-    report = Report(title=f"synthforge · {recipe.name}", created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    created = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    report = Report(title=f"synthforge · {recipe.name}", created=created,
                     status=report_status(gates), gates=gates, sections={"text": section},
                     validation={k: v for k, v in validation.items() if k != "shards"}, notes=notes,
                     run={"recipe": recipe.name, "vertical": recipe.vertical, "rows": int(len(synthetic)),

@@ -447,6 +447,8 @@ def check_base_model(cfg: CausalLMParams) -> None:
     source = cfg.base_model
     path = Path(source).expanduser()
     if path.is_dir():
+        if (path / "generator.json").exists() and (path / "model" / "config.json").exists():
+            return  # a model folder synthforge wrote: model/ + tokenizer/
         if not (path / "config.json").exists():
             raise UserError(f"generator.params.base_model: {source} is not a loadable causal LM (no config.json)")
         return
@@ -524,11 +526,12 @@ def load_pretrained(cfg: CausalLMParams):
     source = cfg.base_model
     path = Path(source).expanduser()
     local = path.is_dir()
+    ours = local and (path / "generator.json").exists()  # a synthforge model folder: model/ + tokenizer/
     try:
-        tok = AutoTokenizer.from_pretrained(str(path) if local else source, local_files_only=True,
-                                            trust_remote_code=cfg.trust_remote_code)
-        model = AutoModelForCausalLM.from_pretrained(str(path) if local else source, local_files_only=True,
-                                                     trust_remote_code=cfg.trust_remote_code)
+        tok = AutoTokenizer.from_pretrained(str(path / "tokenizer" if ours else path) if local else source,
+                                            local_files_only=True, trust_remote_code=cfg.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(str(path / "model" if ours else path) if local else source,
+                                                     local_files_only=True, trust_remote_code=cfg.trust_remote_code)
     except (OSError, ValueError, KeyError) as e:
         if local:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
@@ -765,8 +768,8 @@ def generate(model, prefix_ids: list[list[int]], gen, sp: SamplingParams, *, eos
             ids[i, L - len(p):] = torch.tensor(p)
             mask[i, L - len(p):] = 1
     if L == 0 or not mask[:, -1].all():  # an unconditioned model starts from EOS, GPT-2's document separator
-        ids, mask = torch.cat([ids, torch.full((B, 1), eos_id)], 1), torch.cat([mask, torch.ones(B, 1,
-                                                                                                    dtype=torch.long)], 1)
+        ids = torch.cat([ids, torch.full((B, 1), eos_id)], 1)
+        mask = torch.cat([mask, torch.ones(B, 1, dtype=torch.long)], 1)
     ids, mask = ids.to(device), mask.to(device)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     steps = min(sp.max_new_tokens, max_positions - ids.shape[1])

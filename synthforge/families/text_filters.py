@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from synthforge.errors import UserError
 
@@ -35,7 +35,8 @@ PII_PATTERNS: dict[str, re.Pattern] = {
                       re.IGNORECASE),
     "phone": re.compile(r"(?<![\w/.-])(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)[\s.-]?|\d{3}[\s.-])\d{3,4}[\s.-]\d{4}\b"),
     "id_number": re.compile(r"\b\d{3}-\d{2}-\d{4}\b|(?<![\w.,-])\d{7,}(?![\w.,-]?\d)|"
-                            r"\b(?:MRN|SSN|NHS|patient (?:id|no|number)|ID)\s*(?:no\.?|number)?[:#]?\s*[A-Z0-9-]*\d[A-Z0-9-]{3,}\b",
+                            r"\b(?:MRN|SSN|NHS|patient (?:id|no|number)|ID)\s*(?:no\.?|number)?[:#]?\s*"
+                            r"[A-Z0-9-]*\d[A-Z0-9-]{3,}\b",
                             re.IGNORECASE),
     "date_of_birth": re.compile(r"(?:\b(?:DOB|D\.O\.B\.?|date of birth|born(?: on)?)\s*[:\-]?\s*)" + _DATE +
                                 r"|\b\d{1,2}/\d{1,2}/(?:19|20)\d{2}\b", re.IGNORECASE),
@@ -59,10 +60,19 @@ class FilterConfig(BaseModel):
     pii: tuple[str, ...] = DEFAULT_PII
     pii_policy: Literal["drop", "mask"] = "mask"
     pii_patterns: dict[str, str] = Field(default_factory=dict, description="extra name → regex")
-    label_consistency: float | None = Field(default=None, ge=0, le=1, description="drop a document a classifier "
-                                            "trained on the seed does not give its label: 0 = the label must be "
-                                            "the classifier's first choice; p in (0, 1] = its probability ≥ p; "
-                                            "null: off")
+    label_consistency: float | Literal["argmax"] | None = Field(
+        default=None, description="drop a document that a classifier trained on the seed does not read as its label. "
+        "A number q in [0, 1): keep it when the classifier's probability of its label is at least the q-quantile of "
+        "that probability over the real documents of the label (out-of-fold), i.e. when it reads as much like its "
+        "label as all but the q least typical real ones; 'argmax': the label must be the classifier's first choice; "
+        "null: off")
+
+    @field_validator("label_consistency")
+    @classmethod
+    def _quantile(cls, v):
+        if isinstance(v, float) and not 0 <= v < 1:
+            raise ValueError("a quantile in [0, 1), 'argmax' or null")
+        return v
 
     @classmethod
     def from_recipe(cls, filters: dict[str, Any]) -> "FilterConfig":
@@ -79,8 +89,8 @@ class FilterConfig(BaseModel):
         known = set(PII_PATTERNS) | set(cfg.pii_patterns)
         for name in cfg.pii:
             if name not in known:
-                raise UserError(f"quality.filters.pii: {name!r} is not a pattern; choose from {', '.join(sorted(known))}"
-                                " or add it under quality.filters.pii_patterns")
+                raise UserError(f"quality.filters.pii: {name!r} is not a pattern; choose from "
+                                f"{', '.join(sorted(known))} or add it under quality.filters.pii_patterns")
         for name, rx in cfg.pii_patterns.items():
             try:
                 re.compile(rx)
@@ -182,33 +192,53 @@ def degenerate_reason(text: str, min_words: int, max_repeat: float) -> str | Non
 
 
 class LabelJudge:
-    """TF-IDF + logistic regression trained on the seed's training documents: does a document read like its label?
+    """TF-IDF + logistic regression (balanced class weights) trained on the seed's training documents: does a
+    document read like its label? Trained on the training split only, never the holdout.
 
-    The same family of model the utility metric uses; trained on the training split only, never the holdout.
+    For the quantile rule it also keeps, per label, the out-of-fold probabilities (5-fold) the classifier gives the
+    real documents of that label: a rare, hard label (a 9 % 'neutral') gets a threshold that real documents of
+    that label meet, instead of one that almost no document, real or synthetic, reaches.
     """
 
     def __init__(self, texts: list[str], labels: list[Any], random_state: int = 0):
+        from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+        texts, labels = list(texts), [str(v) for v in labels]
+        self.model = self._pipeline(random_state).fit(texts, labels)
+        self.classes = [str(c) for c in self.model.classes_]
+        folds = min(5, min(labels.count(c) for c in self.classes))
+        self.real_p: dict[str, np.ndarray] = {}
+        if folds >= 2:
+            oof = cross_val_predict(self._pipeline(random_state), texts, labels, method="predict_proba",
+                                    cv=StratifiedKFold(folds, shuffle=True, random_state=random_state))
+            y = np.array(labels)
+            self.real_p = {c: oof[y == c, i] for i, c in enumerate(self.classes)}
+
+    @staticmethod
+    def _pipeline(random_state: int):
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
 
-        self.model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-                                   LogisticRegression(max_iter=2000, class_weight="balanced",
-                                                      random_state=random_state))
-        self.model.fit(list(texts), [str(v) for v in labels])
-        self.classes = [str(c) for c in self.model.classes_]
+        return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
+                             LogisticRegression(max_iter=2000, class_weight="balanced", random_state=random_state))
 
-    def agrees(self, texts: list[str], labels: list[Any], min_prob: float) -> np.ndarray:
+    def thresholds(self, q: float) -> dict[str, float]:
+        return {c: float(np.quantile(p, q)) for c, p in self.real_p.items()}
+
+    def agrees(self, texts: list[str], labels: list[Any], rule: float | str) -> np.ndarray:
         if not texts:
             return np.zeros(0, dtype=bool)
         proba = self.model.predict_proba(list(texts))
         idx = {c: i for i, c in enumerate(self.classes)}
         col = np.array([idx.get(str(v), -1) for v in labels])
         known = col >= 0
-        p = np.where(known, proba[np.arange(len(texts)), np.maximum(col, 0)], 0.0)
-        if min_prob <= 0:
+        if rule == "argmax":
             return known & (proba.argmax(axis=1) == col)
-        return known & (p >= min_prob)
+        p = np.where(known, proba[np.arange(len(texts)), np.maximum(col, 0)], 0.0)
+        cut = self.thresholds(float(rule))
+        need = np.array([cut.get(str(v), np.inf) for v in labels])
+        return known & (p >= need)
 
 
 @dataclass
