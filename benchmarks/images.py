@@ -2,7 +2,7 @@
 
     python benchmarks/images.py                                   # the table in docs/benchmarks.md
     python benchmarks/images.py --datasets digits --budgets 60 --variants no_ema linear_betas constant_lr
-    python benchmarks/images.py --recipe-run                      # also time `synthforge run recipes/digits_images.yaml`
+    python benchmarks/images.py --recipe-run                      # also time the digits recipe end to end
 
 Per dataset, the train/held-out split synthforge's recipe uses (digits: 1,200 / 597, stratified, seeded;
 Fashion-MNIST: the recipe's seeded subset, held out = its t10k images). Per variant and budget: training steps,
@@ -184,10 +184,11 @@ def recipe_run(name: str) -> dict:
     report = json.loads((out / "report.json").read_text())
     manifest = json.loads((out / "manifest.json").read_text())
     s = report["sections"]["images"]["summary"]
-    util = next(m for m in report["sections"]["images"]["metrics"] if m["metric"] == "utility")
+    util = report["sections"]["images"]["metrics"]["utility"]["detail"]
     return {"recipe": name, "wall_s": round(wall, 1), "timings": manifest["timings"], "status": report["status"],
             "training": {k: report["sections"]["training"][k] for k in ("steps", "seconds", "stopped_by")},
-            "summary": s, "utility_computed_on": util["computed on"], "images": manifest["images"],
+            "summary": s, "tstr": util["tstr"]["accuracy"], "trtr": util["trtr"]["accuracy"],
+            "images": manifest["images"],
             "near_copies_dropped": report["validation"]["near_copies_dropped"]}
 
 

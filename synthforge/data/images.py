@@ -216,13 +216,15 @@ def _read_parquet(path: Path, label_column: str | None, split_column: str | None
     df = df.drop(columns=[c for c in drop if c in df.columns])
     candidates = [c for c in df.columns if _is_image_column(df[c])]
     if not candidates:
-        raise UserError(f"seed.source: {path.name} has no column of image bytes (columns: {', '.join(map(str, df.columns))})")
+        raise UserError(f"seed.source: {path.name} has no column of image bytes (columns: "
+                        f"{', '.join(map(str, df.columns))})")
     if len(candidates) > 1:
         raise UserError(f"seed.source: {path.name} has several image columns ({', '.join(candidates)}); list the "
                         "others under seed.drop")
     for key, col in (("seed.label_column", label_column), ("seed.split_column", split_column)):
         if col is not None and col not in df.columns:
-            raise UserError(f"{key}: {col!r} is not a column of {path.name}; columns: {', '.join(map(str, df.columns))}")
+            raise UserError(f"{key}: {col!r} is not a column of {path.name}; columns: "
+                            f"{', '.join(map(str, df.columns))}")
     raw = [_bytes_of(v) for v in df[candidates[0]]]
     names = [f"row {i}" for i in range(len(df))]
     skipped: Counter = Counter()

@@ -377,7 +377,8 @@ def grade(recipe: Recipe, seed: ImageSeed, train: ImageSet, holdout: ImageSet, s
                   "rounds": max((s.rounds for s in stats), default=0), "seed_files_skipped": seed.skipped,
                   "shards": [s.to_dict() for s in stats]}
     return Report(title=f"synthforge · {recipe.name}", created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                  status=report_status(gates), gates=gates, sections={"images": quality.section(), "training": training},
+                  status=report_status(gates), gates=gates,
+                  sections={"images": quality.section(), "training": training},
                   validation=validation, notes=notes,
                   run={"recipe": recipe.name, "vertical": recipe.vertical, "modality": "image",
                        "images": len(synthetic), "seed_images_train": len(train), "seed_images_holdout": len(holdout),

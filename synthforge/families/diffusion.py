@@ -242,7 +242,8 @@ class DiffusionGenerator:
         seconds = clock() - started
         self.unet_ = (ema if ema is not None else unet).eval().requires_grad_(False)
         self.fit_stats_ = {"steps": step, "seconds": round(seconds, 2), "clock": p.clock, "stopped_by": stopped,
-                           "images_seen": step * p.batch_size, "final_loss": None if smooth is None else round(smooth, 5),
+                           "images_seen": step * p.batch_size,
+                           "final_loss": None if smooth is None else round(smooth, 5),
                            "resumed_from_step": state.get("resumed_from"), "parameters": _count(unet),
                            "precision": "bf16" if bf16 else "fp32", "device": str(device),
                            "train_images": len(data), "losses": state["losses"],
@@ -437,7 +438,7 @@ def _base_unet(path: Path, n_embeds: int, channels: int):
         torch.manual_seed(0)  # only the new class embedding is initialised here; see _initial_unet for why
         unet = UNet2DModel.from_config(cfg)
     weights = {k: v for k, v in base.state_dict().items() if not k.startswith("class_embedding.")}
-    missing, unexpected = unet.load_state_dict(weights, strict=False)
+    unet.load_state_dict(weights, strict=False)  # everything but the new class embedding
     notes.append(f"class embedding re-initialised for {n_embeds - 1} classes + 'no label' (base had "
                  f"{base.config.get('num_class_embeds') or 'none'})")
     return unet, notes

@@ -622,7 +622,7 @@ ul.notes li { margin:2px 0; }
   <h3>Filters (before anything was written)</h3>
   <p>{{ text.filters.sampled }} documents generated, {{ text.filters.kept }} kept of {{ text.filters.requested }} requested, in {{ text.filters.rounds }} round(s);
      {{ text.filters.tokens }} tokens at {{ text.filters.tokens_per_s }} tokens/s.
-     Memorisation (a run of ≥ {{ text.memorisation.ngram }} tokens shared with a seed document): {{ text.memorisation.before | fmt("{:.2%}") }} of generated documents, {{ text.memorisation.after | fmt("{:.2%}") }} of the output (longest shared run {{ text.memorisation.longest_run }} tokens).</p>
+     Memorisation (a run of ≥ {{ text.memorisation.ngram }} tokens shared with a seed document): {{ text.memorisation.before | fmt("{:.2%}") }} of generated documents, {{ text.memorisation.after | fmt("{:.2%}") }} of the output{% if text.memorisation.longest_run %} (longest shared run {{ text.memorisation.longest_run }} tokens){% endif %}.</p>
   <table><tr><th>Dropped because</th><th>Documents</th></tr>
   {% for k, v in text.filters.dropped.items() %}<tr><td>{{ k }}</td><td class="num">{{ v }}</td></tr>{% else %}<tr><td colspan="2" class="small">nothing dropped</td></tr>{% endfor %}
   {% for k, v in text.filters.masked.items() %}<tr><td>PII masked (kept): {{ k }}</td><td class="num">{{ v }}</td></tr>{% endfor %}

@@ -96,7 +96,9 @@ def evaluate_text(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Data
     after = float(np.mean([r >= memorisation_ngram for r in runs])) if runs else 0.0
     f = filters or {}
     before = f.get("memorised", 0) / f["sampled"] if f.get("sampled") else None
-    mem = {"ngram": memorisation_ngram, "before": before, "after": after, "longest_run": int(max(runs, default=0)),
+    longest = int(max(runs, default=0))
+    mem = {"ngram": memorisation_ngram, "before": before, "after": after,
+           "longest_run": longest if longest >= memorisation_ngram else None,  # None: every run is shorter than n
            "run_histogram": dict(sorted(Counter(min(r, memorisation_ngram) for r in runs).items()))}
     metrics["memorisation_rate"] = _metric("memorisation_rate", after, f"share of output documents sharing a run of "
                                            f"≥ {memorisation_ngram} tokens with a seed document", 0, 1, False,
