@@ -6,7 +6,6 @@ here unpickles: CSV and JSONL are text, and Parquet is read by pyarrow (>= 15, w
 pickled extension types of CVE-2023-47248).
 """
 
-import codecs
 import difflib
 import hashlib
 from dataclasses import dataclass

@@ -25,13 +25,13 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from synthforge.data.images import ImageSeed, ImageSet, read_image_seed, read_png, safe_folder_name, to_png
 from synthforge.engine import workspace as wsp
 from synthforge.engine.manifest import Timings, versions
-from synthforge.engine.run import FIT_SEED_STREAM, METRIC_SEED_STREAM, SPLIT_SEED_STREAM, RunResult, default_threads
+from synthforge.engine.run import (FIT_SEED_STREAM, METRIC_SEED_STREAM, SPLIT_SEED_STREAM, RunResult,
+                                   default_threads, finish_run)
 from synthforge.engine.shards import Shard, ShardStats, committed, plan_shards
-from synthforge.errors import GateFailed, UserError
+from synthforge.errors import UserError
 from synthforge.families.device import resolve_device
 from synthforge.families.diffusion import DiffusionGenerator, parse_filters, parse_params, parse_sampling
 from synthforge.quality.gates import check_gates, report_status
-from synthforge.quality.html import render_html
 from synthforge.quality.image_metrics import evaluate_images, loss_plot, near_copies
 from synthforge.quality.report_model import GateResult, Report
 from synthforge.randomness import derive_seed
@@ -110,17 +110,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         "failing_gates": [g.model_dump() for g in report.gates if not g.passed],
     }
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family})
-    write_json(ws.path("report.json"), report.model_dump(mode="json"))
-    write_text(ws.path("report.html"), render_html(report))
-    write_json(ws.path(wsp.MANIFEST), manifest)
-    folder = wsp.commit(ws)
-    result = RunResult(folder=folder, status=report.status, report=report, manifest=manifest)
-    console.print(f"{'[green]passed' if result.passed else '[red]failed'}[/]: {len(table)} images in {folder} "
-                  f"({sum(timings.seconds.values()):.0f}s)")
-    if not result.passed:
-        failing = "; ".join(f"{g.gate}: {_fmt(g.value)} vs {g.threshold}" for g in report.gates if not g.passed)
-        raise GateFailed(f"quality gate failed: {failing} (output kept in {folder})", result)
-    return result
+    return finish_run(ws, report, manifest, timings, console, f"{len(table)} images")
 
 
 def check(recipe: Recipe, base_dir: Path | None = None) -> str:
@@ -396,7 +386,3 @@ def _versions() -> dict:
         except metadata.PackageNotFoundError:
             out[name] = None
     return out
-
-
-def _fmt(v) -> str:
-    return "n/a" if v is None else f"{v:.4g}"

@@ -8,7 +8,6 @@ model and the committed shards.
 import hashlib
 import json
 import os
-import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -145,12 +144,19 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         "failing_gates": [g.model_dump() for g in report.gates if not g.passed],
     }
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family})
+    return finish_run(ws, report, manifest, timings, console, f"{len(synthetic)} rows")
+
+
+def finish_run(ws: wsp.Workspace, report: Report, manifest: dict, timings: Timings, console: Console,
+               what: str) -> RunResult:
+    """Report, then manifest (last: it marks the run complete), then the folder renamed into place; every family
+    ends its run here. A failed gate raises GateFailed with the kept result."""
     write_json(ws.path("report.json"), report.model_dump(mode="json"))
     write_text(ws.path("report.html"), render_html(report))
     write_json(ws.path(wsp.MANIFEST), manifest)
     folder = wsp.commit(ws)
     result = RunResult(folder=folder, status=report.status, report=report, manifest=manifest)
-    console.print(f"{'[green]passed' if result.passed else '[red]failed'}[/]: {len(synthetic)} rows in "
+    console.print(f"{'[green]passed' if result.passed else '[red]failed'}[/]: {what} in "
                   f"{folder} ({sum(timings.seconds.values()):.0f}s)")
     if not result.passed:
         failing = "; ".join(f"{g.gate}: {_fmt(g.value)} vs {g.threshold}" for g in report.gates if not g.passed)

@@ -24,16 +24,15 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from synthforge.data.sources import read_seed
 from synthforge.engine import workspace as wsp
 from synthforge.engine.manifest import Timings, versions
-from synthforge.engine.run import (FIT_SEED_STREAM, METRIC_SEED_STREAM, SPLIT_SEED_STREAM, RunResult, _fmt,
+from synthforge.engine.run import (FIT_SEED_STREAM, finish_run, METRIC_SEED_STREAM, SPLIT_SEED_STREAM, RunResult,
                                    default_threads, read_output, split)
 from synthforge.engine.shards import Shard, ShardStats, committed, plan_shards, write_shard
-from synthforge.errors import GateFailed, UserError
+from synthforge.errors import UserError
 from synthforge.families.causal_lm import CausalLMGenerator, check_base_model, check_params, check_sampling
 from synthforge.families.device import resolve_device
 from synthforge.families.text_filters import FilterConfig, LabelJudge, TextFilters
 from synthforge.quality import expectations as ex
 from synthforge.quality.gates import check_gates, report_status
-from synthforge.quality.html import render_html
 from synthforge.quality.report_model import GateResult, Report
 from synthforge.quality.text_metrics import evaluate_text
 from synthforge.randomness import derive_seed
@@ -131,17 +130,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     }
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family,
                        "model": generator.model_name})
-    write_json(ws.path("report.json"), report.model_dump(mode="json"))
-    write_text(ws.path("report.html"), render_html(report))
-    write_json(ws.path(wsp.MANIFEST), manifest)
-    folder = wsp.commit(ws)
-    result = RunResult(folder=folder, status=report.status, report=report, manifest=manifest)
-    console.print(f"{'[green]passed' if result.passed else '[red]failed'}[/]: {len(synthetic)} documents in "
-                  f"{folder} ({sum(timings.seconds.values()):.0f}s)")
-    if not result.passed:
-        failing = "; ".join(f"{g.gate}: {_fmt(g.value)} vs {g.threshold}" for g in report.gates if not g.passed)
-        raise GateFailed(f"quality gate failed: {failing} (output kept in {folder})", result)
-    return result
+    return finish_run(ws, report, manifest, timings, console, f"{len(synthetic)} documents")
 
 
 def check(recipe: Recipe, base_dir: Path | None = None) -> str:
