@@ -48,3 +48,15 @@ def test_image_folder_with_only_broken_files(tmp_path, capsys):
     (folder / "zero.png").write_bytes(b"")
     (folder / "notes.txt").write_text("hello")
     _refused(tmp_path, capsys, _recipe(tmp_path, {"source": "imgs"}), "no usable image", "corrupt")
+
+
+def test_validate_checks_text_and_image_recipes_without_training(tmp_path, capsys):
+    pd.DataFrame({"text": ["a few words about a drug"] * 30, "label": ["a", "b"] * 15}).to_csv(
+        tmp_path / "s.csv", index=False)
+    text = _recipe(tmp_path, {"source": "s.csv", "text_column": "text", "label_column": "label"})
+    assert main(["validate", str(text)]) == 0
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump({"name": "t", "generator": {"family": "causal_lm", "params": {"layerz": 2}},
+                                   "seed": {"source": "s.csv", "text_column": "text"}}))
+    assert main(["validate", str(bad)]) == 2
+    assert "generator.params" in capsys.readouterr().err
