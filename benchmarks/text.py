@@ -62,7 +62,8 @@ def main() -> None:
     ap.add_argument("--models", nargs="+", default=["baseline", "tuned", "pretrained"])
     ap.add_argument("--filters", nargs="+", default=list(FILTERS))
     ap.add_argument("--budget", type=float, default=300.0, help="training CPU seconds per model")
-    ap.add_argument("--per-label", type=int, default=200, help="synthetic documents per label in each row")
+    ap.add_argument("--per-label", type=int, nargs="+", default=[200], help="synthetic documents per label in a row")
+    ap.add_argument("--seeds", type=int, nargs="+", default=[42], help="training seeds per model (recipe.random_seed)")
     ap.add_argument("--pool", type=int, default=360, help="documents generated per label per model")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--cache", default="/tmp/synthforge-bench-text")
@@ -85,13 +86,13 @@ def main() -> None:
     base = load_recipe(ROOT / "recipes" / "medical_text.yaml")
     seed = read_seed(base.seed.source)
     rows = []
-    for name in args.models:
+    for name, run_seed in [(m, s) for m in args.models for s in args.seeds]:
         params, sampling, what = MODELS[name]
         recipe = load_recipe(ROOT / "recipes" / "medical_text.yaml", **{
             "generator.params": params, "output.sampling": {**dict(base.output.sampling), **sampling},
             "quality.filters": {**dict(base.quality.filters), "label_consistency": None},
             "output.rows": args.pool * 3, "generator.time_budget": args.budget,
-            "output.conditions": {"column": "rating", "balance": True}})
+            "output.conditions": {"column": "rating", "balance": True}, "random_seed": run_seed})
         p = check_params(recipe.generator.params)
         frame, _ = tr.prepare(seed.frame, recipe, p.condition_columns)
         train, test = tr.split_text(frame, recipe)
@@ -126,21 +127,22 @@ def main() -> None:
         index = NgramIndex(frame[text].tolist(), 12)
         info = gen.fit_info_
         judge = LabelJudge(train[text].tolist(), train[label].tolist())
-        for fname in args.filters:
+        for fname, per_label in [(f, k) for f in args.filters for k in args.per_label]:
             threshold, fwhat = FILTERS[fname]
             kept = pool if threshold is None else \
                 pool[judge.agrees(pool[text].tolist(), pool[label].tolist(), threshold)]
             draws = []
             for r in range(REPEATS):
                 synth = kept.groupby(label, group_keys=False).apply(
-                    lambda g: g.sample(min(len(g), args.per_label), random_state=r)).reset_index(drop=True)
+                    lambda g: g.sample(min(len(g), per_label), random_state=r)).reset_index(drop=True)
                 draws.append((utility(train, test, synth, text, label), synth))
             u, synth = draws[0]
             mean = lambda f: float(np.mean([f(d[0]) for d in draws]))  # noqa: E731
             sd = lambda f: float(np.std([f(d[0]) for d in draws]))  # noqa: E731
             toks = [tokens(t) for t in synth[text]]
             row = {
-                "model": name, "filter": fname, "what": f"{what}; {fwhat}", "docs": len(synth),
+                "model": name, "seed": run_seed, "filter": fname, "per_label_asked": per_label,
+                "what": f"{what}; {fwhat}", "docs": len(synth),
                 "per_label": synth[label].value_counts().to_dict(), "kept_share": len(kept) / max(len(pool), 1),
                 "tstr": mean(lambda u: u["tstr"]["macro_f1"]), "tstr_sd": sd(lambda u: u["tstr"]["macro_f1"]),
                 "trtr": u["trtr"]["macro_f1"],

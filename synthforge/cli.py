@@ -1,10 +1,15 @@
 """The command line: parse, build objects, call one library function, map errors to exit codes.
 
-0 ok · 1 a quality gate failed (output kept, marked failing) · 2 bad input, printed as one line · 130 interrupted
+0 ok · 1 a quality gate failed (output kept, marked failing) · 2 bad input, or a disk that refused a write (full,
+quota, read-only), printed as one line · 130 interrupted (Ctrl-C) · 143 terminated (SIGTERM, as sent by `kill`, a
+scheduler or a container stop). After 130, 143 or a disk error the run continues with `--resume`.
 """
 
+import errno
 import shlex
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Optional
 
@@ -17,6 +22,17 @@ from synthforge.errors import GateFailed, UserError
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Synthetic data from a small seed: fitted, validated and graded.")
 err = Console(stderr=True, highlight=False)
+
+
+DISK_ERRORS = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C so the same cleanup runs (parts kept, locks released)."""
+
+
+def _terminate(signum, frame):
+    raise Terminated()
 
 
 @app.command("run")
@@ -46,7 +62,7 @@ def run_cmd(recipe: Path = typer.Argument(..., help="recipe YAML"),
             if value is not None:
                 again += [flag, str(value)]
         err.print(f"interrupted; continue with: {shlex.join(again)}", markup=False, soft_wrap=True)
-        raise typer.Exit(130)
+        raise typer.Exit(143 if isinstance(sys.exc_info()[1], Terminated) else 130)
     except GateFailed as e:
         _warn(e.result)
         raise
@@ -123,6 +139,8 @@ def init_cmd(seed: Path = typer.Argument(..., help="seed file"),
 
 
 def main(argv: list[str] | None = None) -> int:
+    in_main = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
+    previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None
     try:
         code = app(args=argv, standalone_mode=False)  # without standalone mode, typer.Exit(n) comes back as n
         return code if isinstance(code, int) else 0
@@ -136,17 +154,25 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except typer.Exit as e:
         return e.exit_code
-    except typer.Abort:
+    except typer.Abort as e:  # click turns a KeyboardInterrupt outside `run` into Abort
         err.print("interrupted")
-        return 130
+        return 143 if isinstance(e.__cause__, Terminated) else 130
     except TyperException as e:
         message = e.format_message() if hasattr(e, "format_message") else str(e)
         err.print(f"error: {message}", markup=False, soft_wrap=True)
         return 2
-    except KeyboardInterrupt:
+    except OSError as e:
+        if e.errno not in DISK_ERRORS:
+            raise
+        # the machine's, not synthforge's: say which file, keep what was written (a run resumes with --resume)
+        err.print(f"error: {e.strerror}: {e.filename or 'writing output'}", markup=False, soft_wrap=True)
+        return 2
+    except KeyboardInterrupt as e:
         err.print("interrupted")
-        return 130
+        return 143 if isinstance(e, Terminated) else 130
     finally:
+        if in_main:
+            signal.signal(signal.SIGTERM, previous)
         workspace = sys.modules.get("synthforge.engine.workspace")  # imported only if a run got that far
         if workspace is not None:
             workspace.release_locks()

@@ -89,6 +89,17 @@ def test_unreachable_address_is_one_clear_error(tmp_path, monkeypatch):
     assert time.monotonic() - started < 10 and not ray.is_initialized()
 
 
+def test_unreachable_address_fails_before_fitting(tmp_path, recipe, capsys, monkeypatch):
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    out = tmp_path / "out"
+    started = time.monotonic()
+    code = main(["run", str(recipe), "--out", str(out), "--executor", "ray", "--ray-address", "127.0.0.1:1", "-q"])
+    assert code == 2 and "execution.ray_address: nothing answers at 127.0.0.1:1" in capsys.readouterr().err
+    assert time.monotonic() - started < 30  # Ray's own connect retries for minutes
+    # the workspace opens before fitting: no .partial means nothing was fitted or written
+    assert not out.exists() and not out.with_name("out.partial").exists()
+
+
 def test_ray_writes_the_same_rows_as_local(ray_address, recipe, local_out):
     out = recipe.parent / "ray"
     assert main(["run", str(recipe), "--out", str(out), "-q", "--executor", "ray"]) == 0

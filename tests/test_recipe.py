@@ -29,6 +29,9 @@ def test_wrong_type_and_bounds():
 
 def test_gate_keys_are_checked():
     assert "quality.gates.min_qualty: 'min_qualty' is not one of" in _err({**BASE, "quality": {"gates": {"min_qualty": 1}}})
+    # a NaN threshold would make every comparison false: a gate that could never pass (or, for max_, never fail)
+    assert "quality.gates.min_quality: Input should be a finite number" in \
+        _err({**BASE, "quality": {"gates": {"min_quality": float("nan")}}})
 
 
 def test_missing_seed():

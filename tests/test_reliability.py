@@ -10,6 +10,7 @@ import ctypes
 import json
 import os
 import socket
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -358,6 +359,14 @@ def test_generator_param_wrong_type(tmp_path, small, capsys):
     _nothing_finished(tmp_path, tmp_path / "out")
 
 
+def test_ctgan_batch_size_not_divisible_by_pac(tmp_path, small, capsys):
+    recipe = write_recipe(tmp_path, _csv(tmp_path, small), generator__family="ctgan",
+                          generator__params={"batch_size": 25, "epochs": 1})
+    code, lines = _run(capsys, recipe, tmp_path / "out")
+    _refused(code, lines, "generator.params.batch_size: ctgan needs an even batch_size divisible by pac (10); got 25")
+    _nothing_finished(tmp_path, tmp_path / "out")
+
+
 @pytest.mark.parametrize("rows", [0, -5])
 def test_rows_zero_or_negative(tmp_path, small, capsys, rows):
     recipe = write_recipe(tmp_path, _csv(tmp_path, small), output__rows=rows)
@@ -420,6 +429,26 @@ def test_output_folder_without_write_permission(tmp_path, small):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     _refused(proc.returncode, lines, f"output.folder: cannot write in {locked} (permission denied)")
     assert list(locked.iterdir()) == []
+
+
+def _small_file_limit():
+    import resource
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails with EFBIG, as a full disk would
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+def test_disk_error_while_writing_is_one_line_and_the_run_resumes(tmp_path, small):
+    recipe = write_recipe(tmp_path, _csv(tmp_path, small))
+    out = tmp_path / "out"
+    args = [sys.executable, "-m", "synthforge.cli", "run", str(recipe), "--out", str(out), "-q"]
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=180, cwd=ROOT, preexec_fn=_small_file_limit)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
+    line = _refused(proc.returncode, lines, "error: File too large: ")
+    assert str(out.with_name("out.partial")) in line  # names the file it could not write
+    assert not out.exists() and out.with_name("out.partial").is_dir()
+    proc = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=180, cwd=ROOT)
+    assert proc.returncode == 0 and is_complete(out), proc.stderr
 
 
 def test_overwrite_never_replaces_a_folder_of_the_users(tmp_path, narrow, capsys):

@@ -111,6 +111,15 @@ def test_interrupted_then_killed_run_resumes_to_the_rows_of_an_uninterrupted_run
     assert main(["run", str(recipe), "--out", str(out), "--rows", "200", "--resume", "-q"]) == 2
     assert f"the unfinished run in {partial} was made by a different recipe" in capsys.readouterr().err
 
+    # 1b: SIGTERM (kill, a scheduler, a container stop) after three parts: the same line, exit 143
+    proc, log = _start(tmp_path, again[1:], "terminated")
+    _wait_for(proc, log, lambda: len(_parts(partial)) >= 3, "three parts")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 143
+    last = log.read_text().strip().splitlines()[-1]  # the printed command has no -q: progress lines come first
+    assert last.startswith(prefix) and shlex.split(last.removeprefix(prefix)) == again, last
+    _unfinished(out)
+
     # 2: the command it printed, SIGKILL-ed after four parts
     proc, log = _start(tmp_path, again[1:], "killed")
     _wait_for(proc, log, lambda: len(_parts(partial)) >= 4, "four parts")

@@ -72,6 +72,13 @@ def _connect(ray, address: str | None) -> bool:
     return True
 
 
+def check_address(address: str | None) -> None:
+    """Before any fitting: a run told to use a cluster that is not there fails now, not after minutes of work."""
+    address = address or os.environ.get("RAY_ADDRESS") or None
+    if address:
+        _check_reachable(address)
+
+
 def _check_reachable(address: str) -> None:
     """Fail in seconds on a HOST:PORT nobody listens on (Ray itself retries for minutes)."""
     import re

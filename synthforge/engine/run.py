@@ -87,6 +87,10 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     device = resolve_device(recipe.generator.device)
     if recipe.generator.family != "auto":
         check_params(recipe.generator.family, recipe.generator.params)
+    if recipe.execution.executor == "ray":
+        from synthforge.engine.ray_executor import check_address
+
+        check_address(recipe.execution.ray_address)
 
     with timings.stage("load"):
         seed = read_seed(recipe.seed.source, recipe.seed.format, base_dir, recipe.seed.max_rows)

@@ -44,6 +44,12 @@ def check_params(family: str, params: dict[str, Any]) -> None:
                   else None)
         if wanted:
             raise UserError(f"generator.params.{key}: expected {wanted} (default {default!r}), got {value!r}")
+    # CTGAN and CopulaGAN only assert this deep inside fit (a bare AssertionError after minutes of preprocessing)
+    if family in ("ctgan", "copulagan"):
+        batch, pac = params.get("batch_size", defaults["batch_size"]), params.get("pac", defaults["pac"])
+        if batch % 2 or batch % pac:
+            raise UserError(f"generator.params.batch_size: {family} needs an even batch_size divisible by pac "
+                            f"({pac}); got {batch}")
 
 
 class SDVGenerator:

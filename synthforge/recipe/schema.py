@@ -1,6 +1,6 @@
 """The typed recipe. Every key is checked; unknown keys are errors; a recipe is data and can never run code."""
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -91,7 +91,7 @@ class Expectation(_Strict):
 class QualitySpec(_Strict):
     auto_expectations: bool = Field(default=True, description="derive a suite from the seed")
     expectations: tuple[Expectation, ...] = ()
-    gates: dict[Literal[GATE_KEYS], float] = Field(default_factory=dict)
+    gates: dict[Literal[GATE_KEYS], Annotated[float, Field(allow_inf_nan=False)]] = Field(default_factory=dict)
     holdout_fraction: float = Field(default=0.2, gt=0, lt=0.9)
     max_rounds: int = Field(default=5, ge=1, le=100)
     metric_rows: int = Field(default=50_000, gt=100, description="seeded cap on rows used by the quality metrics")

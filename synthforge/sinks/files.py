@@ -1,5 +1,6 @@
 """Atomic file writes: a reader sees the old file, the new file, or nothing; never half of one."""
 
+import contextlib
 import json
 import os
 from pathlib import Path
@@ -12,11 +13,24 @@ def _tmp(path: Path) -> Path:
     return path.with_name(f".{path.name}.tmp{os.getpid()}")
 
 
+@contextlib.contextmanager
+def _writing(path: Path, tmp: Path):
+    """A failed write (disk full, quota, file size limit) leaves no temp file and names the file it was for: a
+    write() error carries no file name of its own."""
+    try:
+        yield
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        if e.errno and not e.filename:
+            raise OSError(e.errno, e.strerror or os.strerror(e.errno), str(path)) from e
+        raise
+
+
 def write_bytes(path: Path, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp(path)
-    with open(tmp, "wb") as f:
+    with _writing(path, tmp), open(tmp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
@@ -45,7 +59,8 @@ def write_parquet(path: Path, df: pd.DataFrame, metadata: dict[str, str] | None 
                                                       for k, v in metadata.items()}}
         table = table.replace_schema_metadata(merged)
     tmp = _tmp(path)
-    pq.write_table(table, tmp)
+    with _writing(path, tmp):
+        pq.write_table(table, tmp)
     os.replace(tmp, path)
     return path
 
