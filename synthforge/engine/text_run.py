@@ -252,8 +252,9 @@ def fit_generator(recipe: Recipe, params, sampling, train: pd.DataFrame, device:
                                 on_progress=on_progress)
         gen.fit(train)
     info = gen.fit_info_
+    best = f", best epoch {info['best_epoch']}" if info["best_epoch"] is not None else ""  # none without validation
     console.print(f"  trained {gen.model_name}: {info['epochs']} epochs, {info['steps']} steps, stopped by "
-                  f"{info['stopped']}, best epoch {info['best_epoch']} ({info['train_seconds']:.0f}s)")
+                  f"{info['stopped']}{best} ({info['train_seconds']:.0f}s)")
     tmp = model_dir.with_name("model.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     gen.save(tmp)

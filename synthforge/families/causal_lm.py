@@ -104,6 +104,9 @@ class CausalLMParams(_Checked):
     val_fraction: float = Field(default=0.1, ge=0, lt=0.5, description="training documents held out for early "
                                 "stopping; 0: none")
     patience: int = Field(default=3, ge=1, description="epochs without a better validation loss before stopping")
+    label_balance: float = Field(default=0.0, ge=0, le=1, description="repeat each label's training documents "
+                                 "(n_largest / n_label) ** label_balance times per epoch: 0 none, 1 every label "
+                                 "seen about as often as the largest")
     pretrain: PretrainSpec | None = Field(default=None, description="scratch only: pre-train on this corpus first")
     budget_clock: Literal["wall", "cpu"] = Field(default="wall", description="what the time budget counts: wall "
                                                  "seconds, or this process's CPU seconds (fair when other jobs share "
@@ -264,6 +267,8 @@ class CausalLMGenerator:
         n_val = int(round(len(docs) * cfg.val_fraction)) if len(docs) >= 10 else 0
         val = [docs[i] for i in order[:n_val]]
         train = [docs[i] for i in order[n_val:]]
+        if cfg.label_balance > 0 and self.label_column:  # validation stays as the seed is: its loss stays comparable
+            train = _balanced(train, [conds[i][self.label_column] for i in order[n_val:]], cfg.label_balance)
         model.to(self.device)
         self.history_, self.fit_info_ = _train(model, train, val, cfg, tokenizer.pad_token_id, self.device,
                                                self.time_budget, self.random_state, ckpt, self.on_progress)
@@ -561,6 +566,18 @@ def _encode(tokenizer, cond: dict[str, str], text: str, max_length: int) -> _Doc
     head = tokenizer(prefix(cond), add_special_tokens=False)["input_ids"] if cond else []
     body = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     return _Doc(ids=(head + body)[:max_length], n_prefix=len(head))
+
+
+def _balanced(docs: list[_Doc], labels: list[str], power: float) -> list[_Doc]:
+    """A rare label's documents repeated so its prefix is trained on more often: (n_largest / n_label) ** power
+    times each (rounded), like the temperature sampling of languages in multilingual pre-training (Conneau &
+    Lample 2019, "Cross-lingual Language Model Pretraining", §3.1). The memorisation filter still guards the output."""
+    counts: dict[str, int] = {}
+    for v in labels:
+        counts[v] = counts.get(v, 0) + 1
+    most = max(counts.values())
+    reps = {v: max(1, round((most / n) ** power)) for v, n in counts.items()}
+    return [d for d, v in zip(docs, labels) for _ in range(reps[v])]
 
 
 def _max_positions(model) -> int:
