@@ -10,7 +10,6 @@ model (`model/`) and skips shards already committed. Output layout (a Hugging Fa
     data/part-*.parquet         the same rows per shard (what RunResult.data() reads)
 """
 
-import hashlib
 import os
 import shutil
 from datetime import datetime, timezone
@@ -18,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -36,7 +34,7 @@ from synthforge.quality.image_metrics import evaluate_images, loss_plot, near_co
 from synthforge.quality.report_model import GateResult, Report
 from synthforge.randomness import derive_seed
 from synthforge.recipe.schema import Recipe
-from synthforge.sinks.files import write_bytes, write_json, write_parquet, write_text
+from synthforge.sinks.files import write_bytes, write_json, write_parquet
 
 METADATA = "metadata.parquet"
 
@@ -67,13 +65,9 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         counts = label_counts(recipe, train, label_column)
     size, channels = seed.data.images.shape[1], seed.data.images.shape[3]
 
-    recipe_hash = hashlib.sha256((recipe.model_dump_json(exclude={"execution": {"executor", "ray_address"}})
-                                  + seed.sha256).encode()).hexdigest()
-    final = Path(out) if out else Path(recipe.output.folder or Path("runs") / recipe.name)
-    ws = wsp.open_workspace(final, recipe_hash, overwrite=overwrite, resume=resume)
+    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume)
     console.print(f"[bold]synthforge[/] {recipe.name}: {len(seed.data)} images {size}×{size}×{channels} "
                   f"({len(train)} train, {len(holdout)} held out) from {seed.path} → {ws.final}")
-    write_text(ws.path("recipe.yaml"), yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     seed_info = {"path": str(seed.path), "images": len(seed.data), "image_size": size, "channels": channels,
                  "classes": list(train.classes), "train": len(train), "holdout": len(holdout), "split": split_note,
                  "skipped": seed.skipped, "skipped_examples": list(seed.skipped_examples), "notes": list(seed.notes)}
@@ -101,7 +95,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
 
     manifest = {
         "complete": True, "status": report.status, "recipe": recipe.model_dump(mode="json"),
-        "recipe_sha256": recipe_hash, "seed": {"path": str(seed.path), "sha256": seed.sha256,
+        "recipe_sha256": ws.recipe_hash, "seed": {"path": str(seed.path), "sha256": seed.sha256,
                                                "images": len(seed.data), "skipped": seed.skipped},
         "rows": int(len(table)), "images": int(len(table)), "random_seed": recipe.random_seed,
         "family": generator.family, "device": device, "precision": generator.fit_stats_.get("precision", "fp32"),

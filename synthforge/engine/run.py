@@ -5,7 +5,6 @@ place only then, so a killed run never leaves something that looks finished, and
 model and the committed shards.
 """
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass
@@ -15,7 +14,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -104,15 +102,9 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
                                                                                   SPLIT_SEED_STREAM))
         condition_counts = conditions_to_counts(recipe, profile, train)
 
-    # where shards run changes no row, so a run started on one executor resumes on another
-    recipe_hash = hashlib.sha256((recipe.model_dump_json(exclude={"execution": {"executor", "ray_address"}})
-                                  + seed.sha256).encode()).hexdigest()
-    # seed paths are relative to the recipe file; output folders, like --out, to where the user runs synthforge
-    final = Path(out) if out else Path(recipe.output.folder or Path("runs") / recipe.name)
-    ws = wsp.open_workspace(final, recipe_hash, overwrite=overwrite, resume=resume)
+    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume)
     console.print(f"[bold]synthforge[/] {recipe.name}: {len(seed.frame)} seed rows × {seed.frame.shape[1]} columns "
                   f"from {seed.path} → {ws.final}")
-    write_text(ws.path("recipe.yaml"), yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     write_json(ws.path("profile.json"), profile.model_dump(mode="json"))
 
     # SDV's fit has no progress callback; a spinner with the elapsed time shows the run is alive
@@ -138,7 +130,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
 
     manifest = {
         "complete": True, "status": report.status, "recipe": recipe.model_dump(mode="json"),
-        "recipe_sha256": recipe_hash, "seed": {"path": str(seed.path), "sha256": seed.sha256,
+        "recipe_sha256": ws.recipe_hash, "seed": {"path": str(seed.path), "sha256": seed.sha256,
                                                "rows": len(seed.frame), "columns": seed.frame.shape[1]},
         "rows": int(len(synthetic)), "random_seed": recipe.random_seed, "family": generator.family,
         "device": device, "precision": "fp32", "world_size": 1,  # SDV trains in fp32 on one device

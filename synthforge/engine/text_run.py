@@ -6,7 +6,6 @@ before anything is written; then the Great Expectations suite (not null, label s
 left. A shard asks for more documents, round after round, until it has its count or `quality.max_rounds` is spent.
 """
 
-import hashlib
 import html
 import json
 import math
@@ -17,7 +16,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import pandas as pd
-import yaml
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -37,7 +35,7 @@ from synthforge.quality.report_model import GateResult, Report
 from synthforge.quality.text_metrics import evaluate_text
 from synthforge.randomness import derive_seed
 from synthforge.recipe.schema import Recipe
-from synthforge.sinks.files import write_json, write_text
+from synthforge.sinks.files import write_json
 
 JUDGE_SEED_STREAM = 6
 FIRST_KEEP_RATE = 0.9  # share of a first round expected to survive the filters, until measured (rounds top up)
@@ -74,13 +72,9 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         train, holdout = split_text(frame, recipe)
         counts = condition_counts(recipe, train, [c for c in [label_col, *params.condition_columns] if c])
 
-    recipe_hash = hashlib.sha256((recipe.model_dump_json(exclude={"execution": {"executor", "ray_address"}})
-                                  + seed.sha256).encode()).hexdigest()
-    final = Path(out) if out else Path(recipe.output.folder or Path("runs") / recipe.name)
-    ws = wsp.open_workspace(final, recipe_hash, overwrite=overwrite, resume=resume)
+    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume)
     console.print(f"[bold]synthforge[/] {recipe.name}: {len(frame)} seed documents ({len(train)} train, "
                   f"{len(holdout)} held out) from {seed.path} → {ws.final}")
-    write_text(ws.path("recipe.yaml"), yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
 
     with timings.stage("fit"):
         generator = fit_generator(recipe, params, sampling, train, device, ws, console)
@@ -118,7 +112,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
 
     manifest = {
         "complete": True, "status": report.status, "recipe": recipe.model_dump(mode="json"),
-        "recipe_sha256": recipe_hash, "seed": {"path": str(seed.path), "sha256": seed.sha256,
+        "recipe_sha256": ws.recipe_hash, "seed": {"path": str(seed.path), "sha256": seed.sha256,
                                                "rows": len(seed.frame), "columns": seed.frame.shape[1]},
         "rows": int(len(synthetic)), "random_seed": recipe.random_seed, "family": generator.family,
         "model": generator.model_name, "device": device,

@@ -15,14 +15,18 @@ Rules, in the order `open_workspace` applies them:
   pass. One without progress (killed before anything was fitted) has nothing to keep and is started again.
 """
 
+import hashlib
 import json
 import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
+import yaml
+
 from synthforge.errors import UserError
-from synthforge.sinks.files import write_json
+from synthforge.recipe import Recipe
+from synthforge.sinks.files import write_json, write_text
 
 try:
     import fcntl
@@ -39,9 +43,23 @@ _LOCKS: dict[Path, int] = {}  # work folder → open, flock-ed descriptor, held 
 class Workspace:
     final: Path
     work: Path
+    recipe_hash: str = ""  # of the recipe + seed that made it (state.json, the manifest)
 
     def path(self, *parts: str) -> Path:
         return self.work.joinpath(*parts)
+
+
+def open_run(recipe: Recipe, seed_sha256: str, out: str | Path | None, *, overwrite: bool,
+             resume: bool) -> Workspace:
+    """Every family's run starts here: the workspace for this recipe + seed, with the recipe as run written first."""
+    # where shards run changes no row, so a run started on one executor resumes on another
+    recipe_hash = hashlib.sha256((recipe.model_dump_json(exclude={"execution": {"executor", "ray_address"}})
+                                  + seed_sha256).encode()).hexdigest()
+    # seed paths are relative to the recipe file; output folders, like --out, to where the user runs synthforge
+    final = Path(out) if out else Path(recipe.output.folder or Path("runs") / recipe.name)
+    ws = open_workspace(final, recipe_hash, overwrite=overwrite, resume=resume)
+    write_text(ws.path("recipe.yaml"), yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+    return ws
 
 
 def open_workspace(final: Path, recipe_hash: str, *, overwrite: bool, resume: bool) -> Workspace:
@@ -69,7 +87,7 @@ def open_workspace(final: Path, recipe_hash: str, *, overwrite: bool, resume: bo
     except UserError:
         _unlock(work)
         raise
-    return Workspace(final=final, work=work)
+    return Workspace(final=final, work=work, recipe_hash=recipe_hash)
 
 
 def _create(work: Path, final: Path) -> None:
