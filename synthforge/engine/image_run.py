@@ -94,17 +94,14 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     write_parquet(ws.path(METADATA), table, meta)
 
     manifest = {
-        "complete": True, "status": report.status, "recipe": recipe.model_dump(mode="json"),
-        "recipe_sha256": ws.recipe_hash, "seed": {"path": str(seed.path), "sha256": seed.sha256,
-                                               "images": len(seed.data), "skipped": seed.skipped},
-        "rows": int(len(table)), "images": int(len(table)), "random_seed": recipe.random_seed,
+        "seed": {"path": str(seed.path), "sha256": seed.sha256, "images": len(seed.data),
+                 "skipped": seed.skipped},
+        "rows": int(len(table)), "images": int(len(table)),
         "family": generator.family, "device": device, "precision": generator.fit_stats_.get("precision", "fp32"),
         "world_size": 1, "threads": threads, "executor": "local", "shards": len(shards), "versions": _versions(),
-        "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
-        "failing_gates": [g.model_dump() for g in report.gates if not g.passed],
     }
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family})
-    return finish_run(ws, report, manifest, timings, console, f"{len(table)} images")
+    return finish_run(ws, recipe, report, manifest, started, timings, console, f"{len(table)} images")
 
 
 def check(recipe: Recipe, base_dir: Path | None = None) -> str:

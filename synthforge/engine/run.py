@@ -129,24 +129,26 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     write_json(ws.path("expectations", "result.json"), validation)
 
     manifest = {
-        "complete": True, "status": report.status, "recipe": recipe.model_dump(mode="json"),
-        "recipe_sha256": ws.recipe_hash, "seed": {"path": str(seed.path), "sha256": seed.sha256,
-                                               "rows": len(seed.frame), "columns": seed.frame.shape[1]},
-        "rows": int(len(synthetic)), "random_seed": recipe.random_seed, "family": generator.family,
+        "seed": {"path": str(seed.path), "sha256": seed.sha256, "rows": len(seed.frame),
+                 "columns": seed.frame.shape[1]},
+        "rows": int(len(synthetic)), "family": generator.family,
         "device": device, "precision": "fp32", "world_size": 1,  # SDV trains in fp32 on one device
         "threads": recipe.execution.threads or default_threads(),
         "executor": recipe.execution.executor, "shards": len(shards), "versions": versions(),
-        "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
-        "failing_gates": [g.model_dump() for g in report.gates if not g.passed],
     }
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family})
-    return finish_run(ws, report, manifest, timings, console, f"{len(synthetic)} rows")
+    return finish_run(ws, recipe, report, manifest, started, timings, console, f"{len(synthetic)} rows")
 
 
-def finish_run(ws: wsp.Workspace, report: Report, manifest: dict, timings: Timings, console: Console,
-               what: str) -> RunResult:
+def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict, started: datetime,
+               timings: Timings, console: Console, what: str) -> RunResult:
     """Report, then manifest (last: it marks the run complete), then the folder renamed into place; every family
-    ends its run here. A failed gate raises GateFailed with the kept result."""
+    ends its run here, passing what its manifest adds to the common keys. A failed gate raises GateFailed with the
+    kept result."""
+    manifest = {"complete": True, "status": report.status, "recipe": recipe.model_dump(mode="json"),
+                "recipe_sha256": ws.recipe_hash, "random_seed": recipe.random_seed, **manifest,
+                "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
+                "failing_gates": [g.model_dump() for g in report.gates if not g.passed]}
     write_json(ws.path("report.json"), report.model_dump(mode="json"))
     write_text(ws.path("report.html"), render_html(report))
     write_json(ws.path(wsp.MANIFEST), manifest)

@@ -111,20 +111,17 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     write_json(ws.path("expectations", "result.json"), validation)
 
     manifest = {
-        "complete": True, "status": report.status, "recipe": recipe.model_dump(mode="json"),
-        "recipe_sha256": ws.recipe_hash, "seed": {"path": str(seed.path), "sha256": seed.sha256,
-                                               "rows": len(seed.frame), "columns": seed.frame.shape[1]},
-        "rows": int(len(synthetic)), "random_seed": recipe.random_seed, "family": generator.family,
+        "seed": {"path": str(seed.path), "sha256": seed.sha256, "rows": len(seed.frame),
+                 "columns": seed.frame.shape[1]},
+        "rows": int(len(synthetic)), "family": generator.family,
         "model": generator.model_name, "device": device,
         "precision": generator.fit_info_.get("precision", "fp32"), "world_size": 1, "threads": threads,
         "executor": "local", "shards": len(shards), "versions": {**versions(), **generator_versions()},
-        "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
         "generation": {"tokens": filt["tokens"], "seconds": filt["seconds"], "tokens_per_second": filt["tokens_per_s"]},
-        "failing_gates": [g.model_dump() for g in report.gates if not g.passed],
     }
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family,
                        "model": generator.model_name})
-    return finish_run(ws, report, manifest, timings, console, f"{len(synthetic)} documents")
+    return finish_run(ws, recipe, report, manifest, started, timings, console, f"{len(synthetic)} documents")
 
 
 def check(recipe: Recipe, base_dir: Path | None = None) -> str:
