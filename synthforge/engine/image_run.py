@@ -24,10 +24,9 @@ from synthforge.data.images import ImageSeed, ImageSet, read_image_seed, read_pn
 from synthforge.engine import workspace as wsp
 from synthforge.engine.manifest import Timings, versions
 from synthforge.engine.run import (FIT_SEED_STREAM, METRIC_SEED_STREAM, SPLIT_SEED_STREAM, RunResult,
-                                   default_threads, finish_run)
+                                   finish_run, torch_setup)
 from synthforge.engine.shards import Shard, ShardStats, committed, plan_shards
 from synthforge.errors import UserError
-from synthforge.families.device import resolve_device
 from synthforge.families.diffusion import DiffusionGenerator, parse_filters, parse_params, parse_sampling
 from synthforge.quality.gates import check_gates, report_status
 from synthforge.quality.image_metrics import evaluate_images, loss_plot, near_copies
@@ -44,11 +43,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     console = console or Console(stderr=True, quiet=True)
     timings = Timings()
     started = datetime.now(timezone.utc)
-    import torch
-
-    threads = recipe.execution.threads or default_threads()
-    torch.set_num_threads(threads)
-    device = resolve_device(recipe.generator.device)
+    threads, device = torch_setup(recipe)
     # every family parameter is checked before anything is read or trained
     params = parse_params(recipe.generator.params)
     sampling = parse_sampling(recipe.output.sampling)
@@ -56,13 +51,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     label_column = recipe.seed.label_column or "label"
 
     with timings.stage("load"):
-        seed = read_image_seed(recipe.seed.source, base=base_dir, image_size=recipe.seed.image_size,
-                               channels=recipe.seed.channels, label_column=recipe.seed.label_column,
-                               split_column=recipe.seed.split_column, drop=recipe.seed.drop,
-                               max_rows=recipe.seed.max_rows, random_seed=recipe.random_seed)
-        train, holdout, split_note = split_images(seed, recipe.quality.holdout_fraction,
-                                                  derive_seed(recipe.random_seed, SPLIT_SEED_STREAM))
-        counts = label_counts(recipe, train, label_column)
+        seed, train, holdout, split_note, counts = load_seed(recipe, base_dir)
     size, channels = seed.data.images.shape[1], seed.data.images.shape[3]
 
     ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume)
@@ -104,18 +93,23 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     return finish_run(ws, recipe, report, manifest, started, timings, console, f"{len(table)} images")
 
 
-def check(recipe: Recipe, base_dir: Path | None = None) -> str:
-    """What `synthforge validate` needs for an image recipe: every parameter and the seed checked, nothing trained."""
-    parse_params(recipe.generator.params)
-    parse_sampling(recipe.output.sampling)
-    parse_filters(recipe.quality.filters)
+def load_seed(recipe: Recipe, base_dir: Path | None):
+    """The seed images, their train/holdout split (and how it was made) and the per-label counts to generate."""
     seed = read_image_seed(recipe.seed.source, base=base_dir, image_size=recipe.seed.image_size,
                            channels=recipe.seed.channels, label_column=recipe.seed.label_column,
                            split_column=recipe.seed.split_column, drop=recipe.seed.drop,
                            max_rows=recipe.seed.max_rows, random_seed=recipe.random_seed)
     train, holdout, split_note = split_images(seed, recipe.quality.holdout_fraction,
                                               derive_seed(recipe.random_seed, SPLIT_SEED_STREAM))
-    counts = label_counts(recipe, train, recipe.seed.label_column or "label")
+    return seed, train, holdout, split_note, label_counts(recipe, train, recipe.seed.label_column or "label")
+
+
+def check(recipe: Recipe, base_dir: Path | None = None) -> str:
+    """What `synthforge validate` needs for an image recipe: every parameter and the seed checked, nothing trained."""
+    parse_params(recipe.generator.params)
+    parse_sampling(recipe.output.sampling)
+    parse_filters(recipe.quality.filters)
+    seed, train, holdout, split_note, counts = load_seed(recipe, base_dir)
     _, size, _, channels = seed.data.images.shape
     lines = [f"ok: {recipe.name}: {len(seed.data)} images {size}×{size}×{channels} from {seed.path}; {split_note}",
              f"  classes: {', '.join(train.classes) or '(unlabelled)'}",

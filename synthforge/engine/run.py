@@ -67,6 +67,15 @@ def default_threads() -> int:
     return 1 if cores <= 2 else min(cores - 1, 16)
 
 
+def torch_setup(recipe: Recipe) -> tuple[int, str]:
+    """Every family's torch threads (set deliberately: see default_threads) and device."""
+    import torch
+
+    threads = recipe.execution.threads or default_threads()
+    torch.set_num_threads(threads)
+    return threads, resolve_device(recipe.generator.device)
+
+
 def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
         base_dir: Path | None = None, console: Console | None = None) -> RunResult:
     console = console or Console(stderr=True, quiet=True)
@@ -79,10 +88,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         return runner.run(recipe, out=out, overwrite=overwrite, resume=resume, base_dir=base_dir, console=console)
     timings = Timings()
     started = datetime.now(timezone.utc)
-    import torch
-
-    torch.set_num_threads(recipe.execution.threads or default_threads())
-    device = resolve_device(recipe.generator.device)
+    threads, device = torch_setup(recipe)
     if recipe.generator.family != "auto":
         check_params(recipe.generator.family, recipe.generator.params)
     if recipe.execution.executor == "ray":
@@ -133,7 +139,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
                  "columns": seed.frame.shape[1]},
         "rows": int(len(synthetic)), "family": generator.family,
         "device": device, "precision": "fp32", "world_size": 1,  # SDV trains in fp32 on one device
-        "threads": recipe.execution.threads or default_threads(),
+        "threads": threads,
         "executor": recipe.execution.executor, "shards": len(shards), "versions": versions(),
     }
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family})

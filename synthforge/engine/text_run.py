@@ -23,11 +23,10 @@ from synthforge.data.sources import read_seed
 from synthforge.engine import workspace as wsp
 from synthforge.engine.manifest import Timings, versions
 from synthforge.engine.run import (FIT_SEED_STREAM, finish_run, METRIC_SEED_STREAM, SPLIT_SEED_STREAM, RunResult,
-                                   default_threads, read_output, split)
+                                   read_output, split, torch_setup)
 from synthforge.engine.shards import Shard, ShardStats, committed, plan_shards, write_shard
 from synthforge.errors import UserError
 from synthforge.families.causal_lm import CausalLMGenerator, check_base_model, check_params, check_sampling
-from synthforge.families.device import resolve_device
 from synthforge.families.text_filters import FilterConfig, LabelJudge, TextFilters
 from synthforge.quality import expectations as ex
 from synthforge.quality.gates import check_gates, report_status
@@ -46,11 +45,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     console = console or Console(stderr=True, quiet=True)
     timings = Timings()
     started = datetime.now(timezone.utc)
-    import torch
-
-    threads = recipe.execution.threads or default_threads()
-    torch.set_num_threads(threads)
-    device = resolve_device(recipe.generator.device)
+    threads, device = torch_setup(recipe)
     if device == "mps":
         device = "cpu"  # the sampling loop's torch.Generator lives on the CPU; MPS would gain little at these sizes
     if recipe.generator.family not in ("auto", "causal_lm"):
