@@ -272,6 +272,9 @@ def main() -> None:
     THREADS = args.threads
     if args.one:
         return run_one(*args.one, args.seed, args.json)
+    # The parent's scoring (HistGradientBoosting) uses OpenMP: more threads than free cores makes it spin-wait and
+    # run many times slower on a machine shared with another job. Set before sklearn is first imported.
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     args.python = dict(p.split("=", 1) for p in args.python)
     args.workdir.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")
@@ -291,7 +294,10 @@ def main() -> None:
                 row = {**base, **res, "wall_s": wall}
                 if res["status"] == "ok":
                     synth = pd.read_parquet(args.workdir / f"{table}.{generator}.{seed}.parquet")
-                    row.update(score(train, hold, target, synth))
+                    try:
+                        row.update(score(train, hold, target, synth))
+                    except Exception as e:  # one bad synthetic table must not end the whole run
+                        row["status"] = f"scoring failed: {type(e).__name__}: {e}"[:200]
                     row.setdefault("status", "ok")
                 rows.append(row)
                 print(json.dumps({k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()}),
