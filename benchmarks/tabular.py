@@ -95,10 +95,12 @@ def sdv_runner(class_name: str):
         np.random.seed(seed)
         # Bare: SDV's own detected metadata and default parameters (CTGAN/TVAE/CopulaGAN: 300 epochs).
         synth = getattr(sdv.single_table, class_name)(Metadata.detect_from_dataframes({"t": train}))
-        with timed("fit"):  # SDV 2 takes and returns {table name: frame}, even for one table
-            synth.fit({"t": train})
+        multi = int(sdv.__version__.split(".")[0]) >= 2  # SDV 2 takes and returns {table name: frame}; 1.x a frame
+        with timed("fit"):
+            synth.fit({"t": train} if multi else train)
         with timed("sample"):
-            return synth.sample(n_rows)["t"]
+            out = synth.sample(n_rows)
+            return out["t"] if multi else out
     return run
 
 
@@ -231,12 +233,12 @@ def score(train, hold, target, synth: pd.DataFrame) -> dict:
     return row
 
 
-def fmt(v) -> str:
+def fmt(v, column: str) -> str:
     if v is None or (isinstance(v, float) and np.isnan(v)):
         return "–"
-    if isinstance(v, float):
-        return f"{v:.0f}" if v >= 100 else f"{v:.1f}" if v >= 10 else f"{v:.3f}"
-    return str(v)
+    if column == "peak_mb":
+        return f"{v:.0f}"
+    return f"{v:.1f}" if column.endswith("_s") else f"{v:.3f}"
 
 
 def markdown(rows) -> str:
@@ -247,7 +249,7 @@ def markdown(rows) -> str:
         if r["status"] != "ok":
             cells = [r["table"], name, r["status"]] + [""] * (len(COLUMNS) - 3)
         else:
-            cells = [r["table"], name] + [fmt(r.get(c)) for c in COLUMNS[2:]]
+            cells = [r["table"], name] + [fmt(r.get(c), c) for c in COLUMNS[2:]]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -267,17 +269,19 @@ def main() -> None:
                     help="children's logs and synthetic tables")
     ap.add_argument("--one", nargs=2, metavar=("TABLE", "GENERATOR"), help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
+    ap.add_argument("--markdown-from", nargs="+", type=Path, metavar="JSON",
+                    help="only print the table of rows saved by earlier --json runs (e.g. tables run in parallel)")
     args = ap.parse_args()
+    if args.markdown_from:
+        return print(markdown([r for f in args.markdown_from for r in json.loads(f.read_text())]))
     global THREADS
     THREADS = args.threads
     if args.one:
         return run_one(*args.one, args.seed, args.json)
-    # The parent's scoring (HistGradientBoosting) uses OpenMP: more threads than free cores makes it spin-wait and
-    # run many times slower on a machine shared with another job. Set before sklearn is first imported.
-    os.environ["OMP_NUM_THREADS"] = str(args.threads)
     args.python = dict(p.split("=", 1) for p in args.python)
     args.workdir.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")
+    from threadpoolctl import threadpool_limits
     rows = []
     for table in args.tables:
         train, hold, target = load(table)
@@ -295,7 +299,10 @@ def main() -> None:
                 if res["status"] == "ok":
                     synth = pd.read_parquet(args.workdir / f"{table}.{generator}.{seed}.parquet")
                     try:
-                        row.update(score(train, hold, target, synth))
+                        # Scoring (HGB's OpenMP, numpy's BLAS) with more threads than free cores spin-waits and ran
+                        # ~20x slower on this 2-core machine shared with another job.
+                        with threadpool_limits(args.threads):
+                            row.update(score(train, hold, target, synth))
                     except Exception as e:  # one bad synthetic table must not end the whole run
                         row["status"] = f"scoring failed: {type(e).__name__}: {e}"[:200]
                     row.setdefault("status", "ok")
