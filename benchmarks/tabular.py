@@ -157,15 +157,23 @@ class Skipped(Exception):
     pass
 
 
-def synthforge_runner(train, n_rows, seed, target):
-    try:
-        from synthforge.families.tabular_ar import fit_sample
-    except ImportError as e:  # not written yet: skipped with a note, not a failure
-        raise Skipped(f"synthforge.families.tabular_ar does not import ({e})") from e
+def synthforge_runner(params: dict | None = None):
+    """synthforge's default table family (`autoregressive`), fitted on the frame with the profile it detects;
+    `params` are its generator.params (e.g. a DP budget)."""
+    def run(train, n_rows, seed, target):
+        try:
+            from synthforge.data.profile import Profile
+            from synthforge.families.tabular_ar import ARGenerator
+        except ImportError as e:  # not written yet: skipped with a note, not a failure
+            raise Skipped(f"synthforge.families.tabular_ar does not import ({e})") from e
 
-    torch_threads(seed)
-    with timed("fit"):  # one call: fit and sampling together, counted as fit
-        return fit_sample(train, n_rows, seed=seed, target=target)
+        torch_threads(seed)
+        with timed("fit"):
+            profile = Profile.from_frame(train, target=target)
+            gen = ARGenerator(profile, params, random_state=seed).fit(profile.prepare(train))
+        with timed("sample"):
+            return gen.sample(n_rows, seed=seed + 1)
+    return run
 
 
 RUNNERS = {
@@ -175,7 +183,11 @@ RUNNERS = {
     "copulagan": sdv_runner("CopulaGANSynthesizer"),
     "tabular_argn": tabular_argn,
     "arfpy": arfpy_runner,
-    "synthforge": synthforge_runner,
+    "synthforge": synthforge_runner(),
+    # differential privacy (DP-SGD) at three budgets: the quality-vs-ε table in docs/benchmarks.md
+    "synthforge_dp_eps1": synthforge_runner({"dp": {"epsilon": 1.0}}),
+    "synthforge_dp_eps3": synthforge_runner({"dp": {"epsilon": 3.0}}),
+    "synthforge_dp_eps10": synthforge_runner({"dp": {"epsilon": 10.0}}),
 }
 
 

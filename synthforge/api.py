@@ -9,7 +9,7 @@ from synthforge.engine.augment import augment
 from synthforge.engine.run import RunResult
 from synthforge.engine.run import run as _run
 from synthforge.engine.workspace import release_locks
-from synthforge.quality.evaluate import evaluate_tables
+from synthforge.quality.evaluate import evaluate_frames
 from synthforge.quality.report_model import TabularQuality
 from synthforge.recipe import Recipe, load_recipe, parse_recipe
 
@@ -31,8 +31,9 @@ def run(recipe: Recipe | dict | str | Path, *, out: str | Path | None = None, ov
 
 def evaluate(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.DataFrame | None = None,
              target: str | None = None, random_seed: int = 0) -> TabularQuality:
-    """Grade any real/synthetic pair with synthforge's metrics."""
-    return evaluate_tables(real, synthetic, holdout=holdout, target=target, random_seed=random_seed)
+    """Grade any real/synthetic pair with synthforge's metrics, reading both through one profile of the real rows
+    (as `synthforge run` and `synthforge report` do)."""
+    return evaluate_frames(real, synthetic, holdout=holdout, target=target, random_seed=random_seed)
 
 
 __all__ = ["run", "evaluate", "augment", "Recipe", "RunResult"]

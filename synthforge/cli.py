@@ -35,6 +35,20 @@ def _terminate(signum, frame):
     raise Terminated()
 
 
+def _version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        print(f"synthforge {version('synthforge')}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")) -> None:
+    """Synthetic data from a small seed: fitted, validated and graded."""
+
+
 @app.command("run")
 def run_cmd(recipe: Path = typer.Argument(..., help="recipe YAML"),
             out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: recipe output.folder)"),
@@ -44,12 +58,14 @@ def run_cmd(recipe: Path = typer.Argument(..., help="recipe YAML"),
             device: Optional[str] = typer.Option(None, "--device", help="auto|cpu|cuda|mps"),
             executor: Optional[str] = typer.Option(None, "--executor", help="local|ray"),
             ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address"),
-            quiet: bool = typer.Option(False, "--quiet", "-q")):
+            licence: Optional[str] = typer.Option(None, "--licence",
+                                                  help="permissive: never use a BSL-licensed backend (SDV)"),
+            quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but the output folder")):
     """Fit a generator on the recipe's seed and write a validated, graded dataset."""
     from synthforge.recipe import load_recipe
 
     r = load_recipe(recipe, **{"output.rows": rows, "generator.device": device, "execution.executor": executor,
-                               "execution.ray_address": ray_address})
+                               "execution.ray_address": ray_address, "licence": licence})
     from synthforge.engine.run import run  # seconds of imports (torch, SDV): only for a recipe that parsed
     try:
         result = run(r, out=out, overwrite=overwrite, resume=resume, base_dir=recipe.resolve().parent,
@@ -58,7 +74,7 @@ def run_cmd(recipe: Path = typer.Argument(..., help="recipe YAML"),
         # the same options again (a different --rows would be a different run) plus --resume; one line
         again = ["synthforge", "run", str(recipe), "--resume"]
         for flag, value in (("--out", out), ("--rows", rows), ("--device", device), ("--executor", executor),
-                            ("--ray-address", ray_address)):
+                            ("--ray-address", ray_address), ("--licence", licence)):
             if value is not None:
                 again += [flag, str(value)]
         err.print(f"interrupted; continue with: {shlex.join(again)}", markup=False, soft_wrap=True)
@@ -106,6 +122,9 @@ def report_cmd(real: Path = typer.Option(..., "--real", help="real rows (CSV/Par
     overall = report.tabular.overall.value if report.tabular else None
     print(f"{out / 'report.html'}  status={report.status}  overall={overall if overall is None else round(overall, 4)}")
     if report.status == "failed":
+        from synthforge.engine.run import failing_gates
+
+        err.print(f"quality gate failed: {failing_gates(report)}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
@@ -115,8 +134,12 @@ def recipes_cmd(folder: Path = typer.Option(Path("recipes"), "--dir", help="wher
     import yaml
 
     found = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
+    shipped = Path(__file__).resolve().parents[1] / "recipes"  # the checkout's, when installed from it
+    if not found and folder == Path("recipes") and shipped.is_dir():
+        found = sorted(shipped.glob("*.yaml"))
     if not found:
-        raise UserError(f"--dir: no recipes (*.yaml) in {folder}")
+        raise UserError(f"--dir: no recipes (*.yaml) in {folder.resolve()}; the shipped ones are in the source "
+                        "checkout's recipes/ folder")
     for path in found:
         first = next((ln[1:].strip() for ln in path.read_text().splitlines() if ln.startswith("#")), "")
         data = yaml.safe_load(path.read_text()) or {}
@@ -125,7 +148,7 @@ def recipes_cmd(folder: Path = typer.Option(Path("recipes"), "--dir", help="wher
 
 @app.command("init")
 def init_cmd(seed: Path = typer.Argument(..., help="seed file"),
-             vertical: str = typer.Option("general", "--vertical", help="preset in recipes/presets"),
+             vertical: str = typer.Option("general", "--vertical", help="preset: general, finance, healthcare (synthforge/recipe/presets) or your recipes/presets/NAME.yaml"),
              out: Path = typer.Option(Path("recipe.yaml"), "--out"),
              overwrite: bool = typer.Option(False, "--overwrite")):
     """Write a commented starter recipe for a seed file."""
@@ -134,7 +157,7 @@ def init_cmd(seed: Path = typer.Argument(..., help="seed file"),
 
     if out.exists() and not overwrite:
         raise UserError(f"--out: {out} already exists; pass --overwrite to replace it")
-    write_text(out, starter_recipe(seed, vertical))
+    write_text(out, starter_recipe(seed, vertical, out))
     print(out)
 
 
@@ -159,7 +182,8 @@ def main(argv: list[str] | None = None) -> int:
         return 143 if isinstance(e.__cause__, Terminated) else 130
     except TyperException as e:
         message = e.format_message() if hasattr(e, "format_message") else str(e)
-        err.print(f"error: {message}", markup=False, soft_wrap=True)
+        if message.strip():  # bare `synthforge` prints the help and raises with no message: no empty error line
+            err.print(f"error: {message}", markup=False, soft_wrap=True)
         return 2
     except OSError as e:
         if e.errno not in DISK_ERRORS:

@@ -174,11 +174,11 @@ def test_profile_of_any_frame(columns, seed, rows):
     assert Profile.model_validate(json.loads(text)) == profile
     for c in profile.columns:
         assert 0.0 <= c.null_fraction <= 1.0 and 0 <= c.distinct <= rows
-        assert c.dropped or c.kind in MODELLED
+        assert c.dropped or c.generated or c.kind in MODELLED
         for bound in (c.minimum, c.maximum):
             assert not isinstance(bound, float) or math.isfinite(bound)
     prepared = profile.prepare(df)
-    kept = [c for c in profile.columns if not c.dropped]
+    kept = [c for c in profile.columns if not c.dropped and not c.generated]
     assert list(prepared.columns) == [c.name for c in kept] and len(prepared) == rows
     for c in kept:
         s = prepared[c.name]

@@ -14,7 +14,8 @@ def _err(data) -> str:
 
 def test_misspelled_family_names_field_and_choices():
     msg = _err({**BASE, "generator": {"family": "ctgann"}})
-    assert "generator.family: 'ctgann' is not one of auto, gaussian_copula, tvae, ctgan, copulagan" in msg
+    assert ("generator.family: 'ctgann' is not one of auto, autoregressive, gaussian_copula, tvae, ctgan, copulagan"
+            in msg)
 
 
 def test_unknown_key_is_an_error():

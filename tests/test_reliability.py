@@ -235,14 +235,15 @@ def test_constant_column_is_kept_constant(tmp_path, narrow, capsys):
     assert set(syn["Branch"]) == {"north"} and set(syn["Fee"]) == {7}
 
 
-def test_id_like_categorical_column_is_left_out(tmp_path, narrow, capsys):
+def test_id_like_categorical_column_is_generated_not_copied(tmp_path, narrow, capsys):
     df = narrow.assign(Code=[f"C{(i * 7919) % 100003:06d}" for i in range(len(narrow))])  # distinct, not a sequence
     out = tmp_path / "out"
     syn = _handled(*_run(capsys, write_recipe(tmp_path, _csv(tmp_path, df), output__rows=100), out), out,
-                   "column 'Code' left out: 100% of values distinct (id-like)")
-    assert "Code" not in syn.columns
+                   "column 'Code' generated, not learned (100% of values distinct (id-like))")
+    assert syn["Code"].is_unique and syn["Code"].str.fullmatch(r"C\d{6}").all()
+    assert not syn["Code"].isin(df["Code"]).any()
     profile = json.loads((out / "profile.json").read_text())
-    assert {c["name"]: c["kind"] for c in profile["columns"]}["Code"] == "id"
+    assert {c["name"]: (c["kind"], c["generated"]) for c in profile["columns"]}["Code"] == ("id", "id")
 
 
 def test_id_like_target_is_refused(tmp_path, small, capsys):
@@ -278,8 +279,8 @@ def test_mixed_types_in_jsonl_and_nested_values(tmp_path, narrow, capsys):
     out = tmp_path / "out"
     syn = _handled(*_run(capsys, write_recipe(tmp_path, seed, output__rows=100), out), out,
                    "column 'Tags' left out: holds nested lists or objects",
-                   "column 'Mixed' left out: 100% of values distinct (id-like)")
-    assert "Tags" not in syn.columns and len(syn) == 100
+                   "column 'Mixed' generated, not learned (100% of values distinct (id-like))")
+    assert "Tags" not in syn.columns and len(syn) == 100 and syn["Mixed"].is_unique
 
 
 def test_infinite_numbers_read_as_missing(tmp_path, narrow, capsys):

@@ -78,6 +78,11 @@ def test_scratch_run_end_to_end(tmp_path, capsys):
     text = report["sections"]["text"]
     assert text["memorisation"]["after"] == 0.0 and text["filters"]["sampled"] >= 12
     assert text["utility"]["trtr"]["train_rows"] == 24 and text["utility"]["test_rows"] == 6
+    # graded by a family the label filter (TF-IDF) does not use; the drafts before any filter graded beside
+    assert text["utility"]["classifier"].startswith("all-MiniLM-L6-v2")
+    assert text["utility"]["tstr_drafts"]["train_rows"] == 12
+    gain = text["metrics"]["augmentation_gain"]
+    assert len(gain["detail"]["runs"]) == 5 and gain["detail"]["ci95"][0] <= gain["value"] <= gain["detail"]["ci95"][1]
     assert set(text["samples"]) == {"negative", "neutral", "positive"}
     assert {"distinct_2", "self_bleu", "text_utility", "embedding_similarity"} <= set(text["metrics"])
     html = (out / "report.html").read_text()
@@ -88,6 +93,20 @@ def test_scratch_run_end_to_end(tmp_path, capsys):
     assert (out / "expectations" / "suite.json").exists()
     # the seed's HTML entities were unescaped before training
     assert "&quot;" not in (out / "model" / "tokenizer" / "tokenizer.json").read_text()
+
+
+def test_a_model_that_memorises_fails_the_raw_memorisation_gate(tmp_path):
+    """The templated corpus shares 6-token runs everywhere: the filter drops every such draft, so the output-side
+    rate is 0 by construction, but the raw rate (what the model wrote) fails its gate."""
+    path = recipe(tmp_path, **{"generator.params": {**TINY, "epochs": 15, "learning_rate": 0.005},
+                               "quality.filters": {"min_words": 1, "near_duplicate": None, "dedupe": False,
+                                                   "memorisation_ngram": 6},
+                               "quality.gates": {"max_memorisation_raw": 0.05}, "quality.max_rounds": 4})
+    code = main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"])
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    text = report["sections"]["text"]
+    assert code == 1 and text["metrics"]["memorisation_rate_raw"]["value"] > 0.05
+    assert text["memorisation"]["after"] == 0.0
 
 
 def test_hub_id_is_one_line_and_no_workspace(tmp_path, capsys):

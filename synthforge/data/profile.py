@@ -10,11 +10,13 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from synthforge.data import grid
+from synthforge.data.pii import PII_TYPES, detect_pii
 from synthforge.errors import UserError
 
-Kind = Literal["numerical", "categorical", "datetime", "boolean", "id", "text"]
+Kind = Literal["numerical", "categorical", "datetime", "boolean", "id", "pii", "text"]
 MODELLED = ("numerical", "categorical", "datetime", "boolean")
-PROFILE_VERSION = 1
+PROFILE_VERSION = 2
 _MAX_CATEGORIES_KEPT = 50
 _MAX_DISCRETE_LEVELS = 15
 
@@ -28,7 +30,9 @@ class ColumnProfile(BaseModel):
     distinct: int
     reason: str
     dropped: str | None = None  # why the tabular family leaves it out, if it does
+    generated: str | None = None  # "id" or a PII type: made fresh for every row instead of modelled
     warning: str | None = None  # what was changed or assumed to model it (values read as missing, ...)
+    grid: str | None = None  # numbers: the grid the seed's values sit on (grid.py)
     minimum: float | str | None = None
     maximum: float | str | None = None
     categories: tuple[str, ...] | None = None  # only when few enough to list
@@ -62,30 +66,42 @@ class Profile(BaseModel):
             if name in drop:
                 col = col.model_copy(update={"dropped": "listed in seed.drop"})
             elif name == primary_key:
-                col = col.model_copy(update={"kind": "id", "dropped": None, "reason": "seed.primary_key"})
-            elif name == target and col.dropped:
-                raise UserError(f"seed.target: column {name!r} cannot be modelled ({col.dropped})")
+                col = col.model_copy(update={"kind": "id", "dropped": None, "reason": "seed.primary_key",
+                                             "generated": "id", "grid": None})
+            elif name == target and (col.dropped or col.generated):
+                why = col.dropped or f"{col.reason}: generated fresh for every row, not learned"
+                raise UserError(f"seed.target: column {name!r} cannot be modelled ({why})")
             cols.append(col)
         if primary_key is not None:
             _check_primary_key(primary_key, df[primary_key])
         return cls(rows=len(df), columns=tuple(cols), target=target, primary_key=primary_key)
 
     def kinds(self, modelled_only: bool = True) -> dict[str, Kind]:
-        return {c.name: c.kind for c in self.columns if not (modelled_only and c.dropped)}
+        """Kind per column: the modelled ones (neither dropped nor generated), or all."""
+        return {c.name: c.kind for c in self.columns if not (modelled_only and (c.dropped or c.generated))}
 
     def metric_kinds(self) -> dict[str, str]:
-        """The columns the quality metrics compare (ids and free text are not distributions to match)."""
-        return {c.name: c.kind for c in self.columns if not c.dropped and c.kind in MODELLED}
+        """The columns the quality metrics compare (ids, personal data and free text are not distributions to
+        match; ids and personal data are graded on format and leaks instead)."""
+        return {c.name: c.kind for c in self.columns if not c.dropped and not c.generated and c.kind in MODELLED}
+
+    def output_columns(self) -> list[str]:
+        """The columns a synthetic table has: the modelled and the generated ones, in the seed's order."""
+        return [c.name for c in self.columns if not c.dropped]
 
     def notes(self) -> list[str]:
         return ([f"column {c.name!r} left out: {c.dropped}" for c in self.columns if c.dropped]
+                + [f"column {c.name!r} generated, not learned ({c.reason}): "
+                   + ("new unique ids in the seed's format" if c.generated == "id" else
+                      f"fake {c.generated.replace('_', ' ')}s, never a seed's value")
+                   for c in self.columns if c.generated and not c.dropped]
                 + [f"column {c.name!r}: {c.warning}" for c in self.columns if c.warning and not c.dropped])
 
     def prepare(self, df: pd.DataFrame) -> pd.DataFrame:
         """The modelled columns in profile order, each converted to its kind: datetimes parsed (time zones to UTC),
         numbers stored as text parsed, infinities and values that are not numbers read as missing, true/false
         text read as booleans."""
-        keep = [c for c in self.columns if not c.dropped]
+        keep = [c for c in self.columns if not c.dropped and not c.generated]
         out = df[[c.name for c in keep]].copy()
         for c in keep:
             if c.kind == "datetime":
@@ -116,10 +132,17 @@ def _profile_column(name: str, s: pd.Series, override: str | None) -> ColumnProf
     if override:
         kind, reason, warning = override, "seed.columns override", _override_check(name, nn, override)
     else:
-        (kind, reason), warning = _detect(nn), _mixed_warning(name, nn)
-    dropped = None
-    if kind in ("id", "text"):
-        dropped = f"{reason}; the tabular family does not model {kind} columns"
+        (kind, reason), warning = _detect(name, nn), _mixed_warning(name, nn)
+    dropped, generated = None, None
+    if kind == "pii":
+        generated = detect_pii(name, nn)
+        if generated is None:
+            raise UserError(f"seed.columns.{name}: 'pii', but its values look like none of {', '.join(PII_TYPES)}; "
+                            "use id (fresh values in the seed's shape) or text (left out)")
+    elif kind == "id":
+        generated = "id"
+    elif kind == "text":
+        dropped = f"{reason}; the tabular family does not model free text"
     elif kind == "numerical":
         numbers = _number_share(nn)[0].to_numpy(dtype=float, na_value=np.nan)
         if not np.isfinite(numbers).any():
@@ -136,15 +159,19 @@ def _profile_column(name: str, s: pd.Series, override: str | None) -> ColumnProf
     if dropped is None and base["distinct"] == 1 and kind in MODELLED:
         reason += "; constant"
         warning = _join(warning, f"constant: every row has {_short(nn.iloc[0])}, and so will every synthetic row")
-    extra = _stats(nn, kind) if dropped is None else {}
-    return ColumnProfile(**base, kind=kind, reason=reason, dropped=dropped, warning=warning, **extra)
+    extra = _stats(nn, kind) if dropped is None and generated is None else {}
+    return ColumnProfile(**base, kind=kind, reason=reason, dropped=dropped, generated=generated, warning=warning,
+                         **extra)
 
 
-def _detect(nn: pd.Series) -> tuple[str, str]:
+def _detect(name: str, nn: pd.Series) -> tuple[str, str]:
     n, distinct = len(nn), nn.nunique()
     ratio = distinct / n
     if pd.api.types.is_bool_dtype(nn) or (nn.dtype == object and nn.map(_is_bool).all()):
         return "boolean", "boolean values"
+    pii = detect_pii(name, nn) if nn.dtype == object or pd.api.types.is_string_dtype(nn) else None
+    if pii is not None:
+        return "pii", f"{pii.replace('_', ' ')}s (personal data)"
     if pd.api.types.is_datetime64_any_dtype(nn):
         return "datetime", "datetime dtype"
     if pd.api.types.is_timedelta64_dtype(nn):
@@ -332,7 +359,10 @@ def _parses_as_dates(text: pd.Series) -> bool:
 def _stats(nn: pd.Series, kind: str) -> dict:
     if kind == "numerical":
         numbers = _as_number(nn).dropna()
-        return {"minimum": float(numbers.min()), "maximum": float(numbers.max())} if len(numbers) else {}
+        if not len(numbers):
+            return {}
+        values = numbers.to_numpy(dtype=float)
+        return {"minimum": float(numbers.min()), "maximum": float(numbers.max()), "grid": grid.describe(values)}
     if kind == "datetime":
         parsed = _as_datetime(nn).dropna()
         return {"minimum": str(parsed.min()), "maximum": str(parsed.max())} if len(parsed) else {}
@@ -353,13 +383,10 @@ def to_sdv_metadata(profile: Profile, frame: pd.DataFrame, table: str = "seed"):
     metadata = Metadata.detect_from_dataframes({table: frame})
     sdtypes = {"numerical": "numerical", "categorical": "categorical", "boolean": "boolean", "datetime": "datetime",
                "id": "id"}
-    current_pk = metadata.tables[table].primary_key
-    if current_pk and current_pk != profile.primary_key:
+    if metadata.tables[table].primary_key:  # keys are generated apart from the model (families/identifiers.py)
         metadata.remove_primary_key(table_name=table)
     for col in profile.columns:
-        if col.dropped or col.name not in frame.columns:
+        if col.dropped or col.generated or col.name not in frame.columns:
             continue
         metadata.update_column(col.name, table_name=table, sdtype=sdtypes[col.kind])
-    if profile.primary_key:
-        metadata.set_primary_key(profile.primary_key, table_name=table)
     return metadata

@@ -57,7 +57,13 @@ def read_seed(source: str, fmt: str = "auto", base: Path | None = None, max_rows
                  and not source.startswith("example://") else "")
         raise UserError(f"seed.source: file not found: {path}{where}")
     if path.is_dir():
-        raise UserError(f"seed.source: {path} is a folder; tabular seeds are one CSV, Parquet or JSONL file")
+        parts = sorted(path.glob("*.parquet"))
+        if not parts:
+            raise UserError(f"seed.source: {path} is a folder without Parquet parts; tabular seeds are one CSV, "
+                            "Parquet or JSONL file, or a folder of Parquet parts (as a run's data/ folder)")
+        frame = pd.concat([_read(p, "parquet") for p in parts], ignore_index=True)  # a run's data/ reads back whole
+        digest = hashlib.sha256("".join(file_sha256(p) for p in parts).encode()).hexdigest()
+        return Seed(frame=frame.iloc[:max_rows] if max_rows else frame, path=path, sha256=digest)
     fmt = FORMATS.get(path.suffix.lower()) if fmt == "auto" else fmt
     if fmt is None:
         raise UserError(f"seed.source: cannot tell the format of {path.name}; use .csv, .parquet or .jsonl, "

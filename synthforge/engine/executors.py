@@ -20,14 +20,14 @@ PENDING_PREFIX = ".pending-"
 
 
 def run_local(generator, suite, shards: list[Shard], folder: Path, max_rounds: int, meta: dict[str, str],
-              progress: Progress | None = None) -> list[ShardStats]:
+              progress: Progress | None = None, generated=None) -> list[ShardStats]:
     clean_pending(folder)  # what a killed run of any executor left half-written
     stats = []
     task = progress.add_task("generate + validate", total=sum(s.rows for s in shards)) if progress else None
     for shard in shards:
         done = committed(folder, shard)
         if done is None:
-            df, done = generate_shard(generator, suite, shard, max_rounds)
+            df, done = generate_shard(generator, suite, shard, max_rounds, generated)
             write_shard(folder, shard, df, done, meta)
         stats.append(done)
         if progress:

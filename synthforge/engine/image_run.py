@@ -54,9 +54,9 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         seed, train, holdout, split_note, counts = load_seed(recipe, base_dir)
     size, channels = seed.data.images.shape[1], seed.data.images.shape[3]
 
-    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume)
+    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume, base_dir=base_dir)
     console.print(f"[bold]synthforge[/] {recipe.name}: {len(seed.data)} images {size}×{size}×{channels} "
-                  f"({len(train)} train, {len(holdout)} held out) from {seed.path} → {ws.final}")
+                  f"({len(train)} train, {len(holdout)} held out) from {seed.path} → {ws.final}", soft_wrap=True)  # a path is never wrapped mid-way
     seed_info = {"path": str(seed.path), "images": len(seed.data), "image_size": size, "channels": channels,
                  "classes": list(train.classes), "train": len(train), "holdout": len(holdout), "split": split_note,
                  "skipped": seed.skipped, "skipped_examples": list(seed.skipped_examples), "notes": list(seed.notes)}

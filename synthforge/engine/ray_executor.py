@@ -145,8 +145,8 @@ def _shard_task(model_dir: str, suite_d: dict, shard: Shard, max_rounds: int, me
 
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        generator, suite = _load(model_dir, suite_d)
-        df, st = generate_shard(generator, suite, shard, max_rounds)
+        generator, suite, generated = _load(model_dir, suite_d)
+        df, st = generate_shard(generator, suite, shard, max_rounds, generated)
         pending = write_pending(Path(folder), shard, df, meta)
     return st.to_dict(), str(pending)
 
@@ -154,7 +154,8 @@ def _shard_task(model_dir: str, suite_d: dict, shard: Shard, max_rounds: int, me
 def _load(model_dir: str, suite_d: dict):
     import json
 
-    from synthforge.families.sdv_tabular import SDVGenerator
+    from synthforge.families import tabular_families
+    from synthforge.families.identifiers import GENERATED_FILE, GeneratedColumns
     from synthforge.quality.expectations import suite_from_json
 
     stamp = os.stat(Path(model_dir) / "generator.json").st_mtime_ns
@@ -164,7 +165,8 @@ def _load(model_dir: str, suite_d: dict):
         import torch
 
         torch.set_num_threads(1)
-        generator = SDVGenerator.load(Path(model_dir), trusted=True)  # trusted: this run's own model
-        _WORKER_CACHE["key"] = (key, generator, suite_from_json(suite_d))
-    _, generator, suite = _WORKER_CACHE["key"]
-    return generator, suite
+        generator = tabular_families.load(Path(model_dir), trusted=True)  # trusted: this run's own model
+        generated = GeneratedColumns.load(Path(model_dir) / GENERATED_FILE)
+        _WORKER_CACHE["key"] = (key, generator, suite_from_json(suite_d), generated)
+    _, generator, suite, generated = _WORKER_CACHE["key"]
+    return generator, suite, generated

@@ -23,16 +23,15 @@ from synthforge.engine import workspace as wsp
 from synthforge.engine.executors import run_local
 from synthforge.engine.manifest import Timings, versions
 from synthforge.engine.modality import resolve_modality
-from synthforge.engine.select import select_family
 from synthforge.engine.shards import ShardStats, plan_shards
 from synthforge.errors import GateFailed, UserError
 from synthforge.families.device import resolve_device
-from synthforge.families.sdv_tabular import SDVGenerator, check_params
+from synthforge.families import tabular_families as tf
+from synthforge.families.identifiers import GENERATED_FILE, GeneratedColumns
 from synthforge.quality import expectations as ex
-from synthforge.quality.evaluate import evaluate_tables
 from synthforge.quality.gates import check_gates, report_status
-from synthforge.quality.html import render_html
-from synthforge.quality.report_model import GateResult, Report
+from synthforge.quality.identifiers import grade_identifiers
+from synthforge.quality.report_model import ColumnReport, GateResult, Report
 from synthforge.randomness import derive_seed
 from synthforge.recipe.schema import Recipe
 from synthforge.sinks.files import write_json, write_text
@@ -53,6 +52,25 @@ class RunResult:
 
     def data(self) -> pd.DataFrame:
         return read_output(self.folder)
+
+    def summary(self) -> pd.DataFrame:
+        """metric / value / baseline / gate / passed, one row per metric."""
+        return self.report.summary()
+
+    def to_dict(self) -> dict:
+        return {"folder": str(self.folder), "status": self.status, "report": self.report.to_dict(),
+                "manifest": self.manifest}
+
+    def report_html(self) -> str:
+        """The full report.html of the run (open `folder / "report.html"` in a browser for the same page)."""
+        return (Path(self.folder) / "report.html").read_text(encoding="utf-8")
+
+    def __repr__(self) -> str:
+        rows = self.manifest.get("rows")
+        return f"RunResult({str(self.folder)!r}, status={self.status}, rows={rows}, {self.report!r})"
+
+    def _repr_html_(self) -> str:
+        return self.report._repr_html_()
 
 
 def read_output(folder: Path) -> pd.DataFrame:
@@ -88,9 +106,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         return runner.run(recipe, out=out, overwrite=overwrite, resume=resume, base_dir=base_dir, console=console)
     timings = Timings()
     started = datetime.now(timezone.utc)
-    threads, device = torch_setup(recipe)
-    if recipe.generator.family != "auto":
-        check_params(recipe.generator.family, recipe.generator.params)
+    check_family(recipe)
     if recipe.execution.executor == "ray":
         from synthforge.engine.ray_executor import check_address
 
@@ -108,30 +124,35 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
                                                                                   SPLIT_SEED_STREAM))
         condition_counts = conditions_to_counts(recipe, profile, train)
 
-    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume)
+    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume, base_dir=base_dir)
+    threads, device = torch_setup(recipe)  # torch (seconds to import) only once the seed and the folder are fine
     console.print(f"[bold]synthforge[/] {recipe.name}: {len(seed.frame)} seed rows × {seed.frame.shape[1]} columns "
-                  f"from {seed.path} → {ws.final}")
+                  f"from {seed.path} → {ws.final}", soft_wrap=True)  # a path is never wrapped mid-way
     write_json(ws.path("profile.json"), profile.model_dump(mode="json"))
 
     # SDV's fit has no progress callback; a spinner with the elapsed time shows the run is alive
     with timings.stage("fit"), console.status(f"fitting on {len(train)} rows (budget "
                                               f"{recipe.generator.time_budget:.0f}s)"):
-        generator, selection = fit_generator(recipe, profile, train, holdout, device, ws, console)
+        generator, selection, generated = fit_generator(recipe, profile, seed.frame, train, device, ws, console)
 
     kinds = profile.metric_kinds()
     suite = ex.build_suite(f"{recipe.name}_suite", kinds, train, auto=recipe.quality.auto_expectations,
-                           user=tuple((e.type, dict(e.kwargs)) for e in recipe.quality.expectations),
-                           primary_key=profile.primary_key)
+                           user=tuple((e.type, dict(e.kwargs)) for e in recipe.quality.expectations))
     write_json(ws.path("expectations", "suite.json"), ex.suite_json(suite))
 
     shards = plan_shards(recipe.output.rows, recipe.execution.shard_rows, recipe.random_seed, condition_counts)
     meta = {"recipe": recipe.name, "random_seed": recipe.random_seed, "family": generator.family}
     with timings.stage("generate"):
-        stats = execute(recipe, generator, suite, shards, ws, meta, console)
+        stats = execute(recipe, generator, suite, shards, ws, meta, console, generated)
 
     with timings.stage("evaluate"):
         synthetic = read_output(ws.work)
-        report, validation = grade(recipe, profile, train, holdout, synthetic, stats, selection, kinds)
+        report, validation = grade(recipe, profile, train, holdout, synthetic, stats, selection, kinds,
+                                   len(suite.expectations))
+        report.columns = column_reports(profile, generator)
+        treated = {c.name: c.generated for c in profile.columns if c.generated and not c.dropped}
+        report.tabular = report.tabular.model_copy(
+            update={"identifiers": grade_identifiers(seed.frame, synthetic, treated)})
     write_json(ws.path("expectations", "result.json"), validation)
 
     manifest = {
@@ -142,6 +163,10 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         "threads": threads,
         "executor": recipe.execution.executor, "shards": len(shards), "versions": versions(),
     }
+    dp_spent = getattr(generator, "dp_spent_", None)  # differential privacy: the ε the training spent
+    if dp_spent:
+        manifest["differential_privacy"] = dp_spent
+        report.run["differential_privacy"] = dp_spent
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family})
     return finish_run(ws, recipe, report, manifest, started, timings, console, f"{len(synthetic)} rows")
 
@@ -156,16 +181,23 @@ def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict
                 "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
                 "failing_gates": [g.model_dump() for g in report.gates if not g.passed]}
     write_json(ws.path("report.json"), report.model_dump(mode="json"))
+    from synthforge.quality.html import render_html  # matplotlib: imported once there is a report to draw
+
     write_text(ws.path("report.html"), render_html(report))
     write_json(ws.path(wsp.MANIFEST), manifest)
     folder = wsp.commit(ws)
     result = RunResult(folder=folder, status=report.status, report=report, manifest=manifest)
-    console.print(f"{'[green]passed' if result.passed else '[red]failed'}[/]: {what} in "
-                  f"{folder} ({sum(timings.seconds.values()):.0f}s)")
+    label = {"passed": "[green]passed", "failed": "[red]failed", "no_gates": "[yellow]done, no gates"}[report.status]
+    console.print(f"{label}[/]: {what} in {folder} ({sum(timings.seconds.values()):.0f}s)")
     if not result.passed:
-        failing = "; ".join(f"{g.gate}: {_fmt(g.value)} vs {g.threshold}" for g in report.gates if not g.passed)
+        failing = failing_gates(report)
         raise GateFailed(f"quality gate failed: {failing} (output kept in {folder})", result)
     return result
+
+
+def failing_gates(report: Report) -> str:
+    """`min_quality: 0.6388 vs 0.75; ...`: each failed gate with its value and threshold."""
+    return "; ".join(f"{g.gate}: {_fmt(g.value)} vs {g.threshold:g}" for g in report.gates if not g.passed)
 
 
 def split(df: pd.DataFrame, holdout_fraction: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -207,37 +239,66 @@ def _plain(v: Any) -> Any:
     return v.item() if isinstance(v, np.generic) else v
 
 
-def fit_generator(recipe: Recipe, profile: Profile, train, holdout, device: str, ws: wsp.Workspace,
-                  console: Console):
+def check_family(recipe: Recipe) -> None:
+    """The family (or every auto candidate) is allowed by the recipe's licence and its params are its own."""
+    gen = recipe.generator
+    if gen.family == "auto":
+        for family in gen.candidates:
+            tf.check_licence(family, recipe.licence, "generator.candidates")
+    else:
+        tf.check_licence(gen.family, recipe.licence)
+        tf.check_params(gen.family, gen.params)
+
+
+def family_params(recipe: Recipe, family: str, profile: Profile) -> dict:
+    """The recipe's params for a family (auto: none), with what the run needs of it: the autoregressive model puts
+    the conditioned column first, so `balance` and `counts` are drawn, not rejected."""
+    params = dict(recipe.generator.params) if recipe.generator.family == family else {}
+    cond = recipe.output.conditions
+    if family == "autoregressive" and cond is not None and "order" not in params:
+        params["order"] = [cond.column]
+    return params
+
+
+def fit_generator(recipe: Recipe, profile: Profile, seed_frame: pd.DataFrame, train, device: str,
+                  ws: wsp.Workspace, console: Console):
+    """The fitted (or, on resume, saved) generator, its selection table, and how generated columns are made."""
     model_dir = ws.path("model")
     if (model_dir / "generator.json").exists():
         console.print("  resuming with the model already fitted in this run")
-        gen = SDVGenerator.load(model_dir, trusted=True)  # trusted: this run wrote it
+        gen = tf.load(model_dir, trusted=True, device=device)  # trusted: this run wrote it
         selection = json.loads((model_dir / "selection.json").read_text())
-        return gen, selection
+        return gen, selection, GeneratedColumns.load(model_dir / GENERATED_FILE)
+    from synthforge.engine.select import epochs_of, select_family  # scikit-learn: once there is something to fit
+
     family = recipe.generator.family
     if family == "auto":
-        gen, candidates = select_family(recipe.generator.candidates, profile, train, holdout, device=device,
-                                        time_budget=recipe.generator.time_budget, random_seed=recipe.random_seed,
-                                        console=console)
-        selection = [c.row() for c in candidates]
+        candidates = recipe.generator.candidates
+        gen, chosen = select_family(candidates, profile, train, device=device,
+                                    time_budget=recipe.generator.time_budget, random_seed=recipe.random_seed,
+                                    params={f: family_params(recipe, f, profile) for f in candidates},
+                                    console=console)
+        selection = [c.row() for c in chosen]
     else:
         console.print(f"  fitting {family}")
-        gen = SDVGenerator(family, profile, recipe.generator.params, device,
-                           time_budget=recipe.generator.time_budget if "epochs" not in recipe.generator.params
-                           else None,
-                           random_state=derive_seed(recipe.random_seed, FIT_SEED_STREAM)).fit(train)
-        selection = [{"family": family, "score": None, "fit_seconds": gen.fit_seconds_,
-                      "epochs": gen.fitted_params_.get("epochs"), "chosen": True, "why": "named in the recipe"}]
+        params = family_params(recipe, family, profile)
+        gen = tf.make(family, profile, params, device=device,
+                      time_budget=recipe.generator.time_budget if "epochs" not in params else None,
+                      random_state=derive_seed(recipe.random_seed, FIT_SEED_STREAM)).fit(train)
+        selection = [{"family": family, "licence": tf.licence_of(family), "score": None,
+                      "fit_seconds": gen.fit_seconds_, "epochs": epochs_of(gen), "chosen": True,
+                      "why": "named in the recipe"}]
     tmp = model_dir.with_name("model.tmp")
+    generated = GeneratedColumns.fit(seed_frame, profile, seed=recipe.random_seed)
     gen.save(tmp)
+    generated.save(tmp / GENERATED_FILE)
     write_json(tmp / "selection.json", selection)
     os.replace(tmp, model_dir)
-    return gen, selection
+    return gen, selection, generated
 
 
-def execute(recipe: Recipe, generator, suite, shards, ws: wsp.Workspace, meta: dict, console: Console
-            ) -> list[ShardStats]:
+def execute(recipe: Recipe, generator, suite, shards, ws: wsp.Workspace, meta: dict, console: Console,
+            generated: GeneratedColumns | None = None) -> list[ShardStats]:
     if recipe.execution.executor == "ray":
         from synthforge.engine.ray_executor import run_ray
 
@@ -245,18 +306,37 @@ def execute(recipe: Recipe, generator, suite, shards, ws: wsp.Workspace, meta: d
                        address=recipe.execution.ray_address, console=console)
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} rows"),
                   TimeElapsedColumn(), console=console, transient=True) as progress:
-        return run_local(generator, suite, shards, ws.work, recipe.quality.max_rounds, meta, progress)
+        return run_local(generator, suite, shards, ws.work, recipe.quality.max_rounds, meta, progress, generated)
+
+
+def column_reports(profile: Profile, generator) -> list[ColumnReport]:
+    """Per seed column: its kind, the grid the profile found, and what the family did with it."""
+    codec = getattr(getattr(generator, "codec_", None), "describe", lambda: {})()
+    rows = []
+    for c in profile.columns:
+        if c.dropped:
+            treatment = f"left out: {c.dropped}"
+        elif c.generated:
+            treatment = ("generated: new unique ids in the seed's format" if c.generated == "id" else
+                         f"generated: fake {c.generated.replace('_', ' ')}s (Faker), never a seed's value")
+        else:
+            parts = [c.grid, codec.get(c.name)]
+            treatment = "; ".join(p for p in parts if p) or f"modelled by {generator.family}"
+        rows.append(ColumnReport(name=c.name, kind=c.kind, treatment=treatment))
+    return rows
 
 
 def grade(recipe: Recipe, profile: Profile, train, holdout, synthetic, stats: list[ShardStats], selection,
-          kinds) -> tuple[Report, dict]:
+          kinds, expectations: int) -> tuple[Report, dict]:
     requested = sum(s.requested for s in stats)
     failed: dict[str, int] = {}
     for s in stats:
         for k, v in s.failed.items():
             failed[k] = failed.get(k, 0) + v
     table_failures = sorted({t for s in stats for t in s.table_failures})
-    validation = {"expectations": None, "rows_requested": requested, "rows_valid": int(len(synthetic)),
+    validation = {"expectations": {"suite": "expectations/suite.json", "count": expectations,
+                                   "failing": sorted(failed) + table_failures},
+                  "rows_requested": requested, "rows_valid": int(len(synthetic)),
                   "rows_sampled": sum(s.sampled for s in stats), "rows_dropped": sum(s.invalid for s in stats),
                   "rounds": max((s.rounds for s in stats), default=0), "failed": failed,
                   "table_failures": table_failures, "shards": [s.to_dict() for s in stats]}
@@ -266,6 +346,8 @@ def grade(recipe: Recipe, profile: Profile, train, holdout, synthetic, stats: li
         raise UserError(f"quality.expectations: no synthetic row passed validation in {validation['rounds']} "
                         f"rounds; failing: {', '.join(failed) or ', '.join(table_failures)}")
     metric_seed = derive_seed(recipe.random_seed, METRIC_SEED_STREAM)
+    from synthforge.quality.evaluate import evaluate_tables
+
     tab = evaluate_tables(train, synthetic, kinds=kinds, holdout=holdout, target=target, random_seed=metric_seed,
                           max_rows=recipe.quality.metric_rows)
     gates = check_gates(tab.metrics(), dict(recipe.quality.gates))
@@ -279,7 +361,14 @@ def grade(recipe: Recipe, profile: Profile, train, holdout, synthetic, stats: li
                     status=status, gates=gates, tabular=tab, selection=selection, validation=validation,
                     notes=notes, run={"recipe": recipe.name, "vertical": recipe.vertical, "rows": int(len(synthetic)),
                                       "seed_rows_train": len(train), "seed_rows_holdout": len(holdout),
-                                      "random_seed": recipe.random_seed})
+                                      "random_seed": recipe.random_seed,
+                                      "rows_used": {
+                                          "fit": "the training rows",
+                                          "selection": "a validation split carved from the training rows"
+                                                       if selection else "none (one family, no choice)",
+                                          "fidelity, detection": "synthetic vs the training rows",
+                                          "privacy, utility, augmentation gain": "the holdout rows, never seen by "
+                                                                                 "fitting or choosing"}})
     return report, validation
 
 

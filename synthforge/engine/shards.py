@@ -15,6 +15,7 @@ from synthforge.randomness import derive_seed
 from synthforge.sinks.files import write_json, write_parquet
 
 SHARD_SEED_STREAM = 1  # keeps shard seeds apart from the seeds of other stages
+GENERATED_SEED_STREAM = 7
 
 
 @dataclass(frozen=True)
@@ -22,6 +23,7 @@ class Shard:
     index: int
     rows: int
     seed: int
+    start: int = 0  # the row number of the shard's first row (generated ids continue from it)
     groups: tuple[tuple[tuple[tuple[str, Any], ...], int], ...] = ()  # ((conditions), rows) when conditioned
 
     @property
@@ -34,12 +36,14 @@ def plan_shards(rows: int, shard_rows: int, random_seed: int,
     count = max(1, math.ceil(rows / shard_rows))
     sizes = _split(rows, count)
     per_group = {g: _split(n, count) for g, n in (condition_counts or {}).items()}
-    shards = []
+    shards, start = [], 0
     for i, size in enumerate(sizes):
         groups = tuple((g, split[i]) for g, split in per_group.items() if split[i] > 0)
         if condition_counts:
             size = sum(n for _, n in groups)
-        shards.append(Shard(index=i, rows=size, seed=derive_seed(random_seed, SHARD_SEED_STREAM, i), groups=groups))
+        shards.append(Shard(index=i, rows=size, seed=derive_seed(random_seed, SHARD_SEED_STREAM, i), start=start,
+                            groups=groups))
+        start += size
     return shards
 
 
@@ -63,7 +67,10 @@ class ShardStats:
         return dict(self.__dict__)
 
 
-def generate_shard(generator, suite, shard: Shard, max_rounds: int) -> tuple[pd.DataFrame, ShardStats]:
+def generate_shard(generator, suite, shard: Shard, max_rounds: int, generated=None
+                   ) -> tuple[pd.DataFrame, ShardStats]:
+    """The shard's rows: sampled, validated, resampled; then the generated columns (ids, personal data) added to the
+    rows kept, numbered from the shard's first row."""
     from synthforge.quality.expectations import validate
 
     stats = ShardStats(index=shard.index, requested=shard.rows)
@@ -89,6 +96,8 @@ def generate_shard(generator, suite, shard: Shard, max_rounds: int) -> tuple[pd.
             frames.append(keep)
             need -= len(keep)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if generated is not None and len(out):
+        out = generated.fill(out, start=shard.start, seed=derive_seed(shard.seed, GENERATED_SEED_STREAM))
     stats.rows = len(out)
     stats.failed = dict(failed)
     return out, stats

@@ -67,9 +67,9 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         train, holdout = split_text(frame, recipe)
         counts = condition_counts(recipe, train, [c for c in [label_col, *params.condition_columns] if c])
 
-    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume)
+    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume, base_dir=base_dir)
     console.print(f"[bold]synthforge[/] {recipe.name}: {len(frame)} seed documents ({len(train)} train, "
-                  f"{len(holdout)} held out) from {seed.path} → {ws.final}")
+                  f"{len(holdout)} held out) from {seed.path} → {ws.final}", soft_wrap=True)  # a path is never wrapped mid-way
 
     with timings.stage("fit"):
         generator = fit_generator(recipe, params, sampling, train, device, ws, console)
@@ -99,9 +99,11 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         if len(synthetic) == 0:
             raise UserError(f"quality.filters: no synthetic document passed the filters and validation in "
                             f"{recipe.quality.max_rounds} rounds; dropped: {filt['dropped']}")
+        drafts = pd.DataFrame([d for e in extra for d in e.get("drafts", [])], columns=[text_col, label_col or "_"])
         quality = evaluate_text(train, holdout, synthetic, text_column=text_col, label_column=label_col,
                                 seed_docs=frame[text_col].tolist(), memorisation_ngram=fcfg.memorisation_ngram,
-                                filters=filt, random_seed=derive_seed(recipe.random_seed, METRIC_SEED_STREAM))
+                                filters=filt, random_seed=derive_seed(recipe.random_seed, METRIC_SEED_STREAM),
+                                drafts=drafts if label_col else None)
         report, validation = grade(recipe, quality, stats, synthetic, train, holdout, notes, generator)
     write_json(ws.path("expectations", "result.json"), validation)
 
@@ -293,10 +295,12 @@ def generate_shard(generator, filters: TextFilters, suite, shard: Shard, max_rou
     stats = ShardStats(index=shard.index, requested=shard.rows)
     failed, masked = Counter(), Counter()
     memorised = 0
+    drafts: list[list] = []  # the first drafts of each condition group as generated: graded unfiltered in the report
     tokens0, seconds0 = generator.generated_tokens_, generator.generation_seconds_
     frames = []
     for g, (conditions, wanted) in enumerate(shard.groups or (((), shard.rows),)):
         need, sampled, kept = wanted, 0, 0
+        group_drafts: list[list] = []
         for round_ in range(max_rounds):
             if need <= 0:
                 break
@@ -305,6 +309,9 @@ def generate_shard(generator, filters: TextFilters, suite, shard: Shard, max_rou
             df = generator.sample(n, seed=derive_seed(shard.seed, g, round_), conditions=dict(conditions) or None)
             sampled += len(df)
             labels = df[label_col].tolist() if label_col else None
+            room = wanted - len(group_drafts)
+            group_drafts += [[t, lab] for t, lab in zip(df[generator.text_column].tolist()[:room],
+                                                        (labels or [None] * len(df))[:room])]
             res = filters.apply(df[generator.text_column].tolist(), labels)
             failed.update(res.dropped)
             masked.update(res.masked)
@@ -325,10 +332,11 @@ def generate_shard(generator, filters: TextFilters, suite, shard: Shard, max_rou
             advance(len(keep))
             stats.sampled += n
             stats.rounds = max(stats.rounds, round_ + 1)
+        drafts += group_drafts
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     stats.rows = len(out)
     stats.failed = dict(failed)
-    extra = {"masked": dict(masked), "memorised": memorised,
+    extra = {"masked": dict(masked), "memorised": memorised, "drafts": drafts,
              "tokens": int(generator.generated_tokens_ - tokens0),
              "seconds": round(generator.generation_seconds_ - seconds0, 3)}
     return out, stats, extra

@@ -50,13 +50,14 @@ class Workspace:
 
 
 def open_run(recipe: Recipe, seed_sha256: str, out: str | Path | None, *, overwrite: bool,
-             resume: bool) -> Workspace:
+             resume: bool, base_dir: Path | None = None) -> Workspace:
     """Every family's run starts here: the workspace for this recipe + seed, with the recipe as run written first."""
     # where shards run changes no row, so a run started on one executor resumes on another
     recipe_hash = hashlib.sha256((recipe.model_dump_json(exclude={"execution": {"executor", "ray_address"}})
                                   + seed_sha256).encode()).hexdigest()
-    # seed paths are relative to the recipe file; output folders, like --out, to where the user runs synthforge
-    final = Path(out) if out else Path(recipe.output.folder or Path("runs") / recipe.name)
+    # every relative path in a recipe (seed, output folder) is read from the recipe's folder, so a recipe beside its
+    # data can be committed and run from anywhere; --out, a command-line path, is relative to where the user is
+    final = Path(out) if out else (Path(base_dir or ".") / (recipe.output.folder or Path("runs") / recipe.name))
     ws = open_workspace(final, recipe_hash, overwrite=overwrite, resume=resume)
     write_text(ws.path("recipe.yaml"), yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
     return ws

@@ -108,9 +108,9 @@ class CausalLMParams(_Checked):
                                  "(n_largest / n_label) ** label_balance times per epoch: 0 none, 1 every label "
                                  "seen about as often as the largest")
     pretrain: PretrainSpec | None = Field(default=None, description="scratch only: pre-train on this corpus first")
-    budget_clock: Literal["wall", "cpu"] = Field(default="wall", description="what the time budget counts: wall "
-                                                 "seconds, or this process's CPU seconds (fair when other jobs share "
-                                                 "the machine)")
+    budget_clock: Literal["wall", "cpu"] = Field(default="cpu", description="what the time budget counts: this "
+                                                 "process's CPU seconds (the default: a run's verdict must not depend "
+                                                 "on what else the machine runs), or wall seconds (a deadline)")
     # LoRA
     lora_r: int = Field(default=16, ge=1)
     lora_alpha: int = Field(default=32, ge=1)

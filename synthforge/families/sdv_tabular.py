@@ -71,10 +71,11 @@ class SDVGenerator:
             params["enable_gpu"] = self.device == "cuda"
             if self.time_budget is not None:
                 params["epochs"] = self._epochs_within_budget(data, params)
-        started = time.perf_counter()
+        started = time.process_time()
         self.synthesizer_ = self._fit_once(data, params)
-        self.fit_seconds_ = time.perf_counter() - started
+        self.fit_seconds_ = time.process_time() - started
         self.fitted_params_ = {k: v for k, v in params.items() if k != "enable_gpu"}
+        self.marginals_ = _marginals(data, self.profile)
         return self
 
     def _fit_once(self, data: pd.DataFrame, params: dict[str, Any]):
@@ -94,12 +95,12 @@ class SDVGenerator:
         """Neural synthesizers cannot stop on a clock, so time fits of 1 and 2 epochs (their difference is one
         epoch, the rest is preprocessing) and ask for as many epochs as the rest of the budget holds."""
         wanted = int(params.get("epochs", 300))
-        started = time.perf_counter()
+        started = time.process_time()
         t1 = _timed(lambda: self._fit_once(data, {**params, "epochs": 1}))
         t2 = _timed(lambda: self._fit_once(data, {**params, "epochs": 2}))
         per_epoch = max(t2 - t1, 0.05 * t1, 1e-3)
         overhead = max(t1 - per_epoch, 0.0)
-        remaining = self.time_budget - (time.perf_counter() - started) - overhead
+        remaining = self.time_budget - (time.process_time() - started) - overhead
         self.budget_probe_ = {"seconds_per_epoch": round(per_epoch, 3), "preprocess_seconds": round(overhead, 3)}
         return int(max(1, min(wanted, remaining // per_epoch)))
 
@@ -115,11 +116,13 @@ class SDVGenerator:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             if not conditions:
-                return synth.sample(int(n))[TABLE].reset_index(drop=True)
-            from sdv.sampling import Condition
+                out = synth.sample(int(n))[TABLE]
+            else:
+                from sdv.sampling import Condition
 
-            out = synth.sample_from_conditions([Condition(num_rows=int(n), column_values=dict(conditions))])
-            return (out[TABLE] if isinstance(out, dict) else out).reset_index(drop=True)
+                out = synth.sample_from_conditions([Condition(num_rows=int(n), column_values=dict(conditions))])
+                out = out[TABLE] if isinstance(out, dict) else out
+        return onto_seed_grid(out.reset_index(drop=True), getattr(self, "marginals_", {}), ranked=not conditions)
 
     def save(self, folder: Path) -> None:
         folder = Path(folder)
@@ -131,6 +134,7 @@ class SDVGenerator:
                   "fit_seconds": self.fit_seconds_, "profile": self.profile.model_dump(mode="json"),
                   "format": "sdv-pickle", "sdv_version": _sdv_version()}
         (folder / "generator.json").write_text(json.dumps(config, indent=2))
+        (folder / "marginals.json").write_text(json.dumps(self.marginals_))
 
     @classmethod
     def load(cls, folder: Path, *, trusted: bool = False) -> "SDVGenerator":
@@ -145,7 +149,51 @@ class SDVGenerator:
         gen.synthesizer_ = load_synthesizer(str(folder / "synthesizer.pkl"))
         gen.fitted_params_ = config["params"]
         gen.fit_seconds_ = config["fit_seconds"]
+        gen.marginals_ = json.loads((folder / "marginals.json").read_text())
         return gen
+
+
+_MARGINAL_POINTS = 5000
+_RANKED_MIN_ROWS = 200
+
+
+def _marginals(data: pd.DataFrame, profile: Profile) -> dict[str, list[float]]:
+    """Each number column's sorted seed values (at most 5,000 quantiles of them): the grid SDV's output is put on."""
+    out = {}
+    for name, kind in profile.kinds().items():
+        if kind != "numerical" or name not in data.columns:
+            continue
+        v = np.sort(pd.to_numeric(data[name], errors="coerce").dropna().to_numpy(dtype=float))
+        if len(v) > _MARGINAL_POINTS:
+            v = np.quantile(v, np.linspace(0, 1, _MARGINAL_POINTS), method="inverted_cdf")
+        out[name] = v.tolist()
+    return out
+
+
+def onto_seed_grid(df: pd.DataFrame, marginals: dict[str, list[float]], *, ranked: bool) -> pd.DataFrame:
+    """SDV's numbers put back on the seed's values. SDV smooths a zero-inflated or heaped column into a curve and
+    writes integers as any float; here an unconditioned sample of enough rows takes the seed's value at its rank
+    (the marginal becomes the seed's, point masses and heaping included; the ranks, and with them the pairwise
+    dependence, stay SDV's), and any other sample (conditioned rows, whose marginal should differ, or too few rows
+    to rank) moves each value to the nearest seed value."""
+    out = df.copy()
+    for name, grid_values in marginals.items():
+        if name not in out.columns or not grid_values:
+            continue
+        x = pd.to_numeric(out[name], errors="coerce").to_numpy(dtype=float)
+        ok = ~np.isnan(x)
+        g = np.asarray(grid_values)
+        if ranked and ok.sum() >= _RANKED_MIN_ROWS:
+            ranks = np.argsort(np.argsort(x[ok], kind="stable"), kind="stable")
+            x[ok] = g[np.minimum(((ranks + 0.5) / ok.sum() * len(g)).astype(int), len(g) - 1)]
+        else:
+            uniq = np.unique(g)
+            pos = np.clip(np.searchsorted(uniq, x[ok]), 1, max(len(uniq) - 1, 1))
+            lo, hi = uniq[pos - 1], uniq[np.minimum(pos, len(uniq) - 1)]
+            x[ok] = np.where(np.abs(x[ok] - lo) <= np.abs(hi - x[ok]), lo, hi)
+        values = pd.Series(x, index=out.index)
+        out[name] = values.astype(out[name].dtype) if pd.api.types.is_integer_dtype(out[name]) and ok.all() else values
+    return out
 
 
 def _seed_globals(seed: int) -> None:

@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import pandas as pd
 
+from synthforge.data.profile import Profile
+
 from .detection import detection_metric
 from .fidelity import fidelity_metrics
-from .privacy import privacy_metrics
+from .identifiers import grade_identifiers
+from .privacy import copy_metrics, privacy_metrics
 from .report_model import COLUMN_KINDS, ColumnKind, TabularQuality
-from .utility import utility_metric
+from .utility import uplift_on_target, utility_metric
 
-__all__ = ["ColumnKind", "evaluate_tables", "infer_kinds"]
+__all__ = ["ColumnKind", "evaluate_frames", "evaluate_tables", "infer_kinds"]
 
 # Fidelity is vectorised and exact on every row up to this many; above it a seeded sample
 # keeps memory bounded (documented in computed_on and notes).
 FIDELITY_MAX_ROWS = 1_000_000
 DISTINCT_FOR_NUMERICAL = 10
+EASY_TO_TELL = 0.9  # detection AUC from which the report flags the rows as easy to tell apart, gate or not
 
 
 def infer_kinds(df: pd.DataFrame) -> dict[str, ColumnKind]:
@@ -84,18 +88,44 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
         notes.append(f"detection: rows capped at {detection.computed_on['cap']} per side, "
                      f"seed {random_seed}")
 
-    copies, dcr, nndr, privacy_notes = privacy_metrics(real, synthetic, holdout, kinds,
-                                                       max_rows=max_rows, seed=random_seed)
+    if detection.value is not None and detection.value >= EASY_TO_TELL:
+        notes.append(f"easy to tell apart: a classifier separates synthetic from real rows with AUC "
+                     f"{detection.value:.3f} (>= {EASY_TO_TELL})")
+    copies, excess = copy_metrics(real, synthetic, holdout, kinds)
+    dcr, nndr, privacy_notes = privacy_metrics(real, synthetic, holdout, kinds, max_rows=max_rows, seed=random_seed)
     notes += privacy_notes
 
-    utility = None
+    utility, gains = None, {}
     if target is not None:
         if target in kinds:
             utility, utility_notes = utility_metric(real, synthetic, holdout, kinds, target,
                                                     max_rows=max_rows, seed=random_seed)
             notes += utility_notes
+            gains = uplift_on_target(real, synthetic, holdout, kinds, target, max_rows=max_rows, seed=random_seed)
         else:
             notes.append(f"utility: target {target!r} is not an evaluated column; skipped")
     return TabularQuality(column_shapes=shapes, pair_trends=trends, overall=overall,
-                          detection_auc=detection, exact_copy_share=copies, dcr_share=dcr,
-                          nndr=nndr, utility=utility, notes=notes)
+                          detection_auc=detection, exact_copy_share=copies, exact_copy_excess=excess,
+                          dcr_share=dcr,
+                          nndr=nndr, utility=utility, notes=notes, compared=cols, **gains)
+
+
+def evaluate_frames(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.DataFrame | None = None,
+                    target: str | None = None, random_seed: int = 0, max_rows: int = 50_000) -> TabularQuality:
+    """Grade any real/synthetic pair the way a run grades its output: one profile of the real rows decides each
+    column's kind (ISO date text is read as dates, numbers stored as text as numbers), ids and personal data are
+    graded on format and leaks instead of fidelity, and columns the synthetic frame lacks are named and skipped."""
+    common = [c for c in real.columns if c in synthetic.columns]
+    absent = [str(c) for c in real.columns if c not in synthetic.columns]
+    profile = Profile.from_frame(real[common], target=target if target in common else None)
+    kinds = profile.metric_kinds()
+    treated = {c.name: c.generated for c in profile.columns if c.generated and not c.dropped}
+    prepared = [profile.prepare(f[common]) if f is not None else None for f in (real, synthetic, holdout)]
+    tab = evaluate_tables(prepared[0], prepared[1], kinds=kinds, holdout=prepared[2],
+                          target=target if target in kinds else None, random_seed=random_seed, max_rows=max_rows)
+    notes = ([f"columns not in the synthetic table, not compared: {', '.join(absent)}"] if absent else [])
+    notes += [f"column {c.name!r} not compared: {c.dropped}" for c in profile.columns if c.dropped]
+    notes += [f"column {c!r} graded as {k.replace('_', ' ')} (format, uniqueness, leaks), not as a distribution"
+              for c, k in treated.items()]
+    return tab.model_copy(update={"notes": tab.notes + notes,
+                                  "identifiers": grade_identifiers(real, synthetic, treated)})

@@ -11,13 +11,15 @@ GATE_METRICS: dict[str, tuple[str, str]] = {
     "min_pair_trends": ("pair_trends", "min"),
     "max_detection_auc": ("detection_auc", "max"),
     "max_exact_copies": ("exact_copy_share", "max"),
+    "max_exact_copies_excess": ("exact_copy_excess", "max"),  # over the real holdout's own copy share
     "max_dcr_share": ("dcr_share", "max"),
     "min_nndr": ("nndr", "min"),
     "min_utility": ("utility", "min"),
     # text family (text_metrics.py)
     "min_text_utility": ("text_utility", "min"),
-    "min_augmentation_gain": ("augmentation_gain", "min"),
-    "max_memorisation": ("memorisation_rate", "max"),
+    "min_augmentation_gain": ("augmentation_gain_lower", "min"),  # the 95 % interval's lower end (uplift.py)
+    "max_memorisation": ("memorisation_rate", "max"),  # after the filters: 0 whenever the n-gram filter is on
+    "max_memorisation_raw": ("memorisation_rate_raw", "max"),  # what the model wrote before any filter
     "min_distinct_2": ("distinct_2", "min"),
     "max_self_bleu": ("self_bleu", "max"),
     "max_embedding_auc": ("embedding_auc", "max"),

@@ -10,7 +10,10 @@ import base64
 import io
 import math
 
+from html import escape
+
 import jinja2
+from markupsafe import Markup
 import numpy as np
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
@@ -30,6 +33,7 @@ HEADLINE = [  # (metric key, label, format)
     ("dcr_share", "DCR share", "{:.3f}"),
     ("nndr", "NNDR (median)", "{:.3f}"),
     ("utility", "Utility TSTR/TRTR", "{:.3f}"),
+    ("augmentation_gain", "Augmentation gain", "{:+.3f}"),
 ]
 
 
@@ -250,7 +254,9 @@ def _text_view(section: dict, failing: set[str]) -> dict:
                      "acc": _fmt(util[key].get("accuracy")),
                      "per_class": ", ".join(f"{c} {v:.2f}" for c, v in (util[key].get("per_class_f1") or {}).items())}
                     for key, name in (("trtr", "train real (TRTR)"), ("tstr", "train synthetic (TSTR)"),
+                                      ("tstr_drafts", "train unfiltered drafts (TSTR before the filters)"),
                                       ("augmented", "train real + synthetic")) if key in util],
+        "uplift": util.get("uplift"),
         "utility_meta": util,
         "diversity": [{"name": k, "real": _fmt((div.get("real") or {}).get(k)),
                        "synthetic": _fmt((div.get("synthetic") or {}).get(k))}
@@ -276,6 +282,7 @@ def _text_view(section: dict, failing: set[str]) -> dict:
 IMAGE_HEADLINE = [  # (metric key, label, format)
     ("conditional_accuracy", "Conditional accuracy", "{:.3f}"),
     ("utility", "Utility TSTR/TRTR", "{:.3f}"),
+    ("augmentation_gain", "Augmentation gain (acc.)", "{:+.3f}"),
     ("frechet_distance", "Fréchet distance", "{:.2f}"),
     ("precision", "Precision", "{:.3f}"),
     ("recall", "Recall", "{:.3f}"),
@@ -367,19 +374,24 @@ def _generic(value):
     return {"type": "text", "text": _fmt(value, "{:.4g}")}
 
 
-def build_view(report: Report) -> dict:
-    tab = report.tabular
-    metrics = tab.metrics() if tab else {}
-    headline = [{"label": label, "value": _fmt(metrics[key].value, fmt), "key": key}
-                for key, label, fmt in HEADLINE if key in metrics]
+def _summary_view(report: Report) -> dict:
+    """What the summary section needs (cheap: no plots)."""
+    metrics = report.tabular.metrics() if report.tabular else {}
     failing = {g.metric for g in report.gates if not g.passed}
-    for card in headline:
-        card["failing"] = card["key"] in failing
-    view = {"report": report, "headline": headline,
+    headline = [{"label": label, "value": _fmt(metrics[key].value, fmt), "key": key, "failing": key in failing}
+                for key, label, fmt in HEADLINE if key in metrics]
+    return {"report": report, "headline": headline,
             "gates": [{"gate": g.gate, "metric": g.metric, "threshold": _fmt(g.threshold, "{:g}"),
                        "value": _fmt(g.value, "{:.4g}"), "passed": g.passed}
                       for g in report.gates],
-            "n_failed": sum(1 for g in report.gates if not g.passed),
+            "n_failed": sum(1 for g in report.gates if not g.passed)}
+
+
+def build_view(report: Report) -> dict:
+    tab = report.tabular
+    metrics = tab.metrics() if tab else {}
+    failing = {g.metric for g in report.gates if not g.passed}
+    view = {**_summary_view(report),
             "notes": list(report.notes) + (list(tab.notes) if tab else []),
             "selection_keys": list(dict.fromkeys(k for row in report.selection for k in row)),
             "selection": [{k: _fmt(v, "{:.4g}") for k, v in row.items()} | {"_chosen": bool(row.get("chosen"))}
@@ -395,9 +407,11 @@ def build_view(report: Report) -> dict:
         view["metric_rows"] = _metric_rows(list(metrics.values()))
         view["detection"] = tab.detection_auc
         view["detection_folds"] = ", ".join(_fmt(a) for a in tab.detection_auc.detail.get("fold_auc", []))
-        view["privacy"] = {"copies": tab.exact_copy_share, "dcr": tab.dcr_share, "nndr": tab.nndr,
+        view["privacy"] = {"copies": tab.exact_copy_share, "excess": tab.exact_copy_excess, "dcr": tab.dcr_share,
+                           "nndr": tab.nndr,
                            "plot": dcr_plot(tab.dcr_share.detail.get("histogram", {}))}
         view["utility"] = tab.utility
+        view["gain"] = tab.augmentation_gain
         view["utility_plot"] = utility_plot(tab.utility) if tab.utility else None
         view["fmt"] = _fmt
     return view
@@ -410,8 +424,54 @@ _ENV.filters["fmt"] = _fmt
 
 def render_html(report: Report) -> str:
     """The whole page as a string (no network access needed to view it)."""
-    return _ENV.from_string(TEMPLATE).render(**build_view(report))
+    view = build_view(report)
+    return _ENV.from_string(TEMPLATE).render(summary_section=Markup(_ENV.from_string(SUMMARY).render(**view)), **view)
 
+
+def render_summary(report: Report, worst: int = 5) -> str:
+    """The page's summary section (same template), its style, and the worst-scoring columns: what a notebook shows
+    for a result (`_repr_html_`)."""
+    view = _summary_view(report)
+    style = TEMPLATE[TEMPLATE.index("<style>"):TEMPLATE.index("</style>") + len("</style>")]
+    rows = ""
+    if report.tabular is not None:
+        cols = report.tabular.column_shapes.detail.get("columns", {})
+        ranked = sorted(((c, d.get("score")) for c, d in cols.items() if d.get("score") is not None),
+                        key=lambda cd: cd[1])[:worst]
+        rows = "".join(f"<tr><td>{escape(str(c))}</td><td class='num'>{v:.3f}</td></tr>" for c, v in ranked)
+        rows = (f"<h3>Worst columns</h3><table><tr><th>Column</th><th>Shape score</th></tr>{rows}</table>"
+                if rows else "")
+    return (f"<div class='synthforge'>{style}<h3>{escape(report.title)}</h3>"
+            f"{_ENV.from_string(SUMMARY).render(**view)}{rows}</div>")
+
+
+SUMMARY = r"""<section id="summary" class="summary">
+  <h2>Summary <span class="badge {{ report.status }}" id="status">{{ report.status | replace("_", " ") }}</span></h2>
+  {% if n_failed %}
+  <div class="alert" id="failed-gates"><strong>{{ n_failed }} quality gate{{ "s" if n_failed > 1 }} failed:</strong>
+    {% for g in gates if not g.passed %}{{ g.gate }} ({{ g.metric }} = {{ g.value }}, threshold {{ g.threshold }}){{ ", " if not loop.last }}{% endfor %}
+  </div>
+  {% endif %}
+  {% if gates %}
+  <table class="gates">
+    <tr><th>Gate</th><th>Metric</th><th>Threshold</th><th>Value</th><th>Result</th></tr>
+    {% for g in gates %}
+    <tr class="{{ 'pass' if g.passed else 'fail' }}"><td>{{ g.gate }}</td><td>{{ g.metric }}</td>
+      <td class="num">{{ g.threshold }}</td><td class="num">{{ g.value }}</td>
+      <td class="status">{{ "pass" if g.passed else "FAIL" }}</td></tr>
+    {% endfor %}
+  </table>
+  {% else %}
+  <p class="small">No quality gates were configured.</p>
+  {% endif %}
+  {% if headline %}
+  <div class="cards">
+    {% for c in headline %}
+    <div class="card{{ ' failing' if c.failing }}"><div class="v">{{ c.value }}</div><div class="l">{{ c.label }}</div></div>
+    {% endfor %}
+  </div>
+  {% endif %}
+</section>"""
 
 TEMPLATE = r"""<!DOCTYPE html>
 <html lang="en">
@@ -468,33 +528,7 @@ ul.notes li { margin:2px 0; }
   <div class="meta">created {{ report.created }}</div>
 </header>
 
-<section id="summary" class="summary">
-  <h2>Summary <span class="badge {{ report.status }}" id="status">{{ report.status | replace("_", " ") }}</span></h2>
-  {% if n_failed %}
-  <div class="alert" id="failed-gates"><strong>{{ n_failed }} quality gate{{ "s" if n_failed > 1 }} failed:</strong>
-    {% for g in gates if not g.passed %}{{ g.gate }} ({{ g.metric }} = {{ g.value }}, threshold {{ g.threshold }}){{ ", " if not loop.last }}{% endfor %}
-  </div>
-  {% endif %}
-  {% if gates %}
-  <table class="gates">
-    <tr><th>Gate</th><th>Metric</th><th>Threshold</th><th>Value</th><th>Result</th></tr>
-    {% for g in gates %}
-    <tr class="{{ 'pass' if g.passed else 'fail' }}"><td>{{ g.gate }}</td><td>{{ g.metric }}</td>
-      <td class="num">{{ g.threshold }}</td><td class="num">{{ g.value }}</td>
-      <td class="status">{{ "pass" if g.passed else "FAIL" }}</td></tr>
-    {% endfor %}
-  </table>
-  {% else %}
-  <p class="small">No quality gates were configured.</p>
-  {% endif %}
-  {% if headline %}
-  <div class="cards">
-    {% for c in headline %}
-    <div class="card{{ ' failing' if c.failing }}"><div class="v">{{ c.value }}</div><div class="l">{{ c.label }}</div></div>
-    {% endfor %}
-  </div>
-  {% endif %}
-</section>
+{{ summary_section }}
 
 {% if report.tabular %}
 <section id="fidelity">
@@ -532,10 +566,12 @@ ul.notes li { margin:2px 0; }
 <section id="privacy">
   <h2>Privacy</h2>
   <table>
-    <tr><th>Metric</th><th>Value</th><th>Meaning</th></tr>
-    <tr><td>Exact copies</td><td class="num">{{ privacy.copies.value | fmt("{:.2%}") }}</td><td>{{ privacy.copies.definition }}</td></tr>
-    <tr><td>DCR share</td><td class="num">{{ privacy.dcr.value | fmt }}</td><td>{{ privacy.dcr.definition }}</td></tr>
-    <tr><td>NNDR (median)</td><td class="num">{{ privacy.nndr.value | fmt }}</td><td>{{ privacy.nndr.definition }}</td></tr>
+    <tr><th>Metric</th><th>Synthetic</th><th>Real holdout (baseline)</th><th>Meaning</th></tr>
+    <tr><td>Exact copies</td><td class="num">{{ privacy.copies.value | fmt("{:.2%}") }}</td><td class="num">{{ privacy.copies.detail.get("holdout_share") | fmt("{:.2%}") }}</td><td>{{ privacy.copies.definition }}; the baseline is the share of real unseen rows equal to a training row</td></tr>
+    {% if privacy.excess %}<tr><td>Exact copies, excess</td><td class="num">{{ privacy.excess.value | fmt("{:+.2%}") }}</td><td class="num">0</td><td>{{ privacy.excess.definition }}</td></tr>{% endif %}
+    <tr><td>DCR share</td><td class="num">{{ privacy.dcr.value | fmt }}</td><td class="num">0.5</td><td>{{ privacy.dcr.definition }}</td></tr>
+    <tr><td>Median distance to closest training row</td><td class="num">{{ privacy.dcr.detail.get("median_dcr_train") | fmt }}</td><td class="num">{{ privacy.dcr.detail.get("median_dcr_real_holdout") | fmt }}</td><td>synthetic rows much closer than real unseen rows sit near training rows</td></tr>
+    <tr><td>NNDR (median)</td><td class="num">{{ privacy.nndr.value | fmt }}</td><td class="num">n/a</td><td>{{ privacy.nndr.definition }}</td></tr>
   </table>
   {% if privacy.plot %}<div class="plots"><img class="plot" alt="DCR histograms" src="{{ privacy.plot }}"></div>{% endif %}
 </section>
@@ -552,6 +588,13 @@ ul.notes li { margin:2px 0; }
   </table>
   {% endif %}
   {% if utility_plot %}<div class="plots"><img class="plot" alt="utility scores" src="{{ utility_plot }}"></div>{% endif %}
+  {% if gain and gain.value is not none %}
+  <p>Augmentation gain (real + synthetic vs real alone, {{ gain.detail.runs | length }} draws):
+     <strong>{{ gain.value | fmt("{:+.4f}") }}</strong>, 95 % interval
+     [{{ gain.detail.ci95[0] | fmt("{:+.4f}") }}, {{ gain.detail.ci95[1] | fmt("{:+.4f}") }}]
+     {% for k, part in gain.detail.get("other", {}).items() %}; {{ k }}: {{ part.mean | fmt("{:+.4f}") }}
+     [{{ part.ci95[0] | fmt("{:+.4f}") }}, {{ part.ci95[1] | fmt("{:+.4f}") }}]{% endfor %}.</p>
+  {% endif %}
   {% else %}
   <p class="small">Not computed (no target given).</p>
   {% endif %}
@@ -561,6 +604,26 @@ ul.notes li { margin:2px 0; }
   <h2>Metric definitions</h2>
   <table><tr><th>Metric</th><th>Value</th><th>Range</th><th>Better</th><th>Definition</th><th>Computed on</th></tr>
   {% for m in metric_rows %}<tr><td>{{ m.name }}</td><td class="num">{{ m.value }}</td><td>{{ m.range }}</td><td>{{ m.better }}</td><td>{{ m.definition }}</td><td class="small">{{ m.computed_on }}</td></tr>{% endfor %}
+  </table>
+</section>
+{% endif %}
+
+{% if report.columns %}
+<section id="columns">
+  <h2>Columns</h2>
+  <table><tr><th>Column</th><th>Kind</th><th>How it was generated</th></tr>
+  {% for c in report.columns %}<tr><td>{{ c.name }}</td><td>{{ c.kind }}</td><td>{{ c.treatment }}</td></tr>{% endfor %}
+  </table>
+</section>
+{% endif %}
+
+{% if report.tabular and report.tabular.identifiers %}
+<section id="identifiers">
+  <h2>Ids and personal data</h2>
+  <p class="small">Left out of column shapes and pair trends (as sdmetrics does) and graded on what matters: format,
+  uniqueness, and real values that appear in the output.</p>
+  <table><tr><th>Column</th><th>Treated as</th><th>Well-formed</th><th>Unique</th><th>Real values leaked</th><th>Format check</th></tr>
+  {% for r in report.tabular.identifiers %}<tr><td>{{ r.column }}</td><td>{{ r.treated_as }}</td><td class="num">{{ r.well_formed | fmt("{:.1%}") }}</td><td class="num">{{ r.unique | fmt("{:.1%}") }}</td><td class="num">{{ r.leaked | fmt("{:.2%}") }}</td><td>{{ r.format }}</td></tr>{% endfor %}
   </table>
 </section>
 {% endif %}
@@ -618,6 +681,9 @@ ul.notes li { margin:2px 0; }
   <table><tr><th>Training set</th><th>Documents</th><th>Macro-F1</th><th>Accuracy</th><th>F1 per class</th></tr>
   {% for u in text.utility %}<tr><td>{{ u.name }}</td><td class="num">{{ u.rows }}</td><td class="num">{{ u.f1 }}</td><td class="num">{{ u.acc }}</td><td class="small">{{ u.per_class }}</td></tr>{% endfor %}
   </table>
+  {% if text.uplift %}<p>Augmentation gain over {{ text.uplift.runs | length }} draws of synthetic documents:
+     <strong>{{ text.uplift.mean | fmt("{:+.4f}") }}</strong>, 95 % interval
+     [{{ text.uplift.ci95[0] | fmt("{:+.4f}") }}, {{ text.uplift.ci95[1] | fmt("{:+.4f}") }}].</p>{% endif %}
   {% endif %}
   <h3>Filters (before anything was written)</h3>
   <p>{{ text.filters.sampled }} documents generated, {{ text.filters.kept }} kept of {{ text.filters.requested }} requested, in {{ text.filters.rounds }} round(s);

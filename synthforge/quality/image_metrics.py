@@ -24,10 +24,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from synthforge.data.images import ImageSet
 from synthforge.quality.report_model import Metric
+from synthforge.quality.uplift import uplift, uplift_metrics
 
 K_PRDC = 5
 FEATURES = 128
-JUDGE_STREAM, TSTR_STREAM, SUBSET_STREAM = 1, 2, 3
+JUDGE_STREAM, TSTR_STREAM, SUBSET_STREAM, UPLIFT_STREAM = 1, 2, 3, 4
 
 
 class ImageQuality(BaseModel):
@@ -44,6 +45,8 @@ class ImageQuality(BaseModel):
     coverage: Metric
     conditional_accuracy: Metric | None = None
     utility: Metric | None = None
+    augmentation_gain: Metric | None = None  # uplift.py: the CNN on real vs real + synthetic, 5 draws
+    augmentation_gain_lower: Metric | None = None
     near_copy_share: Metric
     nearest_train_distance: Metric
     per_class: list[dict] = Field(default_factory=list)
@@ -55,7 +58,8 @@ class ImageQuality(BaseModel):
     def metrics(self) -> dict[str, Metric]:
         """Flat metric name -> Metric (what gates look up)."""
         names = ("frechet_distance", "frechet_distance_real", "kid", "precision", "recall", "density", "coverage",
-                 "conditional_accuracy", "utility", "near_copy_share", "nearest_train_distance")
+                 "conditional_accuracy", "utility", "augmentation_gain", "augmentation_gain_lower", "near_copy_share",
+                 "nearest_train_distance")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
     def section(self) -> dict:
@@ -127,6 +131,26 @@ def train_cnn(images: np.ndarray, labels: np.ndarray, n_classes: int, *, seed: i
             opt.step()
             sched.step()
     return net.eval()
+
+
+def image_uplift(real: np.ndarray, y_real: np.ndarray, synthetic: np.ndarray, y_synthetic: np.ndarray,
+                 test: np.ndarray, y_test: np.ndarray, n_classes: int, *, seed: int) -> dict[str, Metric]:
+    """Augmentation uplift (uplift.py) of the small CNN's held-out accuracy. Both sides train for the same number of
+    steps (the real set's), so the comparison is at equal compute: what the synthetic images add, not more steps."""
+    if len(synthetic) == 0 or len(set(y_real.tolist())) < 2:
+        return uplift_metrics(None, "accuracy", {"features": "pixels", "test_on": "holdout"})
+    steps = cnn_steps(len(real), real.shape[1])
+
+    def score(idx, model_seed):
+        x = real if idx is None else np.concatenate([real, synthetic[idx]])
+        y = y_real if idx is None else np.concatenate([y_real, y_synthetic[idx]])
+        net = train_cnn(x, y, n_classes, seed=model_seed, steps=steps)
+        return {"score": float(np.mean(cnn_outputs(net, test)[1] == y_test))}
+
+    result = uplift(score, len(synthetic), len(real), seed=seed)
+    return uplift_metrics(result, "accuracy of the small CNN", {
+        "features": "pixels (the CNN is trained from scratch on real and on real + synthetic images)",
+        "test_on": "holdout", "test_images": len(test), "cnn_steps": steps, "real_images": len(real)})
 
 
 def cnn_outputs(net, images: np.ndarray, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +247,7 @@ def evaluate_images(train: ImageSet, holdout: ImageSet, synthetic: ImageSet, *, 
     sizes = {"synthetic": len(syn), "real_holdout": len(hold), "real_train": len(tr)}
 
     # 1. the feature space: the judge CNN trained on the training split, or pixel PCA without labels
-    per_class, cond_acc, utility = [], None, None
+    per_class, cond_acc, utility, gains = [], None, None, {}
     if labelled:
         index = {c: i for i, c in enumerate(classes)}
         y_tr = np.array([index[v] for v in tr.labels])
@@ -264,6 +288,8 @@ def evaluate_images(train: ImageSet, holdout: ImageSet, synthetic: ImageSet, *, 
                                       "cnn_steps_real": cnn_steps(len(tr), tr.images.shape[1]),
                                       "cnn_steps_synthetic": cnn_steps(len(syn), syn.images.shape[1])},
                          detail={"tstr": {"accuracy": tstr}, "trtr": {"accuracy": trtr}})
+        gains = image_uplift(tr.images, y_tr, syn.images[y_sy >= 0], y_sy[y_sy >= 0], hold.images, y_ho,
+                             len(classes), seed=_seed(random_seed, UPLIFT_STREAM))
     else:
         from sklearn.decomposition import PCA
 
@@ -334,7 +360,7 @@ def evaluate_images(train: ImageSet, holdout: ImageSet, synthetic: ImageSet, *, 
     figures = {"grid": sample_grid(syn, classes), "pairs": pair_strip(syn.images[order], train.images[nn_idx[order]],
                                                                         nn_dist[order])}
     return ImageQuality(frechet_distance=fd, frechet_distance_real=fd_real, kid=kid_m, **prdc_metrics,
-                        conditional_accuracy=cond_acc, utility=utility, near_copy_share=near,
+                        conditional_accuracy=cond_acc, utility=utility, **gains, near_copy_share=near,
                         nearest_train_distance=nearest, per_class=per_class, closest_pairs=pairs, figures=figures,
                         memorisation=memo, notes=notes)
 

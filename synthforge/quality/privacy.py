@@ -1,7 +1,10 @@
 """Privacy against the training rows, judged with a holdout of real rows never trained on.
 
 * exact_copy_share: share of synthetic rows equal (on every evaluated column, missing equals
-  missing) to some training row. All rows are used (hashing is cheap).
+  missing) to some training row. All rows are used (hashing is cheap). Its baseline is the
+  holdout's own share: on a table of a few categories many real unseen rows equal a training row.
+* exact_copy_excess: exact_copy_share minus the holdout's own share (needs a holdout); what a
+  generator copies beyond what honest real data would.
 * dcr_share: share of synthetic rows whose distance to the closest training row is smaller
   than to the closest holdout row (ties count half). 0.5 is ideal; copying training gives ~1.
 * nndr: median over synthetic rows of d1/d2, the distances to the nearest and second-nearest
@@ -132,9 +135,27 @@ def _histograms(d_train: np.ndarray, d_hold: np.ndarray | None) -> dict:
     return out
 
 
+def copy_metrics(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
+                 kinds: dict[str, str]) -> tuple[Metric, Metric]:
+    """(exact_copy_share with the holdout's own share beside it, exact_copy_excess)."""
+    copies = exact_copy_share(train, synthetic, kinds)
+    baseline = exact_copy_share(train, holdout, kinds) if holdout is not None and len(holdout) else None
+    on = {"train_rows": len(train), "synthetic_rows": len(synthetic),
+          "holdout_rows": len(holdout) if holdout is not None else 0, "sampled": False, "cap": None}
+    share = Metric(name="exact_copy_share", value=copies, lower=0.0, upper=1.0, higher_is_better=False,
+                   definition="share of synthetic rows identical to some training row "
+                              "(all evaluated columns, missing == missing)",
+                   computed_on=on, detail={"holdout_share": baseline})
+    excess = None if copies is None or baseline is None else copies - baseline
+    return share, Metric(name="exact_copy_excess", value=excess, lower=-1.0, upper=1.0, higher_is_better=False,
+                         definition="exact-copy share of the synthetic rows minus that of real holdout rows "
+                                    "(which were never trained on); ≤ 0 means no more copies than honest data",
+                         computed_on=on, detail={"holdout_share": baseline, "synthetic_share": copies})
+
+
 def privacy_metrics(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
                     kinds: dict[str, str], *, max_rows: int, seed: int) -> tuple[Metric, Metric, Metric, list[str]]:
-    """(exact_copy_share, dcr_share, nndr, notes)."""
+    """(dcr_share, nndr, notes); the exact-copy figures are copy_metrics'."""
     notes: list[str] = []
     cap = max(2, min(max_rows, PRIVACY_MAX_ROWS))
     per_side = min(len(train), len(holdout)) if holdout is not None else len(train)
@@ -150,19 +171,12 @@ def privacy_metrics(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
     on = {"train_rows": len(t), "holdout_rows": len(h) if h is not None else 0,
           "synthetic_rows": len(s), "sampled": sampled, "cap": cap, "seed": seed}
 
-    copies = exact_copy_share(train, synthetic, kinds)
-    copy_m = Metric(name="exact_copy_share", value=copies, lower=0.0, upper=1.0,
-                    higher_is_better=False,
-                    definition="share of synthetic rows identical to some training row "
-                               "(all evaluated columns, missing == missing)",
-                    computed_on={"train_rows": len(train), "synthetic_rows": len(synthetic),
-                                 "sampled": False, "cap": None})
     dcr_def = ("share of synthetic rows with d(closest training row) < d(closest holdout row), "
                "ties count 1/2; 0.5 ideal, ~1 = copies of training")
     nndr_def = "median over synthetic rows of d1/d2 to the two nearest training rows (0 if d2 = 0)"
     if len(t) < 2 or len(s) == 0 or not kinds:
         none = dict(value=None, lower=0.0, upper=1.0, computed_on=on)
-        return (copy_m, Metric(name="dcr_share", higher_is_better=None, definition=dcr_def, **none),
+        return (Metric(name="dcr_share", higher_is_better=None, definition=dcr_def, **none),
                 Metric(name="nndr", higher_is_better=True, definition=nndr_def, **none), notes)
 
     enc = _Encoder(t, kinds)
@@ -180,13 +194,16 @@ def privacy_metrics(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
         dcr_m = Metric(name="dcr_share", value=None, lower=0.0, upper=1.0, higher_is_better=None,
                        definition=dcr_def, computed_on=on,
                        detail={"reason": "no holdout", "histogram": _histograms(d_train, None)})
-        return copy_m, dcr_m, nndr_m, notes
-    d_hold = _nearest(enc.transform(h), xs, 1)[:, 0]
+        return dcr_m, nndr_m, notes
+    xh = enc.transform(h)
+    d_hold = _nearest(xh, xs, 1)[:, 0]
+    d_real = _nearest(xt, xh, 1)[:, 0]  # the baseline: how close unseen real rows come to training rows
     share = float(np.mean(d_train < d_hold) + 0.5 * np.mean(d_train == d_hold))
     dcr_m = Metric(name="dcr_share", value=share, lower=0.0, upper=1.0, higher_is_better=None,
                    definition=dcr_def, computed_on=on,
                    detail={"ideal": 0.5, "ties": float(np.mean(d_train == d_hold)),
                            "median_dcr_train": float(np.median(d_train)),
                            "median_dcr_holdout": float(np.median(d_hold)),
+                           "median_dcr_real_holdout": float(np.median(d_real)),
                            "histogram": _histograms(d_train, d_hold)})
-    return copy_m, dcr_m, nndr_m, notes
+    return dcr_m, nndr_m, notes

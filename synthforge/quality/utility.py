@@ -17,6 +17,7 @@ from sklearn.metrics import accuracy_score, f1_score, r2_score
 
 from .detection import model_matrix, one_thread, seeded_cap
 from .report_model import Metric
+from .uplift import uplift, uplift_metrics
 
 RATIO_CLIP = 1.5
 MIN_TRTR = 0.01
@@ -107,3 +108,40 @@ def utility_metric(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Data
     return Metric(name="utility", value=ratio, lower=0.0, upper=RATIO_CLIP,
                   higher_is_better=True, definition=definition, computed_on=on,
                   detail={"score": score_name, "tstr": tstr, "trtr": trtr}), notes
+
+
+def uplift_on_target(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
+                     kinds: dict[str, str], target: str, *, max_rows: int, seed: int) -> dict[str, Metric]:
+    """Augmentation uplift (uplift.py) of the target's task with gradient boosting; for classification also the
+    F1 of the real training rows' rarest class (what `balance` is asked for)."""
+    task = task_type(real[target], kinds[target])
+    real = seeded_cap(real[real[target].notna()], max(10, max_rows), seed)
+    synthetic = synthetic[synthetic[target].notna()]
+    features = {c: k for c, k in kinds.items() if c != target}
+    on = {"target": target, "task": task, "train_real_rows": len(real), "test_on": "holdout"}
+    if holdout is None or not features or min(len(real), len(synthetic)) < 5:
+        return uplift_metrics(None, "score", on)
+    test = seeded_cap(holdout[holdout[target].notna()], max(10, max_rows), seed + 2)
+    x_real, x_syn, x_test = model_matrix([real, synthetic, test], features)
+    if task == "classification":
+        y_real, y_syn, y_test = _labels([real[target], synthetic[target], test[target]])
+        counts = pd.Series(y_real).value_counts()
+        rare = str(counts.index[-1])
+    else:
+        y_real, y_syn, y_test = (pd.to_numeric(f[target], errors="coerce").to_numpy("float64")
+                                 for f in (real, synthetic, test))
+
+    def score(idx, model_seed: int) -> dict[str, float]:
+        x = x_real if idx is None else np.vstack([x_real, x_syn[idx]])
+        y = y_real if idx is None else np.concatenate([y_real, y_syn[idx]])
+        if task == "regression":
+            model = HistGradientBoostingRegressor(max_iter=100, random_state=model_seed)
+            return {"score": float(r2_score(y_test, model.fit(x, y).predict(x_test)))}
+        pred = HistGradientBoostingClassifier(max_iter=100, random_state=model_seed).fit(x, y).predict(x_test)
+        return {"score": float(f1_score(y_test, pred, average="macro")),
+                f"f1_{rare}": float(f1_score(y_test, pred, labels=[rare], average="macro", zero_division=0))}
+
+    with one_thread():
+        result = uplift(score, len(synthetic), len(real), seed=seed)
+    return uplift_metrics(result, "macro-F1" if task == "classification" else "R²",
+                          on | {"test_rows": len(test), "synthetic_rows": len(synthetic)})

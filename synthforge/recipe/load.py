@@ -75,12 +75,39 @@ def _one(err: dict) -> str:
     kind, ctx, value = err["type"], err.get("ctx", {}), err.get("input")
     if kind == "literal_error":
         expected = ctx.get("expected", "").replace("'", "").replace(" or ", ", ")
-        return f"{loc}: {value!r} is not one of {expected}"
+        return f"{loc}: {value!r} is not one of {expected}{did_you_mean(value, expected.split(', '))}"
     if kind == "extra_forbidden":
-        return f"{loc}: unknown key"
+        keys = [str(p) for p in err["loc"] if p != "[key]"]
+        return f"{loc}: unknown key{did_you_mean(keys[-1], _keys_at(keys[:-1]))}"
     if kind == "missing":
         return f"{loc}: required"
     return f"{loc}: {err['msg']} (got {_short(value)})"
+
+
+def did_you_mean(value: Any, choices) -> str:
+    """"; did you mean 'family'?" for a near miss, else ""."""
+    import difflib
+
+    close = difflib.get_close_matches(str(value), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def _keys_at(path: list[str]) -> list[str]:
+    """The recipe keys valid under a dotted path (the fields of the pydantic model found there)."""
+    from typing import get_args
+
+    from pydantic import BaseModel
+
+    model = Recipe
+    for part in path:
+        field = model.model_fields.get(part)
+        if field is None:
+            return []
+        candidates = [field.annotation, *get_args(field.annotation)]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields)
 
 
 def _short(value: Any) -> str:

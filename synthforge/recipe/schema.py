@@ -4,20 +4,22 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-TABULAR_FAMILIES = ("gaussian_copula", "tvae", "ctgan", "copulagan")  # auto tries them in this order
+# ours first (Apache-2.0); then SDV's, under the Business Source License 1.1 (docs/licences.md)
+TABULAR_FAMILIES = ("autoregressive", "gaussian_copula", "tvae", "ctgan", "copulagan")
+AUTO_CANDIDATES = ("autoregressive",)  # the families `auto` tries unless the recipe lists its own
 TEXT_FAMILIES = ("causal_lm",)
 IMAGE_FAMILIES = ("diffusion",)
 FAMILIES = ("auto", *TABULAR_FAMILIES, *TEXT_FAMILIES, *IMAGE_FAMILIES)
 MODALITIES = ("auto", "tabular", "text", "image")
-COLUMN_KINDS = ("numerical", "categorical", "datetime", "boolean", "id", "text")
+COLUMN_KINDS = ("numerical", "categorical", "datetime", "boolean", "id", "pii", "text")
 
 # Gate keys and the metric each one bounds; kept here (the lowest layer) so a typo in a recipe fails at load time.
 GATE_KEYS = (
     "min_quality", "min_column_shapes", "min_pair_trends", "max_detection_auc",
-    "max_dcr_share", "max_exact_copies", "min_nndr", "min_utility",
+    "max_dcr_share", "max_exact_copies", "max_exact_copies_excess", "min_nndr", "min_utility",
     # text family (synthforge/quality/text_metrics.py)
-    "min_text_utility", "min_augmentation_gain", "max_memorisation", "min_distinct_2", "max_self_bleu",
-    "max_embedding_auc",
+    "min_text_utility", "min_augmentation_gain", "max_memorisation", "max_memorisation_raw", "min_distinct_2",
+    "max_self_bleu", "max_embedding_auc",
     # image family (synthforge/quality/image_metrics.py)
     "min_conditional_accuracy", "max_frechet_distance", "max_kid", "min_precision", "min_recall", "min_density",
     "min_coverage", "max_near_copy_share",
@@ -46,8 +48,9 @@ class SeedSpec(_Strict):
 class GeneratorSpec(_Strict):
     family: Literal[FAMILIES] = "auto"
     params: dict[str, Any] = Field(default_factory=dict)
-    candidates: tuple[Literal[TABULAR_FAMILIES], ...] = TABULAR_FAMILIES
-    time_budget: float = Field(default=240.0, gt=0, le=7 * 24 * 3600, description="seconds for fitting")
+    candidates: tuple[Literal[TABULAR_FAMILIES], ...] = AUTO_CANDIDATES
+    time_budget: float = Field(default=240.0, gt=0, le=7 * 24 * 3600,
+                               description="cap on fitting, in CPU seconds (tables) or the family's own unit")
     device: Literal["auto", "cpu", "cuda", "mps"] = "auto"
 
     @field_validator("candidates")
@@ -110,6 +113,8 @@ class Recipe(_Strict):
     name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.-]+$")
     vertical: str = "general"
     modality: Literal[MODALITIES] = "auto"
+    licence: Literal["any", "permissive"] = Field(
+        default="any", description="permissive: never use a backend under the Business Source License (SDV)")
     random_seed: int = Field(default=0, ge=0, lt=2**32)
     seed: SeedSpec
     generator: GeneratorSpec = Field(default_factory=GeneratorSpec)

@@ -6,7 +6,7 @@ import pytest
 
 from synthforge.quality.detection import detection_metric
 from synthforge.quality.evaluate import evaluate_tables
-from synthforge.quality.privacy import exact_copy_share, privacy_metrics
+from synthforge.quality.privacy import copy_metrics, exact_copy_share, privacy_metrics
 
 
 def population(n: int, seed: int) -> pd.DataFrame:
@@ -31,6 +31,8 @@ def test_copy_of_training_is_flagged():
     assert q.column_shapes.value == pytest.approx(1.0)
     assert q.pair_trends.value == pytest.approx(1.0)
     assert q.exact_copy_share.value == pytest.approx(1.0)
+    assert q.exact_copy_excess.value == pytest.approx(1.0 - q.exact_copy_share.detail["holdout_share"])
+    assert not any(n.startswith("easy to tell apart") for n in q.notes)  # copies are not easy to tell apart
     assert q.dcr_share.value > 0.95          # closer to training than to holdout
     assert q.nndr.value == pytest.approx(0.0)
     assert q.detection_auc.value == pytest.approx(0.5, abs=0.05)  # copies are indistinguishable
@@ -40,8 +42,9 @@ def test_copy_of_training_is_flagged():
 
 def test_fresh_sample_is_private():
     train, holdout, fresh = population(1500, 1), population(1500, 2), population(1500, 3)
-    copy, dcr, nndr, _ = privacy_metrics(train, fresh, holdout, KINDS, max_rows=50_000, seed=0)
-    assert copy.value == 0.0
+    dcr, nndr, _ = privacy_metrics(train, fresh, holdout, KINDS, max_rows=50_000, seed=0)
+    copy, excess = copy_metrics(train, fresh, holdout, KINDS)
+    assert copy.value == 0.0 and excess.value == 0.0
     assert dcr.value == pytest.approx(0.5, abs=0.06)
     assert nndr.value > 0.5
 
@@ -52,6 +55,29 @@ def test_exact_copy_counts_one_row_across_dtypes():
     synthetic.iloc[7] = train.iloc[42]
     synthetic["flag"] = synthetic["flag"].astype(object)  # same values, other dtype
     assert exact_copy_share(train, synthetic, KINDS) == pytest.approx(1 / 300)
+
+
+def test_exact_copies_are_judged_against_the_holdouts_own_rate():
+    """Few categories: honest unseen rows often equal a training row. The excess over that rate passes an honest
+    sample and fails a planted leak of training rows."""
+    from synthforge.quality.gates import check_gates
+
+    rng = np.random.default_rng(0)
+
+    def coarse(n):
+        return pd.DataFrame({"a": rng.choice(list("xyz"), n), "b": rng.choice(list("pq"), n),
+                             "age": rng.integers(20, 25, n)})
+
+    kinds = {"a": "categorical", "b": "categorical", "age": "categorical"}
+    train, holdout, honest = coarse(1000), coarse(500), coarse(1000)
+    share, excess = copy_metrics(train, honest, holdout, kinds)
+    assert share.value > 0.9 and share.detail["holdout_share"] > 0.9  # absolute share says "copies" on both
+    assert check_gates({"exact_copy_excess": excess}, {"max_exact_copies_excess": 0.02})[0].passed
+    fine_train, fine_hold = population(1000, 1), population(500, 2)
+    fine_leak = pd.concat([population(700, 3), fine_train.iloc[:300]], ignore_index=True)
+    _, fine = copy_metrics(fine_train, fine_leak, fine_hold, KINDS)
+    assert fine.value == pytest.approx(0.3)
+    assert not check_gates({"exact_copy_excess": fine}, {"max_exact_copies_excess": 0.02})[0].passed
 
 
 def test_detection_auc_same_vs_different():
@@ -126,3 +152,36 @@ def test_awkward_columns_do_not_crash_and_serialise():
     assert 0.3 < q.detection_auc.value < 0.7
     assert type(q).model_validate_json(q.model_dump_json()) == q
     del rng
+
+
+def test_rows_easy_to_tell_apart_are_flagged_without_a_gate():
+    other = population(600, 3)
+    other["x"] = other["x"] * 3 + 5
+    q = evaluate_tables(population(600, 1), other, kinds=KINDS, random_seed=0)
+    assert q.detection_auc.value >= 0.9
+    assert any(n.startswith("easy to tell apart") for n in q.notes)
+
+
+def test_augmentation_gain_has_an_interval_and_its_gate_reads_the_lower_end():
+    from synthforge.quality.gates import check_gates
+
+    rng = np.random.default_rng(4)
+
+    def task(n):
+        x = rng.normal(size=(n, 3))
+        y = np.where(x[:, 0] + 0.5 * x[:, 1] + rng.normal(0, 0.5, n) > 0.8, "yes", "no")
+        return pd.DataFrame({"a": x[:, 0], "b": x[:, 1], "c": x[:, 2], "y": y})
+
+    kinds = {"a": "numerical", "b": "numerical", "c": "numerical", "y": "categorical"}
+    train, holdout, more = task(300), task(600), task(3000)
+    useful = evaluate_tables(train, more, kinds=kinds, holdout=holdout, target="y", random_seed=0)
+    noise = more.assign(y=more["y"].sample(frac=1, random_state=0).to_numpy())
+    harmful = evaluate_tables(train, noise, kinds=kinds, holdout=holdout, target="y", random_seed=0)
+    for q in (useful, harmful):
+        low, high = q.augmentation_gain.detail["ci95"]
+        assert low <= q.augmentation_gain.value <= high and len(q.augmentation_gain.detail["runs"]) == 5
+        assert q.augmentation_gain_lower.value == low and "f1_yes" in q.augmentation_gain.detail["other"]
+    assert useful.augmentation_gain_lower.value > harmful.augmentation_gain.detail["ci95"][1]
+    gate = {"min_augmentation_gain": -0.03}  # more real-like rows do not hurt; shuffled labels do
+    assert check_gates(useful.metrics(), gate)[0].passed
+    assert not check_gates(harmful.metrics(), gate)[0].passed

@@ -1,0 +1,420 @@
+"""synthforge's own table model: autoregressive over columns, permissively licensed (torch + numpy only).
+
+Why our own and not a library: SDV is BSL 1.1 (no hosted service may use it), and the permissive candidates measured
+in docs/benchmarks.md either smooth the seed's grid away or miss its pair trends. The model follows TabularARGN
+(Tiwald et al., 2025, "TabularARGN: A Flexible and Efficient Auto-Regressive Framework for Generating
+High-Fidelity Synthetic Data") in spirit: every column becomes tokens, and column j is predicted from the tokens of
+columns 0..j-1, so a row is drawn one column at a time from p(x) = Π_j p(x_j | x_<j).
+
+1. Encode (tabular_codec.py): categories and missingness are tokens; a number column with few distinct values is
+   levels; otherwise its point masses (zeros, caps) are tokens of their own and the rest quantile bins. A value is
+   decoded by drawing one of the seed's own values in its bin, so integers, heaping and decimals stay on the seed's
+   grid and the marginal is the seed's, bin by bin.
+2. Model: one embedding per column; head j is a small MLP over the concatenated embeddings of columns < j that
+   gives the logits of column j. Plain nn.Linear/nn.Embedding layers only, so Opacus can train it with DP-SGD.
+3. Train: cross-entropy summed over columns (teacher forcing), Adam, early stopping on a validation split carved from
+   the training rows; the best epoch's weights are kept.
+4. Sample: column by column; conditions on the leading columns of the order are fixed instead of drawn, which is
+   how `balance` and `counts` work without rejection.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from synthforge.data.profile import Profile
+from synthforge.errors import UserError
+from synthforge.families.generator import NotFittedError
+from synthforge.families.tabular_codec import TableCodec
+
+FAMILY = "autoregressive"
+
+
+@dataclass(frozen=True)
+class ARParams:
+    """The recipe's `generator.params` for this family: exactly these keys."""
+
+    max_epochs: int = 400
+    patience: int = 20  # epochs without a better validation loss before training stops
+    batch_size: int = 256
+    learning_rate: float = 1e-2
+    weight_decay: float = 1e-5
+    hidden: int = 16  # width of each column head
+    max_parents: int = 16  # earlier token columns a head reads at most (choose_parents)
+    dropout: float = 0.1
+    column_dropout: float = 0.1  # chance an earlier column is hidden from a head during training (regulariser)
+    validation_fraction: float = 0.1
+    max_bins: int = 400  # cells of a binned number (coarse bin × cell within it)
+    rows_per_bin: int = 25
+    max_levels: int = 100
+    point_mass: float = 0.01  # a value this frequent gets a token of its own
+    # categories seen in fewer rows share one token (decoded to one of them by frequency). Off by default: on
+    # 450-1200 loan rows merging the <10-row levels raised detection AUC by .02-.05 (two seeds each)
+    rare_below: int = 0
+    temperature: float = 1.0
+    smoothing: float = 0.0  # share of each draw taken from the column's own marginal instead (privacy, see sample)
+    cell_values: str = "seed"  # seed: a cell decodes to one of the seed's values in it; uniform: between its edges
+    order: tuple[str, ...] = ()  # leading columns of the order (default: the target); the rest keep seed order
+    dp: dict | None = None  # {epsilon: 1.0, delta: 1e-5, max_grad_norm: 1.0, epochs: 30}: DP-SGD (tabular_dp.py)
+
+
+def check_params(params: dict[str, Any]) -> ARParams:
+    fields = {f.name: f for f in dataclasses.fields(ARParams)}
+    for key, value in params.items():
+        if key not in fields:
+            raise UserError(f"generator.params.{key}: not a parameter of {FAMILY}; valid: {', '.join(fields)}")
+    try:
+        p = ARParams(**{k: (tuple(v) if k == "order" else v) for k, v in params.items()})
+    except TypeError as e:
+        raise UserError(f"generator.params: {e}") from None
+    for name in ("max_epochs", "patience", "batch_size", "hidden", "max_parents", "max_bins", "rows_per_bin",
+                 "max_levels"):
+        v = getattr(p, name)
+        if type(v) is not int or v <= 0:
+            raise UserError(f"generator.params.{name}: expected a whole number > 0, got {v!r}")
+    for name in ("dropout", "column_dropout", "validation_fraction", "point_mass"):
+        v = getattr(p, name)
+        if not isinstance(v, (int, float)) or not 0 <= v < 1:
+            raise UserError(f"generator.params.{name}: expected a number in [0, 1), got {v!r}")
+    for name in ("learning_rate", "temperature"):
+        v = getattr(p, name)
+        if not isinstance(v, (int, float)) or v <= 0:
+            raise UserError(f"generator.params.{name}: expected a number > 0, got {v!r}")
+    if type(p.rare_below) is not int or p.rare_below < 0:
+        raise UserError(f"generator.params.rare_below: expected a whole number >= 0, got {p.rare_below!r}")
+    if p.cell_values not in ("seed", "uniform"):
+        raise UserError(f"generator.params.cell_values: {p.cell_values!r} is not one of seed, uniform")
+    if not all(isinstance(c, str) for c in p.order):
+        raise UserError(f"generator.params.order: expected a list of column names, got {list(p.order)!r}")
+    if p.dp is not None:
+        _check_dp(p.dp)
+    return p
+
+
+def _check_dp(dp: Any) -> None:
+    if not isinstance(dp, dict) or "epsilon" not in dp:
+        raise UserError("generator.params.dp: expected {epsilon: NUMBER, delta: NUMBER}, e.g. {epsilon: 1.0}")
+    unknown = set(dp) - {"epsilon", "delta", "max_grad_norm", "epochs"}
+    if unknown:
+        raise UserError(f"generator.params.dp.{sorted(unknown)[0]}: unknown; valid: epsilon, delta, max_grad_norm, "
+                        "epochs")
+    for key in dp:
+        if not isinstance(dp[key], (int, float)) or isinstance(dp[key], bool) or dp[key] <= 0:
+            raise UserError(f"generator.params.dp.{key}: expected a number > 0, got {dp[key]!r}")
+    if "delta" in dp and dp["delta"] >= 1:
+        raise UserError(f"generator.params.dp.delta: expected a number in (0, 1), got {dp['delta']!r}")
+    if "epochs" in dp and type(dp["epochs"]) is not int:
+        raise UserError(f"generator.params.dp.epochs: expected a whole number > 0, got {dp['epochs']!r}")
+
+
+def _network(cardinalities: list[int], parents: list[list[int]], hidden: int, dropout: float):
+    """Step 2: head j is an MLP over the tokens of its parents, earlier columns chosen in `choose_parents`. Its
+    first layer is a table of its own, one vector per (parent, token), summed over the parents: the same as a linear
+    layer on their one-hot codes, at the cost of a lookup. No weight is shared between heads, so each head is its
+    own classifier and stops training at its own best epoch (step 3)."""
+    import torch
+    from torch import nn
+
+    class ARNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.columns, self.tables = [], nn.ModuleList()
+            for j, parents in enumerate(parents_):
+                sizes = [1] + [cardinalities[k] for k in parents]  # a constant token first: the first head's input
+                self.register_buffer(f"cols{j}", torch.as_tensor([0] + [k + 1 for k in parents]), persistent=False)
+                self.register_buffer(f"offs{j}", torch.as_tensor(np.cumsum([0] + sizes[:-1])), persistent=False)
+                self.tables.append(nn.Embedding(int(sum(sizes)), hidden))
+            self.heads = nn.ModuleList(
+                nn.Sequential(nn.ReLU(), nn.Dropout(dropout), nn.Linear(hidden, hidden), nn.ReLU(),
+                              nn.Linear(hidden, v))
+                for v in cardinalities)
+
+        @staticmethod
+        def extend(tokens):
+            """The constant token in front of every row."""
+            return torch.cat([torch.zeros(len(tokens), 1, dtype=torch.long, device=tokens.device), tokens], dim=1)
+
+        def logits(self, j, ext, keep=None):
+            cols = getattr(self, f"cols{j}")
+            z = self.tables[j](ext[:, cols] + getattr(self, f"offs{j}"))
+            if keep is not None:  # column dropout: some parents hidden from this head in this row
+                z = z * keep[:, cols, None]
+            return self.heads[j](z.sum(dim=1))
+
+        def forward(self, tokens, keep=None, heads=None):
+            ext = self.extend(tokens)
+            return {j: self.logits(j, ext, keep) for j in (range(len(self.heads)) if heads is None else heads)}
+
+    parents_ = parents
+    return ARNet()
+
+
+def choose_parents(tokens: np.ndarray, cardinalities: list[int], same_column: list[int], max_parents: int
+                   ) -> list[list[int]]:
+    """Each token column's parents: every earlier token column when there are at most `max_parents`, else the
+    `max_parents` earlier ones that share most information with it (mutual information over entropy, from the
+    training tokens), plus the other token of its own column. Bounding the in-degree, as PrivBayes does with its
+    Bayesian network, keeps a head from recognising a training row by the many columns before it, which is what
+    made synthetic rows of a wide table sit closer to the training rows than to unseen ones (ames, 74 columns)."""
+    n, c = tokens.shape
+    entropy = [_entropy(np.bincount(tokens[:, j], minlength=cardinalities[j])) for j in range(c)]
+    out = []
+    for j in range(c):
+        if j <= max_parents:
+            out.append(list(range(j)))
+            continue
+        score = []
+        for k in range(j):
+            joint = np.bincount(tokens[:, k] * cardinalities[j] + tokens[:, j], minlength=cardinalities[k] *
+                                cardinalities[j])
+            mi = entropy[k] + entropy[j] - _entropy(joint)
+            score.append(mi / max(min(entropy[k], entropy[j]), 1e-9))
+        chosen = set(np.argsort(score)[::-1][:max_parents].tolist())
+        chosen |= {k for k in range(j) if same_column[k] == same_column[j]}
+        out.append(sorted(chosen))
+    return out
+
+
+def _entropy(counts: np.ndarray) -> float:
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
+
+
+class ARGenerator:
+    """The permissive default table family behind the Generator protocol."""
+
+    family = FAMILY
+
+    def __init__(self, profile: Profile, params: dict[str, Any] | None = None, device: str = "cpu",
+                 time_budget: float | None = None, random_state: int = 0):
+        self.profile = profile
+        self.params = dict(params or {})
+        self.device = device
+        self.time_budget = time_budget
+        self.random_state = random_state
+
+    # -- fit ---------------------------------------------------------------------------------------------------
+    def fit(self, data: pd.DataFrame, *, progress=None) -> "ARGenerator":
+        import torch
+
+        p = check_params(self.params)
+        started = time.process_time()
+        kinds = self.profile.kinds()
+        # the target (or the column a run conditions on) first: drawn first, it is balanced or counted by
+        # construction, and every other column is learned given it
+        lead = p.order or ((self.profile.target,) if self.profile.target in data.columns else ())
+        order = _order(list(data.columns), lead)
+        self.codec_ = TableCodec.fit(data[order], {c: kinds.get(c, "categorical") for c in order},
+                                     max_bins=p.max_bins, rows_per_bin=p.rows_per_bin, max_levels=p.max_levels,
+                                     point_mass=p.point_mass, rare_below=p.rare_below,
+                                     private=p.dp is not None or p.cell_values == "uniform")
+        tokens = self.codec_.encode(data[order])
+        rng = np.random.default_rng(self.random_state)
+        torch.manual_seed(self.random_state)
+        perm = rng.permutation(len(tokens))
+        # under DP every row trains and nothing is chosen on private rows (tabular_dp.py)
+        n_val = int(round(len(tokens) * p.validation_fraction)) if len(tokens) >= 50 and p.dp is None else 0
+        val, train = tokens[perm[:n_val]], tokens[perm[n_val:]]
+        same_column = [i for i, c in enumerate(self.codec_.codecs) for _ in c.cardinalities]
+        self.marginals_ = [torch.as_tensor(np.bincount(train[:, j], minlength=v) / len(train), dtype=torch.float32)
+                           for j, v in enumerate(self.codec_.cardinalities)]
+        self.parents_ = choose_parents(train, self.codec_.cardinalities, same_column, p.max_parents)
+        net = _network(self.codec_.cardinalities, self.parents_, p.hidden, p.dropout).to(self.device)
+        history, spent = _train(net, train, val, p, self.device, rng, progress,
+                                budget=self.time_budget, started=started)
+        self.net_ = net.eval()
+        self.fitted_params_ = {**dataclasses.asdict(p), "order": list(order)}
+        self.history_ = history
+        self.dp_spent_ = spent
+        self.fit_seconds_ = time.process_time() - started
+        return self
+
+    # -- sample ------------------------------------------------------------------------------------------------
+    def sample(self, n: int, *, seed: int, conditions: dict[str, Any] | None = None) -> pd.DataFrame:
+        import torch
+
+        net = getattr(self, "net_", None)
+        if net is None:
+            raise NotFittedError("sample() called before fit()")
+        order = self.codec_.columns
+        fixed = self._condition_tokens(conditions or {}, order)
+        gen = torch.Generator(device="cpu").manual_seed(int(seed))
+        temperature = float(self.fitted_params_["temperature"])
+        smoothing = float(self.fitted_params_["smoothing"])
+        out = torch.zeros((int(n), len(net.heads)), dtype=torch.long)
+        with torch.no_grad():
+            for j in range(len(net.heads)):
+                if j in fixed:
+                    out[:, j] = fixed[j]
+                    continue
+                logits = net.logits(j, net.extend(out)) / temperature  # columns >= j are not read by head j
+                probs = torch.softmax(logits, dim=1)
+                if smoothing:
+                    probs = (1 - smoothing) * probs + smoothing * self.marginals_[j]
+                out[:, j] = torch.multinomial(probs, 1, generator=gen)[:, 0]
+        rng = np.random.default_rng(int(seed))
+        frame = self.codec_.decode(out.numpy(), rng)
+        return frame[[c for c in self._column_order if c in frame.columns]]
+
+    def _condition_tokens(self, conditions: dict[str, Any], order: list[str]) -> dict[int, int]:
+        lead = order[:len(conditions)]
+        if set(conditions) != set(lead):
+            raise UserError(f"output.conditions: {FAMILY} conditions on the leading columns of its order "
+                            f"({', '.join(order[:3])}, ...); fit it with params.order: {sorted(conditions)}")
+        first = self.codec_.first_token
+        return {first[c]: self.codec_.token_of(c, v) for c, v in conditions.items()}
+
+    @property
+    def _column_order(self) -> list[str]:
+        return [c.name for c in self.profile.columns if not c.dropped]
+
+    # -- save / load -------------------------------------------------------------------------------------------
+    def save(self, folder: Path) -> None:
+        from safetensors.torch import save_file
+
+        folder = Path(folder)
+        folder.mkdir(parents=True, exist_ok=True)
+        save_file({k: v.contiguous() for k, v in self.net_.state_dict().items()}, str(folder / "model.safetensors"))
+        self.codec_.save(folder / "codec.json")
+        config = {"family": FAMILY, "params": _jsonable(self.fitted_params_), "parents": self.parents_,
+                  "marginals": [m.tolist() for m in self.marginals_],
+                  "device": self.device,
+                  "fit_seconds": self.fit_seconds_, "history": self.history_, "dp_spent": self.dp_spent_,
+                  "profile": self.profile.model_dump(mode="json"), "format": "safetensors+json"}
+        (folder / "generator.json").write_text(json.dumps(config, indent=2))
+
+    @classmethod
+    def load(cls, folder: Path, *, trusted: bool = False, device: str = "cpu") -> "ARGenerator":
+        # safetensors and JSON run no code when read, so `trusted` is not needed here
+        import torch
+        from safetensors.torch import load_file
+
+        folder = Path(folder)
+        config = json.loads((folder / "generator.json").read_text())
+        params = config["params"]
+        gen = cls(Profile.model_validate(config["profile"]), {k: v for k, v in params.items()}, device)
+        gen.codec_ = TableCodec.load(folder / "codec.json")
+        gen.parents_ = config["parents"]
+        gen.marginals_ = [torch.as_tensor(m, dtype=torch.float32) for m in config["marginals"]]
+        net = _network(gen.codec_.cardinalities, gen.parents_, params["hidden"], params["dropout"])
+        net.load_state_dict(load_file(str(folder / "model.safetensors")))
+        gen.net_ = net.to(torch.device("cpu")).eval()
+        gen.fitted_params_, gen.fit_seconds_ = params, config["fit_seconds"]
+        gen.history_, gen.dp_spent_ = config["history"], config.get("dp_spent")
+        return gen
+
+
+def _order(columns: list[str], lead: tuple[str, ...]) -> list[str]:
+    missing = [c for c in lead if c not in columns]
+    if missing:
+        raise UserError(f"generator.params.order: {missing[0]!r} is not a modelled column")
+    return [*lead, *[c for c in columns if c not in lead]]
+
+
+def _train(net, train: np.ndarray, val: np.ndarray, p: ARParams, device: str, rng: np.random.Generator,
+           progress, *, budget: float | None, started: float) -> tuple[list[dict], dict | None]:
+    """Step 3: minibatch Adam on the summed cross-entropy. Each head stops at its own best epoch: once its
+    validation loss has not improved for `patience` epochs its best weights come back and it leaves the loss, so a
+    column that is quick to overfit does not stop one that is still learning. Training ends when every head has
+    stopped, at `max_epochs`, or when the CPU-time budget is spent."""
+    import torch
+    from torch.nn.functional import cross_entropy
+
+    opt = torch.optim.Adam(net.parameters(), lr=p.learning_rate, weight_decay=p.weight_decay)
+    x_train = torch.as_tensor(train, dtype=torch.long, device=device)
+    x_val = torch.as_tensor(val, dtype=torch.long, device=device)
+    batch = max(1, min(p.batch_size, len(train)))
+    n_heads = x_train.shape[1]
+    privacy, epochs, model = None, p.max_epochs, net
+    if p.dp is not None:
+        from synthforge.families.tabular_dp import dp_epochs, make_private
+
+        model, opt, loader, privacy = make_private(net, opt, x_train, batch, p.dp, rng)
+        epochs = dp_epochs(p.dp)
+
+    def losses(x, heads, keep=None):
+        return {j: cross_entropy(lg, x[:, j]) for j, lg in model(x, keep, heads).items()}
+
+    active = list(range(n_heads))
+    best = [math.inf] * n_heads
+    stale = [0] * n_heads
+    best_state: list[dict | None] = [None] * n_heads
+    history = []
+    for epoch in range(epochs):
+        model.train()
+        total = 0.0
+        batches = loader() if privacy else (x_train[i] for i in _batches(len(x_train), batch, rng))
+        for x in batches:
+            if len(x) == 0:
+                continue
+            keep = (torch.rand(x.shape, device=device) >= p.column_dropout).float() if p.column_dropout else None
+            if keep is not None:
+                keep = torch.cat([torch.ones(len(x), 1, device=device), keep], dim=1)  # never hide the constant
+            opt.zero_grad(set_to_none=True)
+            loss = sum(losses(x, active, keep).values())
+            loss.backward()
+            opt.step()
+            total += float(loss.detach()) * len(x)
+        model.eval()
+        with torch.no_grad():
+            val_losses = {j: float(v) for j, v in losses(x_val, active).items()} if len(x_val) else {}
+        history.append({"epoch": epoch + 1, "train_loss": round(total / len(x_train), 5),
+                        "val_loss": round(sum(val_losses.values()), 5), "heads_training": len(active)})
+        if progress:
+            progress(epoch + 1, epochs, sum(val_losses.values()))
+        if budget is not None and time.process_time() - started > budget:
+            break
+        if privacy or not val_losses:  # the planned epochs, the last weights: nothing is chosen on private rows
+            continue
+        for j, v in val_losses.items():
+            if v < best[j] - 1e-4:
+                best[j], stale[j] = v, 0
+                best_state[j] = _head_state(net, j)
+            else:
+                stale[j] += 1
+        active = [j for j in active if stale[j] < p.patience]
+        if not active:
+            break
+    for j, state in enumerate(best_state):
+        if state is not None:
+            _load_head_state(net, j, state)
+    if privacy:
+        model.remove_hooks()  # the per-example gradient hooks stay on the plain network otherwise
+    return history, (privacy.spent() if privacy else None)
+
+
+def _head_state(net, j: int) -> dict:
+    return {part: {name: t.detach().clone() for name, t in module.state_dict().items()}
+            for part, module in (("table", net.tables[j]), ("head", net.heads[j]))}
+
+
+def _load_head_state(net, j: int, state: dict) -> None:
+    net.tables[j].load_state_dict(state["table"])
+    net.heads[j].load_state_dict(state["head"])
+
+
+def _batches(n: int, batch: int, rng: np.random.Generator):
+    order = rng.permutation(n)
+    return [order[i:i + batch] for i in range(0, n, batch)]
+
+
+def _jsonable(params: dict) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
+
+
+def fit_sample(train: pd.DataFrame, n_rows: int, *, seed: int = 0, target: str | None = None,
+               params: dict | None = None) -> pd.DataFrame:
+    """Fit on a frame and draw rows: the benchmark's entry point (profile detected from the frame)."""
+    profile = Profile.from_frame(train, target=target)
+    data = profile.prepare(train)
+    gen = ARGenerator(profile, params, random_state=seed).fit(data)
+    return gen.sample(n_rows, seed=seed + 1)
