@@ -47,3 +47,22 @@ def test_nearest_rms_and_near_copies():
     assert idx.tolist() == [2, 1] and dist == pytest.approx([0.25, 0.0])
     assert near_copies(query, train, 0.1).tolist() == [False, True]
     assert near_copies(query[:0], train, 0.1).shape == (0,)
+
+
+def test_a_generator_that_copies_training_images_fails_the_near_copy_gate():
+    """The planted leak for images: half the sampled images were training copies (dropped by the engine, counted);
+    the gate reads that share against the real holdout's own, which is ~0 for honest images."""
+    from synthforge.data.images import ImageSet
+    from synthforge.quality.gates import check_gates
+    from synthforge.quality.image_metrics import evaluate_images
+
+    rng = np.random.default_rng(0)
+    train, holdout, synthetic = (ImageSet(rng.integers(0, 256, (40, 8, 8, 1), dtype=np.uint8)) for _ in range(3))
+    gate = {"max_near_copy_share": 0.05}
+    honest = evaluate_images(train, holdout, synthetic, random_seed=0, near_copy_distance=0.05,
+                             near_copies_dropped=0, sampled=40)
+    leaky = evaluate_images(train, holdout, synthetic, random_seed=0, near_copy_distance=0.05,
+                            near_copies_dropped=40, sampled=80)
+    assert honest.near_copy_share.detail["holdout_share"] == 0.0
+    assert check_gates(honest.metrics(), gate)[0].passed
+    assert not check_gates(leaky.metrics(), gate)[0].passed and leaky.near_copy_share.value == 0.5

@@ -239,7 +239,10 @@ class ARGenerator:
         return self
 
     # -- sample ------------------------------------------------------------------------------------------------
-    def sample(self, n: int, *, seed: int, conditions: dict[str, Any] | None = None) -> pd.DataFrame:
+    def sample(self, n: int, *, seed: int, conditions: dict[str, Any] | None = None,
+               context: pd.DataFrame | None = None) -> pd.DataFrame:
+        """`n` rows. `conditions` fixes leading columns to one value for every row; `context` gives them row by row
+        (its columns must lead the fitted order, its length is n): how a child row is drawn given its parent."""
         import torch
 
         net = getattr(self, "net_", None)
@@ -247,6 +250,10 @@ class ARGenerator:
             raise NotFittedError("sample() called before fit()")
         order = self.codec_.columns
         fixed = self._condition_tokens(conditions or {}, order)
+        if context is not None:
+            if list(context.columns) != order[:context.shape[1]] or len(context) != n:
+                raise ValueError(f"context: {n} rows of the leading columns {order[:context.shape[1]]} expected")
+            fixed.update({j: torch.as_tensor(t) for j, t in self.codec_.encode_leading(context).items()})
         gen = torch.Generator(device="cpu").manual_seed(int(seed))
         temperature = float(self.fitted_params_["temperature"])
         smoothing = float(self.fitted_params_["smoothing"])

@@ -272,6 +272,16 @@ class TableCodec:
                                                                                     for v in x])
         return np.stack(parts, axis=1)
 
+    def encode_leading(self, df: pd.DataFrame) -> dict[int, np.ndarray]:
+        """Token columns of the leading columns given in `df` (token index -> tokens): a child's parent context."""
+        k = sum(len(c.cardinalities) for c in self.codecs[:df.shape[1]])
+        head = TableCodec(self.columns[:df.shape[1]], self.codecs[:df.shape[1]])
+        tokens = head.encode(df)
+        cards = head.cardinalities
+        # a value the child table never saw beside it (a parent category without children in the seed) reads as
+        # the column's most frequent one, the first token
+        return {j: np.where(tokens[:, j] < cards[j], tokens[:, j], 0) for j in range(k)}
+
     def decode(self, tokens: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
         first, numbers, out = self.first_token, {}, {}
         for c in self.codecs:

@@ -342,7 +342,9 @@ def evaluate_images(train: ImageSet, holdout: ImageSet, synthetic: ImageSet, *, 
                              "training image (dropped before writing, so the output holds none)",
                   lower=0, upper=1, higher_is_better=False,
                   computed_on={"features": "pixels in [0, 1] (RMS distance)", "sampled": total,
-                               "dropped": near_copies_dropped, "threshold": near_copy_distance})
+                               "dropped": near_copies_dropped, "threshold": near_copy_distance},
+                  # the baseline: real images never trained on that sit as close to a training image
+                  detail={"holdout_share": float(np.mean(ho_dist <= near_copy_distance)) if len(ho_dist) else None})
     nearest = Metric(name="nearest_train_distance", value=float(np.median(nn_dist)),
                      definition="median RMS pixel distance from a synthetic image to its nearest training image; "
                                 "compare with the held-out real images' median (in detail)",
