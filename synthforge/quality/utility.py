@@ -131,15 +131,26 @@ def uplift_on_target(real: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Da
         y_real, y_syn, y_test = (pd.to_numeric(f[target], errors="coerce").to_numpy("float64")
                                  for f in (real, synthetic, test))
 
+    real_alone: dict = {}
+
     def score(idx, model_seed: int) -> dict[str, float]:
+        # without early stopping gradient boosting draws nothing at random: the real-only model is the same at every
+        # seed, fitted once; the runs differ by their synthetic draws
+        if idx is None and real_alone:
+            return real_alone
         x = x_real if idx is None else np.vstack([x_real, x_syn[idx]])
         y = y_real if idx is None else np.concatenate([y_real, y_syn[idx]])
         if task == "regression":
-            model = HistGradientBoostingRegressor(max_iter=100, random_state=model_seed)
-            return {"score": float(r2_score(y_test, model.fit(x, y).predict(x_test)))}
-        pred = HistGradientBoostingClassifier(max_iter=100, random_state=model_seed).fit(x, y).predict(x_test)
-        return {"score": float(f1_score(y_test, pred, average="macro")),
-                f"f1_{rare}": float(f1_score(y_test, pred, labels=[rare], average="macro", zero_division=0))}
+            model = HistGradientBoostingRegressor(max_iter=100, early_stopping=False, random_state=model_seed)
+            out = {"score": float(r2_score(y_test, model.fit(x, y).predict(x_test)))}
+        else:
+            model = HistGradientBoostingClassifier(max_iter=100, early_stopping=False, random_state=model_seed)
+            pred = model.fit(x, y).predict(x_test)
+            out = {"score": float(f1_score(y_test, pred, average="macro")),
+                   f"f1_{rare}": float(f1_score(y_test, pred, labels=[rare], average="macro", zero_division=0))}
+        if idx is None:
+            real_alone.update(out)
+        return out
 
     with one_thread():
         result = uplift(score, len(synthetic), len(real), seed=seed)
