@@ -104,6 +104,8 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
             gains = uplift_on_target(real, synthetic, holdout, kinds, target, max_rows=max_rows, seed=random_seed)
         else:
             notes.append(f"utility: target {target!r} is not an evaluated column; skipped")
+    else:
+        notes.append("utility and augmentation gain: no target column, so no downstream task to measure them on")
     return TabularQuality(column_shapes=shapes, pair_trends=trends, overall=overall,
                           detection_auc=detection, exact_copy_share=copies, exact_copy_excess=excess,
                           dcr_share=dcr,
