@@ -164,7 +164,7 @@ def synthforge_runner(params: dict | None = None):
         try:
             from synthforge.data.profile import Profile
             from synthforge.families.tabular_ar import ARGenerator
-        except ImportError as e:  # not written yet: skipped with a note, not a failure
+        except ImportError as e:  # an install without the family's dependencies: skipped with a note, not a failure
             raise Skipped(f"synthforge.families.tabular_ar does not import ({e})") from e
 
         torch_threads(seed)

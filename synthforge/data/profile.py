@@ -38,6 +38,14 @@ class ColumnProfile(BaseModel):
     categories: tuple[str, ...] | None = None  # only when few enough to list
 
 
+    def generated_as(self) -> str | None:
+        """How a generated column is made, in words (the profile's notes and the report's Columns table)."""
+        if self.generated is None:
+            return None
+        return ("new unique ids in the seed's format" if self.generated == "id" else
+                f"fake {self.generated.replace('_', ' ')}s, never a seed's value")
+
+
 class Profile(BaseModel):
     model_config = ConfigDict(frozen=True)
     version: int = PROFILE_VERSION
@@ -85,15 +93,17 @@ class Profile(BaseModel):
         match; ids and personal data are graded on format and leaks instead)."""
         return {c.name: c.kind for c in self.columns if not c.dropped and not c.generated and c.kind in MODELLED}
 
+    def generated_columns(self) -> dict[str, str]:
+        """Column -> "id" or its PII type, for the columns made fresh instead of modelled."""
+        return {c.name: c.generated for c in self.columns if c.generated and not c.dropped}
+
     def output_columns(self) -> list[str]:
         """The columns a synthetic table has: the modelled and the generated ones, in the seed's order."""
         return [c.name for c in self.columns if not c.dropped]
 
     def notes(self) -> list[str]:
         return ([f"column {c.name!r} left out: {c.dropped}" for c in self.columns if c.dropped]
-                + [f"column {c.name!r} generated, not learned ({c.reason}): "
-                   + ("new unique ids in the seed's format" if c.generated == "id" else
-                      f"fake {c.generated.replace('_', ' ')}s, never a seed's value")
+                + [f"column {c.name!r} generated, not learned ({c.reason}): {c.generated_as()}"
                    for c in self.columns if c.generated and not c.dropped]
                 + [f"column {c.name!r}: {c.warning}" for c in self.columns if c.warning and not c.dropped])
 
@@ -129,13 +139,17 @@ def _profile_column(name: str, s: pd.Series, override: str | None) -> ColumnProf
     if len(nn) == 0:
         return ColumnProfile(**base, kind=override or "categorical", reason="no values",
                              dropped="every value is missing")
+    textual = nn.dtype == object or pd.api.types.is_string_dtype(nn)
+    pii = detect_pii(name, nn) if textual and override in (None, "pii") else None
     if override:
         kind, reason, warning = override, "seed.columns override", _override_check(name, nn, override)
+    elif pii is not None:
+        kind, reason, warning = "pii", f"{pii.replace('_', ' ')}s (personal data)", _mixed_warning(name, nn)
     else:
-        (kind, reason), warning = _detect(name, nn), _mixed_warning(name, nn)
+        (kind, reason), warning = _detect(nn), _mixed_warning(name, nn)
     dropped, generated = None, None
     if kind == "pii":
-        generated = detect_pii(name, nn)
+        generated = pii
         if generated is None:
             raise UserError(f"seed.columns.{name}: 'pii', but its values look like none of {', '.join(PII_TYPES)}; "
                             "use id (fresh values in the seed's shape) or text (left out)")
@@ -164,14 +178,11 @@ def _profile_column(name: str, s: pd.Series, override: str | None) -> ColumnProf
                          **extra)
 
 
-def _detect(name: str, nn: pd.Series) -> tuple[str, str]:
+def _detect(nn: pd.Series) -> tuple[str, str]:
     n, distinct = len(nn), nn.nunique()
     ratio = distinct / n
     if pd.api.types.is_bool_dtype(nn) or (nn.dtype == object and nn.map(_is_bool).all()):
         return "boolean", "boolean values"
-    pii = detect_pii(name, nn) if nn.dtype == object or pd.api.types.is_string_dtype(nn) else None
-    if pii is not None:
-        return "pii", f"{pii.replace('_', ' ')}s (personal data)"
     if pd.api.types.is_datetime64_any_dtype(nn):
         return "datetime", "datetime dtype"
     if pd.api.types.is_timedelta64_dtype(nn):

@@ -54,10 +54,10 @@ def augment(df: pd.DataFrame, n: int, *, target: str | None = None, balance: boo
 
 def like(out: pd.DataFrame, df: pd.DataFrame, profile: Profile) -> pd.DataFrame:
     """`out` with `df`'s columns, order and dtypes; the columns left out of the model come back empty, said once."""
-    left_out = [c.name for c in profile.columns if c.dropped]
+    left_out = {c.name: c.dropped for c in profile.columns if c.dropped}
     if left_out:
-        why = "; ".join(f"{c.name}: {c.dropped}" for c in profile.columns if c.dropped)
-        warnings.warn(f"augment: columns {left_out} are not modelled ({why}); "
+        why = "; ".join(f"{name}: {reason}" for name, reason in left_out.items())
+        warnings.warn(f"augment: columns {list(left_out)} are not modelled ({why}); "
                       "they are empty in the synthetic rows", stacklevel=3)
     out = out.reindex(columns=df.columns)
     for col in df.columns:

@@ -150,9 +150,8 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         report, validation = grade(recipe, profile, train, holdout, synthetic, stats, selection, kinds,
                                    len(suite.expectations))
         report.columns = column_reports(profile, generator)
-        treated = {c.name: c.generated for c in profile.columns if c.generated and not c.dropped}
         report.tabular = report.tabular.model_copy(
-            update={"identifiers": grade_identifiers(seed.frame, synthetic, treated)})
+            update={"identifiers": grade_identifiers(seed.frame, synthetic, profile.generated_columns())})
     write_json(ws.path("expectations", "result.json"), validation)
 
     manifest = {
@@ -250,7 +249,7 @@ def check_family(recipe: Recipe) -> None:
         tf.check_params(gen.family, gen.params)
 
 
-def family_params(recipe: Recipe, family: str, profile: Profile) -> dict:
+def family_params(recipe: Recipe, family: str) -> dict:
     """The recipe's params for a family (auto: none), with what the run needs of it: the autoregressive model puts
     the conditioned column first, so `balance` and `counts` are drawn, not rejected."""
     params = dict(recipe.generator.params) if recipe.generator.family == family else {}
@@ -276,12 +275,12 @@ def fit_generator(recipe: Recipe, profile: Profile, seed_frame: pd.DataFrame, tr
         candidates = recipe.generator.candidates
         gen, chosen = select_family(candidates, profile, train, device=device,
                                     time_budget=recipe.generator.time_budget, random_seed=recipe.random_seed,
-                                    params={f: family_params(recipe, f, profile) for f in candidates},
+                                    params={f: family_params(recipe, f) for f in candidates},
                                     console=console)
         selection = [c.row() for c in chosen]
     else:
         console.print(f"  fitting {family}")
-        params = family_params(recipe, family, profile)
+        params = family_params(recipe, family)
         gen = tf.make(family, profile, params, device=device,
                       time_budget=recipe.generator.time_budget if "epochs" not in params else None,
                       random_state=derive_seed(recipe.random_seed, FIT_SEED_STREAM)).fit(train)
@@ -317,8 +316,7 @@ def column_reports(profile: Profile, generator) -> list[ColumnReport]:
         if c.dropped:
             treatment = f"left out: {c.dropped}"
         elif c.generated:
-            treatment = ("generated: new unique ids in the seed's format" if c.generated == "id" else
-                         f"generated: fake {c.generated.replace('_', ' ')}s (Faker), never a seed's value")
+            treatment = f"generated: {c.generated_as()}"
         else:
             parts = [c.grid, codec.get(c.name)]
             treatment = "; ".join(p for p in parts if p) or f"modelled by {generator.family}"

@@ -57,9 +57,10 @@ def validation_split(train: pd.DataFrame, seed: int) -> tuple[pd.DataFrame, pd.D
 def select_family(candidates: tuple[str, ...], profile: Profile, train: pd.DataFrame, *, device: str,
                   time_budget: float, random_seed: int, params: dict[str, dict] | None = None,
                   console: Console | None = None) -> tuple[Any, list[Candidate]]:
+    params = params or {}
     if len(candidates) == 1:  # nothing to choose between: every training row goes into the one fit
         family = candidates[0]
-        gen = tf.make(family, profile, (params or {}).get(family), device=device, time_budget=time_budget,
+        gen = tf.make(family, profile, params.get(family), device=device, time_budget=time_budget,
                       random_state=derive_seed(random_seed, SELECT_SEED_STREAM, 0)).fit(train)
         return gen, [Candidate(family, fit_seconds=gen.fit_seconds_, epochs=epochs_of(gen), chosen=True,
                                why="the only candidate", generator=gen)]
@@ -80,7 +81,7 @@ def select_family(candidates: tuple[str, ...], profile: Profile, train: pd.DataF
             continue
         if console:
             console.print(f"  fitting {family} (up to {share:.0f} CPU s)")
-        gen = tf.make(family, profile, (params or {}).get(family), device=device, time_budget=share,
+        gen = tf.make(family, profile, params.get(family), device=device, time_budget=share,
                       random_state=derive_seed(random_seed, SELECT_SEED_STREAM, i)).fit(fit_rows)
         sample = gen.sample(len(val_rows), seed=derive_seed(random_seed, SELECT_SEED_STREAM, 100 + i))
         cand.fidelity = fidelity_metrics(val_rows, sample, kinds)[2].value
@@ -108,7 +109,7 @@ def select_family(candidates: tuple[str, ...], profile: Profile, train: pd.DataF
     left = time_budget - (time.process_time() - started)
     if left >= 1.5 * best.fit_seconds:
         index = order.index(best.family)
-        best.generator = tf.make(best.family, profile, (params or {}).get(best.family), device=device,
+        best.generator = tf.make(best.family, profile, params.get(best.family), device=device,
                                  time_budget=left, random_state=derive_seed(random_seed, SELECT_SEED_STREAM,
                                                                             index)).fit(train)
         best.why += "; refitted on every training row"

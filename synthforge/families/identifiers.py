@@ -61,11 +61,12 @@ def _id_rule(name: str, s: pd.Series) -> ColumnRule:
         return ColumnRule(kind="prefixed", prefix=parts[0].iloc[0], suffix=parts[2].iloc[0],
                           width=int(digits.str.len().max()) if padded else 0,
                           next=int(digits.astype(int).max()) + 1, **base)
-    shapes = sorted(set(text.head(5000).map(_shape)))[:200]
+    shapes = sorted(set(text.head(5000).map(shape)))[:200]
     return ColumnRule(kind="shape", shapes=shapes or ["AAAA9999"], **base)
 
 
-def _shape(value: str) -> str:
+def shape(value: str) -> str:
+    """An id's form: digits as 9, upper-case letters as A, lower-case as a, the rest as is (CUST-00042 -> AAAA-99999)."""
     return "".join("9" if ch.isdigit() else "A" if ch.isupper() else "a" if ch.islower() else ch for ch in value)
 
 
@@ -155,9 +156,9 @@ def _generate(rule: ColumnRule, n: int, start: int, rng: np.random.Generator, lo
     if rule.kind == "shape":
         out = []
         for r in rows:
-            shape = rule.shapes[rng.integers(len(rule.shapes))]
+            form = rule.shapes[rng.integers(len(rule.shapes))]
             # a small shape ("99") cannot hold a unique id per row: the row number goes after it
-            out.append(_from_shape(shape, rng) + (str(int(r) + shift) if _space(shape) < _MIN_SPACE else ""))
+            out.append(_from_shape(form, rng) + (str(int(r) + shift) if _space(form) < _MIN_SPACE else ""))
         return np.array(out, dtype=object)
     return _fake(rule.kind, rows, rng, locale)
 

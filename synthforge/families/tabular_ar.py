@@ -10,8 +10,9 @@ columns 0..j-1, so a row is drawn one column at a time from p(x) = Π_j p(x_j | 
    levels; otherwise its point masses (zeros, caps) are tokens of their own and the rest quantile bins. A value is
    decoded by drawing one of the seed's own values in its bin, so integers, heaping and decimals stay on the seed's
    grid and the marginal is the seed's, bin by bin.
-2. Model: one embedding per column; head j is a small MLP over the concatenated embeddings of columns < j that
-   gives the logits of column j. Plain nn.Linear/nn.Embedding layers only, so Opacus can train it with DP-SGD.
+2. Model: head j reads up to `max_parents` earlier token columns (chosen by mutual information), through an
+   embedding table of its own summed over them, then a small MLP gives the logits of column j. Plain
+   nn.Linear/nn.Embedding layers only, so Opacus can train it with DP-SGD.
 3. Train: cross-entropy summed over columns (teacher forcing), Adam, early stopping on a validation split carved from
    the training rows; the best epoch's weights are kept.
 4. Sample: column by column; conditions on the leading columns of the order are fixed instead of drawn, which is
@@ -127,10 +128,10 @@ def _network(cardinalities: list[int], parents: list[list[int]], hidden: int, dr
     class ARNet(nn.Module):
         def __init__(self):
             super().__init__()
-            self.columns, self.tables = [], nn.ModuleList()
-            for j, parents in enumerate(parents_):
-                sizes = [1] + [cardinalities[k] for k in parents]  # a constant token first: the first head's input
-                self.register_buffer(f"cols{j}", torch.as_tensor([0] + [k + 1 for k in parents]), persistent=False)
+            self.tables = nn.ModuleList()
+            for j, ps in enumerate(parents):
+                sizes = [1] + [cardinalities[k] for k in ps]  # a constant token first: the first head's input
+                self.register_buffer(f"cols{j}", torch.as_tensor([0] + [k + 1 for k in ps]), persistent=False)
                 self.register_buffer(f"offs{j}", torch.as_tensor(np.cumsum([0] + sizes[:-1])), persistent=False)
                 self.tables.append(nn.Embedding(int(sum(sizes)), hidden))
             self.heads = nn.ModuleList(
@@ -154,7 +155,6 @@ def _network(cardinalities: list[int], parents: list[list[int]], hidden: int, dr
             ext = self.extend(tokens)
             return {j: self.logits(j, ext, keep) for j in (range(len(self.heads)) if heads is None else heads)}
 
-    parents_ = parents
     return ARNet()
 
 
@@ -417,11 +417,3 @@ def _batches(n: int, batch: int, rng: np.random.Generator):
 def _jsonable(params: dict) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in params.items()}
 
-
-def fit_sample(train: pd.DataFrame, n_rows: int, *, seed: int = 0, target: str | None = None,
-               params: dict | None = None) -> pd.DataFrame:
-    """Fit on a frame and draw rows: the benchmark's entry point (profile detected from the frame)."""
-    profile = Profile.from_frame(train, target=target)
-    data = profile.prepare(train)
-    gen = ARGenerator(profile, params, random_state=seed).fit(data)
-    return gen.sample(n_rows, seed=seed + 1)

@@ -121,7 +121,7 @@ def evaluate_frames(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.
     absent = [str(c) for c in real.columns if c not in synthetic.columns]
     profile = Profile.from_frame(real[common], target=target if target in common else None)
     kinds = profile.metric_kinds()
-    treated = {c.name: c.generated for c in profile.columns if c.generated and not c.dropped}
+    treated = profile.generated_columns()
     prepared = [profile.prepare(f[common]) if f is not None else None for f in (real, synthetic, holdout)]
     tab = evaluate_tables(prepared[0], prepared[1], kinds=kinds, holdout=prepared[2],
                           target=target if target in kinds else None, random_seed=random_seed, max_rows=max_rows)

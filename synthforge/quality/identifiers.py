@@ -7,10 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from synthforge.data.pii import PII_TYPES, looks_like
-
-
-def _shape(value: str) -> str:
-    return "".join("9" if ch.isdigit() else "A" if ch.isupper() else "a" if ch.islower() else ch for ch in value)
+from synthforge.families.identifiers import shape
 
 
 def _canon(s: pd.Series) -> pd.Series:
@@ -25,8 +22,8 @@ def grade_identifier(name: str, kind: str, real: pd.Series, synthetic: pd.Series
         well_formed = float(looks_like(kind, s).mean()) if len(s) else None
         form = f"looks like a {kind.replace('_', ' ')}"
     else:
-        shapes = set(r.map(_shape))
-        well_formed = float(s.map(_shape).isin(shapes).mean()) if len(s) else None
+        shapes = set(r.map(shape))
+        well_formed = float(s.map(shape).isin(shapes).mean()) if len(s) else None
         form = "has a shape the seed's ids have (digits, letters, separators)"
     return {"column": name, "treated_as": kind, "format": form, "well_formed": well_formed,
             "unique": float(s.nunique() / len(s)) if len(s) else None,

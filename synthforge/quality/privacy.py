@@ -58,12 +58,16 @@ def _as_boolean(s: pd.Series) -> pd.Series | None:
         return None
 
 
-def exact_copy_share(train: pd.DataFrame, synthetic: pd.DataFrame, kinds: dict[str, str]) -> float | None:
+def _row_hashes(df: pd.DataFrame, kinds: dict[str, str]) -> pd.Series:
+    return pd.util.hash_pandas_object(_canonical(df, kinds), index=False)
+
+
+def exact_copy_share(train: pd.DataFrame | set, synthetic: pd.DataFrame, kinds: dict[str, str]) -> float | None:
+    """`train`: the training rows, or the set of their row hashes when several frames are checked against them."""
     if len(synthetic) == 0 or not kinds:
         return None
-    t = pd.util.hash_pandas_object(_canonical(train, kinds), index=False)
-    s = pd.util.hash_pandas_object(_canonical(synthetic, kinds), index=False)
-    return float(s.isin(set(t.to_numpy())).mean())
+    seen = train if isinstance(train, set) else set(_row_hashes(train, kinds).to_numpy())
+    return float(_row_hashes(synthetic, kinds).isin(seen).mean())
 
 
 class _Encoder:
@@ -138,8 +142,9 @@ def _histograms(d_train: np.ndarray, d_hold: np.ndarray | None) -> dict:
 def copy_metrics(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
                  kinds: dict[str, str]) -> tuple[Metric, Metric]:
     """(exact_copy_share with the holdout's own share beside it, exact_copy_excess)."""
-    copies = exact_copy_share(train, synthetic, kinds)
-    baseline = exact_copy_share(train, holdout, kinds) if holdout is not None and len(holdout) else None
+    seen = set(_row_hashes(train, kinds).to_numpy()) if kinds else set()
+    copies = exact_copy_share(seen, synthetic, kinds)
+    baseline = exact_copy_share(seen, holdout, kinds) if holdout is not None and len(holdout) else None
     on = {"train_rows": len(train), "synthetic_rows": len(synthetic),
           "holdout_rows": len(holdout) if holdout is not None else 0, "sampled": False, "cap": None}
     share = Metric(name="exact_copy_share", value=copies, lower=0.0, upper=1.0, higher_is_better=False,

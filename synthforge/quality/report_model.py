@@ -55,7 +55,6 @@ class TabularQuality(BaseModel):
                 out[field] = metric
         return out
 
-
     def summary(self):
         """metric / value / baseline (what honest real data or chance scores) as a small DataFrame."""
         return _summary_frame(self.metrics(), [])
@@ -143,10 +142,8 @@ _BASELINES = {"detection_auc": 0.5, "dcr_share": 0.5, "utility": 1.0, "text_util
 
 
 def _baseline(m: Metric):
-    if m.name == "exact_copy_share":
+    if m.name in ("exact_copy_share", "near_copy_share"):  # what real unseen rows or images score
         return m.detail.get("holdout_share")
-    if m.name == "frechet_distance":
-        return None
     return _BASELINES.get(m.name)
 
 
@@ -157,7 +154,7 @@ def _summary_frame(metrics: dict[str, Metric], gates: list[GateResult]):
     rows = []
     for name, m in metrics.items():
         g = by_metric.get(name)
-        interval = m.detail.get("ci95") if isinstance(m.detail, dict) else None
+        interval = m.detail.get("ci95")
         rows.append({"metric": name, "value": m.value, "ci95": tuple(interval) if interval else None,
                      "baseline": _baseline(m), "gate": g.gate if g else None,
                      "threshold": g.threshold if g else None, "passed": g.passed if g else None})
