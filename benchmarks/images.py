@@ -48,8 +48,8 @@ VARIANTS = {
 
 def load_split(dataset: str):
     from synthforge.data.images import read_image_seed
-    from synthforge.engine.image_run import split_images
-    from synthforge.engine.run import SPLIT_SEED_STREAM
+    from synthforge.engine.modalities.image import split_images
+    from synthforge.randomness import SPLIT_SEED_STREAM
     from synthforge.randomness import derive_seed
     from synthforge.recipe import load_recipe
 
@@ -125,7 +125,7 @@ def synthforge_variant(recipe, train, budget: float, params: dict, sampling: dic
                              time_budget=budget, random_state=seed)
     wall = time.perf_counter()
     gen.fit(train)
-    st = gen.fit_stats_
+    st = gen.fit_info_
     stats = {"steps": st["steps"], "cpu_s": st["seconds"], "wall_s": time.perf_counter() - wall,
              "parameters": st["parameters"]}
 
@@ -183,10 +183,10 @@ def recipe_run(name: str) -> dict:
         raise SystemExit(f"recipe run failed: {proc.stderr[-2000:]}")
     report = json.loads((out / "report.json").read_text())
     manifest = json.loads((out / "manifest.json").read_text())
-    s = report["sections"]["images"]["summary"]
-    util = report["sections"]["images"]["metrics"]["utility"]["detail"]
+    s = report["image"]["summary"]
+    util = report["image"]["metrics"]["utility"]["detail"]
     return {"recipe": name, "wall_s": round(wall, 1), "timings": manifest["timings"], "status": report["status"],
-            "training": {k: report["sections"]["training"][k] for k in ("steps", "seconds", "stopped_by")},
+            "training": {k: report["image"]["training"][k] for k in ("steps", "seconds", "stopped_by")},
             "summary": s, "tstr": util["tstr"]["accuracy"], "trtr": util["trtr"]["accuracy"],
             "images": manifest["images"],
             "near_copies_dropped": report["validation"]["near_copies_dropped"]}
@@ -208,7 +208,7 @@ HEADER = ("| dataset | variant | train CPU s | train wall s | steps | params | i
 def main() -> None:
     import torch
 
-    from synthforge.engine.run import default_threads
+    from synthforge.engine.pipeline import default_threads
 
     ap = argparse.ArgumentParser()
     ap.add_argument("--datasets", nargs="+", default=["digits", "fashion_mnist"])

@@ -32,7 +32,7 @@ import pandas as pd  # noqa: E402
 from synthforge.data.examples import EXAMPLES  # noqa: E402
 from synthforge.data.profile import Profile  # noqa: E402
 from synthforge.engine.executors import run_local  # noqa: E402
-from synthforge.engine.run import default_threads  # noqa: E402
+from synthforge.engine.pipeline import default_threads  # noqa: E402
 from synthforge.engine.shards import plan_shards  # noqa: E402
 from synthforge.families.sdv_tabular import SDVGenerator  # noqa: E402
 from synthforge.quality import expectations as ex  # noqa: E402

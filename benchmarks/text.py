@@ -80,10 +80,11 @@ def main() -> None:
     import torch
 
     from synthforge.data.sources import read_seed
-    from synthforge.engine import text_run as tr
-    from synthforge.engine.shards import plan_shards
+    from synthforge.engine.modalities import text as tm
+    from synthforge.engine.shards import generate_shard, plan_shards
+    from synthforge.quality.expectations import suite_json
     from synthforge.families.causal_lm import CausalLMGenerator, check_params, check_sampling
-    from synthforge.families.text_filters import FilterConfig, LabelJudge, NgramIndex, TextFilters, tokens
+    from synthforge.quality.text_filters import FilterConfig, LabelJudge, NgramIndex, TextFilters, tokens
     from synthforge.quality.text_metrics import _encoder, distinct_n, self_bleu, utility
     from synthforge.recipe import load_recipe
 
@@ -108,8 +109,8 @@ def main() -> None:
             "output.rows": args.pool * 3, "generator.time_budget": args.budget,
             "output.conditions": {"column": "rating", "balance": True}, "random_seed": run_seed})
         p = check_params(recipe.generator.params)
-        frame, _ = tr.prepare(seed.frame, recipe, p.condition_columns)
-        train, test = tr.split_text(frame, recipe)
+        frame, _ = tm.prepare(seed.frame, recipe, p.condition_columns)
+        train, test = tm.split_text(frame, recipe)
         text, label = recipe.seed.text_column, recipe.seed.label_column
         key = _key(p.model_dump(mode="json", exclude={"pretrain"} if p.pretrain is None else None), args.budget,
                    recipe.random_seed)
@@ -127,11 +128,13 @@ def main() -> None:
         else:
             fcfg = FilterConfig.from_recipe(recipe.quality.filters)
             filt = TextFilters(fcfg, frame[text].tolist())
-            suite = tr.build_suite(recipe, train, text, gen.columns)
-            counts = tr.condition_counts(recipe, train, gen.columns)
+            suite = tm.suite(recipe, train, gen.columns)
+            counts = tm.condition_groups(recipe, train, gen.columns)
             shard = plan_shards(sum(counts.values()), 10**9, recipe.random_seed, counts)[0]
             started, cpu0 = time.perf_counter(), time.process_time()
-            pool, stats, extra = tr.generate_shard(gen, filt, suite, shard, recipe.quality.max_rounds, label)
+            pool, stats = generate_shard(gen, tm.TextAcceptor(filt, suite_json(suite), text, label), shard,
+                                         recipe.quality.max_rounds)
+            extra = stats.extra
             gen_info = {"wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu0,
                         "tokens": extra["tokens"], "sampled": stats.sampled, "dropped": stats.failed,
                         "memorised_raw": extra["memorised"] / max(stats.sampled, 1)}

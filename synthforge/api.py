@@ -6,12 +6,12 @@ from typing import Any
 import pandas as pd
 
 from synthforge.engine.augment import augment
-from synthforge.engine.run import RunResult
-from synthforge.engine.run import run as _run
+from synthforge.engine.pipeline import RunResult
+from synthforge.engine.pipeline import run as _run
 from synthforge.engine.workspace import release_locks
 from synthforge.quality.evaluate import evaluate_frames
 from synthforge.quality.report_model import TabularQuality
-from synthforge.recipe import Recipe, load_recipe, parse_recipe
+from synthforge.recipe import Recipe, load_recipe, parse_recipe, recipe_base_dir
 
 
 def run(recipe: Recipe | dict | str | Path, *, out: str | Path | None = None, overwrite: bool = False,
@@ -19,7 +19,7 @@ def run(recipe: Recipe | dict | str | Path, *, out: str | Path | None = None, ov
     """Run a recipe (object, dict or YAML path). `overrides` are dotted keys, e.g. `**{"output.rows": 100}`."""
     base_dir = None
     if isinstance(recipe, (str, Path)):
-        base_dir = Path(recipe).resolve().parent
+        base_dir = recipe_base_dir(recipe)
         recipe = load_recipe(recipe, **overrides)
     elif isinstance(recipe, dict) or overrides:
         recipe = parse_recipe(recipe, **overrides)

@@ -50,7 +50,7 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
 
 
 @app.command("run")
-def run_cmd(recipe: Path = typer.Argument(..., help="recipe YAML"),
+def run_cmd(recipe: str = typer.Argument(..., help="recipe YAML, or example://NAME for a shipped one"),
             out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: recipe output.folder)"),
             rows: Optional[int] = typer.Option(None, "--rows", help="rows to generate"),
             overwrite: bool = typer.Option(False, "--overwrite", help="replace an existing output folder"),
@@ -62,13 +62,13 @@ def run_cmd(recipe: Path = typer.Argument(..., help="recipe YAML"),
                                                   help="permissive: never use a BSL-licensed backend (SDV)"),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but the output folder")):
     """Fit a generator on the recipe's seed and write a validated, graded dataset."""
-    from synthforge.recipe import load_recipe
+    from synthforge.recipe import load_recipe, recipe_base_dir
 
     r = load_recipe(recipe, **{"output.rows": rows, "generator.device": device, "execution.executor": executor,
                                "execution.ray_address": ray_address, "licence": licence})
-    from synthforge.engine.run import run  # seconds of imports (torch, SDV): only for a recipe that parsed
+    from synthforge.engine.pipeline import run  # seconds of imports (torch, SDV): only for a recipe that parsed
     try:
-        result = run(r, out=out, overwrite=overwrite, resume=resume, base_dir=recipe.resolve().parent,
+        result = run(r, out=out, overwrite=overwrite, resume=resume, base_dir=recipe_base_dir(recipe),
                      console=Console(stderr=True, quiet=quiet))
     except KeyboardInterrupt:
         # the same options again (a different --rows would be a different run) plus --resume; one line
@@ -93,7 +93,7 @@ def _warn(result) -> None:
 
 
 @app.command("validate")
-def validate_cmd(recipe: Path = typer.Argument(..., help="recipe YAML")):
+def validate_cmd(recipe: str = typer.Argument(..., help="recipe YAML, or example://NAME")):
     """Check a recipe and its seed data without training anything."""
     from synthforge.engine.check import check_recipe
 
@@ -122,28 +122,30 @@ def report_cmd(real: Path = typer.Option(..., "--real", help="real rows (CSV/Par
     overall = report.tabular.overall.value if report.tabular else None
     print(f"{out / 'report.html'}  status={report.status}  overall={overall if overall is None else round(overall, 4)}")
     if report.status == "failed":
-        from synthforge.engine.run import failing_gates
+        from synthforge.engine.pipeline import failing_gates
 
         err.print(f"quality gate failed: {failing_gates(report)}", markup=False, soft_wrap=True)
         raise typer.Exit(1)
 
 
 @app.command("recipes")
-def recipes_cmd(folder: Path = typer.Option(Path("recipes"), "--dir", help="where recipes live")):
-    """List the shipped recipes, one line each."""
+def recipes_cmd(folder: Optional[Path] = typer.Option(None, "--dir", help="list this folder's recipes instead of the "
+                                                                          "shipped ones")):
+    """List the shipped recipes (run one with `synthforge run example://NAME`), one line each."""
     import yaml
 
-    found = sorted(folder.glob("*.yaml")) if folder.is_dir() else []
-    shipped = Path(__file__).resolve().parents[1] / "recipes"  # the checkout's, when installed from it
-    if not found and folder == Path("recipes") and shipped.is_dir():
-        found = sorted(shipped.glob("*.yaml"))
-    if not found:
-        raise UserError(f"--dir: no recipes (*.yaml) in {folder.resolve()}; the shipped ones are in the source "
-                        "checkout's recipes/ folder")
-    for path in found:
+    from synthforge.recipe import shipped_recipes
+
+    if folder is None:
+        found = [(f"example://{name}", path) for name, path in shipped_recipes().items()]
+    else:
+        found = [(str(p), p) for p in sorted(folder.glob("*.yaml"))] if folder.is_dir() else []
+        if not found:
+            raise UserError(f"--dir: no recipes (*.yaml) in {folder.resolve()}")
+    for name, path in found:
         first = next((ln[1:].strip() for ln in path.read_text().splitlines() if ln.startswith("#")), "")
         data = yaml.safe_load(path.read_text()) or {}
-        print(f"{str(path):40s} {data.get('vertical', ''):12s} {first}")
+        print(f"{name:40s} {data.get('vertical', ''):12s} {first}")
 
 
 @app.command("init")

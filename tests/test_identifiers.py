@@ -99,7 +99,7 @@ def test_uuid_and_integer_ids_keep_their_format():
 def test_run_generates_ids_and_pii_and_keeps_zero_spend(tmp_path):
     from conftest import write_recipe
     from synthforge.cli import main
-    from synthforge.engine.run import read_output
+    from synthforge.engine.pipeline import read_output
 
     seed = customers()
     path = tmp_path / "customers.csv"

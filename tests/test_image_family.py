@@ -7,16 +7,16 @@ import torch
 from synthforge.data.images import ImageSet, read_image_seed
 from synthforge.errors import UserError
 from synthforge.families.diffusion import DiffusionGenerator, parse_params, parse_sampling
-from synthforge.families.generator import NotFittedError
+from synthforge.families.generator import Generator, NotFittedError
 
 TINY = {"block_out_channels": [16, 32], "batch_size": 16, "warmup_steps": 2}
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _threads():
-    # what a run sets (engine.run.default_threads): torch's default of all cores is many times slower on a shared
+    # what a run sets (engine.pipeline.default_threads): torch's default of all cores is many times slower on a shared
     # 2-core machine
-    from synthforge.engine.run import default_threads
+    from synthforge.engine.pipeline import default_threads
 
     old = torch.get_num_threads()
     torch.set_num_threads(default_threads())
@@ -55,7 +55,8 @@ def test_fit_sample_seeded_and_labelled(digits):
     gen = _gen(max_steps=3)
     with pytest.raises(NotFittedError):
         gen.sample(2, seed=0)
-    assert gen.fit(digits) is gen and gen.fit_stats_["steps"] == 3
+    assert gen.fit(digits) is gen and gen.fit_info_["steps"] == 3
+    assert isinstance(gen, Generator) and gen.fit_info_["seconds"] >= 0
     a = gen.sample(5, seed=11, conditions={"label": "7"})
     b = gen.sample(5, seed=11, conditions={"label": "7"})
     assert list(a.columns) == ["label", "image", "seed"] and set(a["label"]) == {"7"}
@@ -77,7 +78,7 @@ def test_save_load_roundtrip(tmp_path, digits):
     back = DiffusionGenerator.load(tmp_path / "m")
     a, b = gen.sample(3, seed=1, conditions={"label": "0"}), back.sample(3, seed=1, conditions={"label": "0"})
     assert all((x == y).all() for x, y in zip(a["image"], b["image"]))
-    assert back.fit_stats_["steps"] == 2 and back.classes_ == ("0", "1", "7")
+    assert back.fit_info_["steps"] == 2 and back.classes_ == ("0", "1", "7")
 
 
 def test_fine_tune_from_a_saved_unet(tmp_path, digits):
@@ -90,14 +91,14 @@ def test_fine_tune_from_a_saved_unet(tmp_path, digits):
     base.save_pretrained(tmp_path / "base")
     gen = _gen(max_steps=2, base_model=str(tmp_path / "base")).fit(digits)
     assert gen.unet_.config.num_class_embeds == 4  # 3 classes + "no label"
-    assert any("re-initialised" in n for n in gen.fit_stats_["base_notes"])
+    assert any("re-initialised" in n for n in gen.fit_info_["base_notes"])
     conv = base.state_dict()["conv_in.weight"]
     assert not torch.equal(conv, gen.unet_.state_dict()["conv_in.weight"])  # trained further ...
     assert torch.allclose(conv, gen.unet_.state_dict()["conv_in.weight"], atol=0.05)  # ... from the base
     # a pipeline-style folder (unet/ inside) of a synthforge model works too, class embedding kept
     gen.save(tmp_path / "ours")
     again = _gen(max_steps=1, base_model=str(tmp_path / "ours")).fit(digits)
-    assert again.fit_stats_["base_notes"] == [f"fine-tuned from {tmp_path / 'ours' / 'unet'}"]
+    assert again.fit_info_["base_notes"] == [f"fine-tuned from {tmp_path / 'ours' / 'unet'}"]
     with pytest.raises(UserError, match="not a diffusers UNet folder"):
         _gen(max_steps=1, base_model=str(tmp_path)).fit(digits)
 
@@ -113,14 +114,14 @@ def test_resume_from_checkpoint_continues_exactly(tmp_path, digits):
         _gen(tmp_path, max_steps=6, checkpoint_every=0).fit(digits, progress=stop_at_3)
     assert (tmp_path / "train.safetensors").exists()
     resumed = _gen(tmp_path, max_steps=6, checkpoint_every=0).fit(digits)
-    assert resumed.fit_stats_["resumed_from_step"] == 3 and resumed.fit_stats_["steps"] == 6
+    assert resumed.fit_info_["resumed_from_step"] == 3 and resumed.fit_info_["steps"] == 6
     assert torch.allclose(_weights(straight), _weights(resumed), atol=1e-6)
     # a checkpoint of another configuration is ignored, not loaded
     other = _gen(tmp_path, max_steps=2, checkpoint_every=1e9, learning_rate=5e-4).fit(digits)
-    assert other.fit_stats_["resumed_from_step"] is None
+    assert other.fit_info_["resumed_from_step"] is None
 
 
 def test_time_budget_stops_training(digits):
     gen = DiffusionGenerator(TINY, {"steps": 2}, image_size=8, channels=1, time_budget=1.5).fit(digits)
-    assert gen.fit_stats_["stopped_by"] == "time_budget" and gen.fit_stats_["steps"] >= 1
-    assert gen.fit_stats_["seconds"] < 10
+    assert gen.fit_info_["stopped_by"] == "time_budget" and gen.fit_info_["steps"] >= 1
+    assert gen.fit_info_["seconds"] < 10

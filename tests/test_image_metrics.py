@@ -1,5 +1,7 @@
 """Image metrics on known cases: identical sets, shifted sets, nearest neighbours, near-copies."""
 
+import base64
+
 import numpy as np
 import pytest
 
@@ -66,3 +68,34 @@ def test_a_generator_that_copies_training_images_fails_the_near_copy_gate():
     assert honest.near_copy_share.detail["holdout_share"] == 0.0
     assert check_gates(honest.metrics(), gate)[0].passed
     assert not check_gates(leaky.metrics(), gate)[0].passed and leaky.near_copy_share.value == 0.5
+
+
+def test_image_section_holds_pixels_not_plots_and_the_page_draws_them(monkeypatch):
+    """The report's image section: statistics and small uint8 pixel grids in report.json; the HTML draws them."""
+    import json
+
+    from synthforge.data.images import ImageSet
+    from synthforge.quality import image_metrics
+    from synthforge.quality.html import render_html
+    from synthforge.quality.image_metrics import evaluate_images, image_section
+    from synthforge.quality.report_model import Report
+
+    monkeypatch.setattr(image_metrics, "cnn_steps", lambda n, size: 3)  # the numbers do not matter here, only shapes
+
+    rng = np.random.default_rng(1)
+    labels = np.array(["a", "b"] * 10)
+    train, holdout, synthetic = (ImageSet(rng.integers(0, 256, (20, 8, 8, 1), dtype=np.uint8), labels=labels)
+                                 for _ in range(3))
+    quality = evaluate_images(train, holdout, synthetic, random_seed=0, near_copy_distance=0.05, sampled=20)
+    assert quality.samples.row_labels == ["a", "b"] and len(quality.samples.rows[0]) == 10
+    assert len(base64.b64decode(quality.samples.rows[0][0])) == 8 * 8 and quality.nearest.row_labels == ["synthetic", "training"]
+    assert len(quality.nearest.rows[0]) == len(quality.closest_pairs) == 12
+    section = image_section(quality, {"steps": 6, "seconds": 0.5, "losses": [[1, 0.9], [6, 0.4]],
+                                      "model": {"width": 8}, "sampling": {"steps": 3}})
+    report = Report(title="images", created="now", status="no_gates", image=section)
+    data = json.loads(json.dumps(report.model_dump(mode="json")))
+    assert data["image"]["summary"]["conditional_accuracy"] is not None
+    assert data["image"]["training"]["losses"] == [0.9, 0.4] and data["image"]["training"]["loss_steps"] == [1, 6]
+    assert "data:image" not in json.dumps(data) and Report.model_validate(data) == report
+    html = render_html(report)
+    assert html.count("data:image/png;base64,") == 3 and 'id="training"' in html

@@ -12,9 +12,9 @@ from PIL import Image
 
 from synthforge.cli import main
 from synthforge.data.images import ImageSet, read_image_seed
-from synthforge.engine import image_run
-from synthforge.engine import workspace as wsp
-from synthforge.engine.shards import plan_shards
+from synthforge.engine.modalities import image as image_modality
+from synthforge.engine.shards import generate_shard, plan_shards, write_shard
+from synthforge.quality.image_metrics import near_copies
 from synthforge.families.diffusion import DiffusionGenerator
 
 CLASSES = ("0", "1", "2", "7")
@@ -24,7 +24,7 @@ CLASSES = ("0", "1", "2", "7")
 def _threads():
     import torch
 
-    from synthforge.engine.run import default_threads
+    from synthforge.engine.pipeline import default_threads
 
     old = torch.get_num_threads()
     torch.set_num_threads(default_threads())  # what a run sets; restored for other modules
@@ -34,8 +34,12 @@ def _threads():
 
 @pytest.fixture(scope="module")
 def seed_folder(tmp_path_factory) -> Path:
+    return make_seed_folder(tmp_path_factory.mktemp("seed"))
+
+
+def make_seed_folder(root: Path) -> Path:
     """12 real digits per class in class folders, plus one broken file."""
-    root = tmp_path_factory.mktemp("seed")
+    root.mkdir(parents=True, exist_ok=True)
     digits = read_image_seed("example://digits").data
     for c in CLASSES:
         (root / c).mkdir()
@@ -84,12 +88,12 @@ def test_end_to_end_writes_an_imagefolder(tmp_path, seed_folder, capsys):
     # the training split has 9 images of each class: equal shares, 4 each
     assert meta["label"].value_counts().to_dict() == {c: 4 for c in CLASSES}
     report = json.loads((out / "report.json").read_text())
-    section = report["sections"]["images"]
+    section = report["image"]
     assert {"frechet_distance", "kid", "precision", "recall", "density", "coverage", "conditional_accuracy",
             "utility", "near_copy_share"} <= set(section["summary"])
     assert all(m["computed_on"]["features"] for m in section["metrics"].values())  # each says its feature space
-    assert all(uri.startswith("data:image/png;base64,") for uri in section["figures"].values())
-    assert report["sections"]["training"]["steps"] == 6 and not (out / "checkpoints").exists()
+    assert len(section["samples"]["rows"]) == len(CLASSES) and "data:image" not in json.dumps(section)
+    assert section["training"]["steps"] == 6 and not (out / "checkpoints").exists()
     assert (out / "model" / "unet" / "diffusion_pytorch_model.safetensors").exists()
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "http://" not in html.replace("http://www.w3.org", "")
@@ -112,7 +116,7 @@ def test_bad_params_and_conditions_are_one_line_errors(tmp_path, seed_folder, ca
     assert "generator.params.epochs: not a parameter of the diffusion family" in capsys.readouterr().err
     recipe = _recipe(tmp_path, seed_folder, output__conditions={"column": "label", "counts": {"5": 3}})
     assert main(["run", str(recipe), "--out", str(tmp_path / "o")]) == 2
-    assert "output.conditions.counts: '5' is not a class" in capsys.readouterr().err
+    assert "output.conditions.counts: '5' is not a value of label" in capsys.readouterr().err
 
 
 def test_resume_continues_training_from_the_checkpoint(tmp_path, seed_folder, monkeypatch):
@@ -134,7 +138,7 @@ def test_resume_continues_training_from_the_checkpoint(tmp_path, seed_folder, mo
     assert (tmp_path / "out.partial" / "checkpoints" / "train.safetensors").exists() and not out.exists()
     monkeypatch.setattr(DiffusionGenerator, "fit", fit)
     assert main(["run", str(recipe), "--out", str(out), "-q", "--resume"]) == 0
-    training = json.loads((out / "report.json").read_text())["sections"]["training"]
+    training = json.loads((out / "report.json").read_text())["image"]["training"]
     assert training["resumed_from_step"] == 4 and training["steps"] == 6
 
 
@@ -154,14 +158,15 @@ def test_near_copies_are_dropped_and_resampled(tmp_path):
                       for i in range(n)]
             return pd.DataFrame({"label": ["a"] * n, "image": images, "seed": list(range(n))})
 
-    ws = wsp.Workspace(final=tmp_path / "o", work=tmp_path / "o.partial")
+    work = tmp_path / "o.partial"
     shard = plan_shards(6, 100, 0, {(("label", "a"),): 6})[0]
-    stats = image_run.generate_shard(Copier(), shard, train, 0.05, {"a": "a"}, ws, {"recipe": "t"}, "label", 5,
-                                     lambda n: None)
+    acceptor = image_modality.ImageAcceptor(train.images, 0.05, {"a": "a"}, "label", True, {"sampling_steps": 2})
+    meta, stats = generate_shard(Copier(), acceptor, shard, 5, work)
+    write_shard(work, shard, meta, stats, {"recipe": "t"})
     assert stats.rows == 6 and stats.invalid >= 3 and stats.rounds >= 2 and stats.failed == {"near_copy": stats.invalid}
-    meta = pd.read_parquet(ws.work / "data" / f"{shard.name}.parquet")
-    written = np.stack([np.asarray(Image.open(ws.work / f))[..., None] for f in meta["file_name"]])
-    assert not image_run.near_copies(written, train.images, 0.05).any()
+    assert pd.read_parquet(work / "data" / f"{shard.name}.parquet").equals(meta)
+    written = np.stack([np.asarray(Image.open(work / f))[..., None] for f in meta["file_name"]])
+    assert not near_copies(written, train.images, 0.05).any()
 
 
 def test_label_counts_add_up():
@@ -169,10 +174,10 @@ def test_label_counts_add_up():
 
     recipe = parse_recipe({"name": "x", "seed": {"source": "example://digits"}, "output": {"rows": 10}})
     train = ImageSet(np.zeros((7, 2, 2, 1), np.uint8), np.array(list("aaaabbc"), dtype=object))
-    assert image_run.label_counts(recipe, train, "label") == {"a": 6, "b": 3, "c": 1}
+    assert image_modality.label_counts(recipe, train, "label") == {"a": 6, "b": 3, "c": 1}
     balanced = parse_recipe({"name": "x", "seed": {"source": "example://digits"}, "output": {
         "rows": 10, "conditions": {"column": "label", "balance": True}}})
-    assert image_run.label_counts(balanced, train, "label") == {"a": 4, "b": 3, "c": 3}
+    assert image_modality.label_counts(balanced, train, "label") == {"a": 4, "b": 3, "c": 3}
 
 
 def test_output_loads_as_a_hugging_face_imagefolder(tmp_path, seed_folder):
@@ -194,7 +199,7 @@ def test_digits_recipe_meets_its_floors(tmp_path):
     code = main(["run", str(root / "recipes" / "digits_images.yaml"), "--out", str(tmp_path / "digits"), "-q"])
     wall = time.perf_counter() - started
     report = json.loads((tmp_path / "digits" / "report.json").read_text())
-    summary = report["sections"]["images"]["summary"]
+    summary = report["image"]["summary"]
     assert code == 0, report["gates"]
     assert summary["conditional_accuracy"] >= 0.90 and summary["utility"] >= 0.95
     meta = pd.read_parquet(tmp_path / "digits" / "metadata.parquet")
@@ -212,6 +217,6 @@ def test_unlabelled_folder_runs_without_labels(tmp_path, seed_folder):
     assert main(["run", str(recipe), "--out", str(out), "-q"]) == 0
     meta = pd.read_parquet(out / "metadata.parquet")
     assert "label" not in meta.columns and all(f.count("/") == 1 for f in meta["file_name"])
-    section = json.loads((out / "report.json").read_text())["sections"]["images"]
+    section = json.loads((out / "report.json").read_text())["image"]
     assert "conditional_accuracy" not in section["summary"] and "principal components" in \
         section["metrics"]["frechet_distance"]["computed_on"]["features"]

@@ -21,7 +21,7 @@ import pytest
 
 from conftest import write_recipe
 from synthforge.cli import main
-from synthforge.engine.run import read_output
+from synthforge.engine.pipeline import read_output
 from synthforge.engine.workspace import is_complete
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import write_recipe
 from synthforge.cli import main
-from synthforge.engine.run import read_output
+from synthforge.engine.pipeline import read_output
 from synthforge.sinks.files import read_parquet_metadata
 
 

@@ -8,7 +8,7 @@ import pytest
 
 from synthforge.data.profile import Profile
 from synthforge.errors import UserError
-from synthforge.families.generator import NotFittedError
+from synthforge.families.generator import Generator, NotFittedError
 from synthforge.families.tabular_ar import ARGenerator, check_params
 from synthforge.families.tabular_codec import TableCodec
 
@@ -71,13 +71,21 @@ def test_same_seed_same_rows_and_save_load(fitted, tmp_path):
     assert not list((tmp_path / "m").glob("*.pkl"))  # safetensors + JSON: nothing runs code when loaded
     loaded = ARGenerator.load(tmp_path / "m")
     pd.testing.assert_frame_equal(loaded.sample(500, seed=9), gen.sample(500, seed=9))
+    assert loaded.fit_info_ == gen.fit_info_
     assert not gen.sample(500, seed=10).equals(gen.sample(500, seed=9))
 
 
 def test_conditions_on_the_leading_column_are_drawn_not_rejected():
     df = _table(800)
     profile = Profile.from_frame(df)
-    gen = ARGenerator(profile, {"max_epochs": 20, "order": ["segment"]}, random_state=0).fit(profile.prepare(df))
+    seen = []
+    gen = ARGenerator(profile, {"max_epochs": 20, "order": ["segment"]},
+                      random_state=0).fit(profile.prepare(df), progress=seen.append)
+    # the Generator protocol: a dict per epoch, and what fitting measured under fit_info_
+    assert isinstance(gen, Generator)
+    assert [p["epoch"] for p in seen] == list(range(1, len(gen.history_) + 1)) and seen[-1]["epochs"] == 20
+    assert {"loss", "val_loss", "elapsed"} <= set(seen[0])
+    assert gen.fit_info_["epochs"] == len(gen.history_) and gen.fit_info_["seconds"] == round(gen.fit_seconds_, 2)
     out = gen.sample(400, seed=1, conditions={"segment": "c"})
     assert len(out) == 400 and (out["segment"] == "c").all()
     with pytest.raises(UserError, match="leading columns"):
@@ -131,7 +139,9 @@ def test_it_tells_real_rows_apart_less_than_gaussian_copula():
     train, holdout = data.iloc[:1200], data.iloc[1200:]
     kinds = profile.metric_kinds()
     ar = ARGenerator(profile, random_state=0).fit(train).sample(1200, seed=1)
-    gc = SDVGenerator("gaussian_copula", profile, random_state=0).fit(train).sample(1200, seed=1)
+    copula = SDVGenerator("gaussian_copula", profile, random_state=0).fit(train, progress=None)
+    assert isinstance(copula, Generator) and copula.fit_info_["seconds"] >= 0 and "epochs" not in copula.fit_info_
+    gc = copula.sample(1200, seed=1)
     q_ar = evaluate_tables(train, ar, kinds=kinds, holdout=holdout, random_seed=0)
     q_gc = evaluate_tables(train, gc, kinds=kinds, holdout=holdout, random_seed=0)
     assert q_ar.detection_auc.value < q_gc.detection_auc.value - 0.03

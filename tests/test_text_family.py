@@ -5,7 +5,9 @@ import pandas as pd
 import pytest
 
 from synthforge.errors import UserError
-from synthforge.families.causal_lm import CausalLMGenerator, check_params, check_sampling, train_tokenizer
+from synthforge.data.corpus import pretrain_texts, read_corpus
+from synthforge.families.causal_lm import CausalLMGenerator, check_params, check_sampling
+from synthforge.families.lm_models import train_tokenizer
 from synthforge.families.generator import Generator, NotFittedError
 
 TINY = {"vocab_size": 320, "n_layer": 1, "n_head": 2, "n_embd": 32, "n_positions": 96, "max_length": 96,
@@ -63,6 +65,14 @@ def test_sampling_depends_on_the_seed_only(fitted):
     assert a["text"].tolist() != c["text"].tolist()
 
 
+def test_a_sample_says_what_it_cost_in_its_attrs(fitted):
+    tokens, seconds = fitted.generated_tokens_, fitted.generation_seconds_
+    df = fitted.sample(5, seed=4)
+    assert df.attrs["tokens"] == int(df["gen_tokens"].sum()) == fitted.generated_tokens_ - tokens
+    assert isinstance(df.attrs["seconds"], float)
+    assert df.attrs["seconds"] == pytest.approx(fitted.generation_seconds_ - seconds)
+
+
 def test_unconditioned_sample_draws_labels_from_the_seed(fitted):
     df = fitted.sample(30, seed=1)
     assert set(df["label"]) <= set(WORDS) and df["label"].nunique() >= 2
@@ -72,10 +82,21 @@ def test_save_and_load_round_trip(fitted, tmp_path):
     fitted.save(tmp_path / "m")
     assert (tmp_path / "m" / "model" / "model.safetensors").exists()
     assert (tmp_path / "m" / "generator.json").exists()
-    loaded = CausalLMGenerator.load(tmp_path / "m")
+    loaded = CausalLMGenerator.load(tmp_path / "m", device="cpu")
+    assert loaded.device == "cpu" and loaded.fit_info_ == fitted.fit_info_
     a = fitted.sample(4, seed=2, conditions={"label": "negative"})
     b = loaded.sample(4, seed=2, conditions={"label": "negative"})
     assert a["text"].tolist() == b["text"].tolist()
+
+
+def test_progress_gets_a_dict_per_step_and_per_epoch():
+    hooked, given = [], []
+    gen = CausalLMGenerator({**TINY, "epochs": 1}, text_column="text", label_column="label", random_state=1,
+                            on_progress=hooked.append).fit(corpus(4), progress=given.append)
+    assert given and given == hooked  # the constructor's hook still works, beside fit's
+    assert given[-1]["epoch_done"] and given[-1]["step"] == gen.fit_info_["steps"]
+    assert {"epoch", "epochs", "step", "steps", "loss", "elapsed", "budget"} <= set(given[0])
+    assert gen.fit_info_["seconds"] >= 0
 
 
 def test_metadata_columns_are_conditioned_on():
@@ -172,14 +193,31 @@ def test_pretraining_on_another_corpus_is_cached_and_reused(tmp_path, monkeypatc
     pd.DataFrame({"body": [f"The crackers were {w} and the tea was {v}." for w in ("fresh", "stale", "crisp")
                            for v in ("hot", "weak", "fine", "strong")]}).to_csv(other, index=False)
     params = {**TINY, "epochs": 1, "pretrain": {"source": [str(other)], "text_column": "body", "time_budget": 30}}
-    gen = CausalLMGenerator(params, text_column="text", label_column="label", sampling=SAMPLING).fit(corpus(2))
+    texts = pretrain_texts(check_params(params).pretrain)
+    assert len(texts) == 12 and texts[0] == "The crackers were fresh and the tea was hot."
+    gen = CausalLMGenerator(params, text_column="text", label_column="label", sampling=SAMPLING,
+                            pretrain_corpus=texts).fit(corpus(2))
     cached = list((tmp_path / "cache" / "pretrained").iterdir())
     assert len(cached) == 1 and (cached[0] / "model" / "model.safetensors").exists()
     assert len(gen.tokenizer_("<|label=neutral|>", add_special_tokens=False)["input_ids"]) == 1
     assert set(gen.sample(3, seed=0, conditions={"label": "neutral"})["label"]) == {"neutral"}
     stamp = (cached[0] / "generator.json").stat().st_mtime_ns
-    CausalLMGenerator(params, text_column="text", label_column="label", sampling=SAMPLING).fit(corpus(2))
+
+    def unread():
+        raise AssertionError("the corpus is read only when the pre-trained model is not cached")
+
+    CausalLMGenerator(params, text_column="text", label_column="label", sampling=SAMPLING,
+                      pretrain_corpus=unread).fit(corpus(2))
     assert (cached[0] / "generator.json").stat().st_mtime_ns == stamp  # reused, not trained again
+
+
+def test_a_corpus_is_read_cleaned_and_checked(tmp_path):
+    path = tmp_path / "c.csv"
+    pd.DataFrame({"body": ["a &amp; b<br />c", " ", None, "d"]}).to_csv(path, index=False)
+    assert read_corpus([str(path)], "body") == ["a & b\nc", "d"]
+    assert read_corpus([str(path), str(path)], "body", max_docs=3) == ["a & b\nc", "d", "a & b\nc"]
+    with pytest.raises(UserError, match=r"generator\.params\.pretrain\.text_column: 'text' is not a column"):
+        read_corpus([str(path)], "text")
 
 
 def test_a_saved_synthforge_model_can_be_the_base(fitted, tmp_path):

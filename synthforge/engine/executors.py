@@ -13,21 +13,22 @@ from pathlib import Path
 
 from rich.progress import Progress
 
-from synthforge.engine.shards import Shard, ShardStats, committed, generate_shard, write_shard
+from synthforge.engine.shards import Acceptor, Shard, ShardStats, committed, generate_shard, write_shard
 from synthforge.sinks.files import write_json, write_parquet
 
 PENDING_PREFIX = ".pending-"
 
 
-def run_local(generator, suite, shards: list[Shard], folder: Path, max_rounds: int, meta: dict[str, str],
-              progress: Progress | None = None, generated=None) -> list[ShardStats]:
+def run_local(generator, acceptor: Acceptor, shards: list[Shard], folder: Path, max_rounds: int,
+              meta: dict[str, str], progress: Progress | None = None, unit: str = "rows") -> list[ShardStats]:
     clean_pending(folder)  # what a killed run of any executor left half-written
     stats = []
-    task = progress.add_task("generate + validate", total=sum(s.rows for s in shards)) if progress else None
+    task = progress.add_task("generate + validate", total=sum(s.rows for s in shards), unit=unit) \
+        if progress else None
     for shard in shards:
         done = committed(folder, shard)
         if done is None:
-            df, done = generate_shard(generator, suite, shard, max_rounds, generated)
+            df, done = generate_shard(generator, acceptor, shard, max_rounds, folder)
             write_shard(folder, shard, df, done, meta)
         stats.append(done)
         if progress:

@@ -7,7 +7,8 @@ from contextlib import contextmanager
 from importlib import metadata
 
 PACKAGES = ("synthforge", "sdv", "torch", "pandas", "numpy", "pyarrow", "great-expectations", "scikit-learn",
-            "pydantic", "ray")
+            "pydantic", "ray", "transformers", "tokenizers", "peft", "sentence-transformers", "diffusers", "pillow",
+            "safetensors", "opacus")
 
 
 def versions() -> dict[str, str | None]:

@@ -1,35 +1,72 @@
-"""Which family a recipe needs: tables, text or images, stated or inferred from the recipe and the seed."""
+"""What a modality (tables, text, images) tells the one pipeline (pipeline.py): everything that differs between them,
+and nothing the pipeline does for all of them (workspace, fit-or-resume, shards, executors, gates, manifest).
 
+A modality module (engine/modalities/<name>.py) exposes one object with these members; the registry
+(engine/modalities/__init__.py) names them. Modality modules never import the pipeline.
+"""
+
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
-from synthforge.errors import UserError
-from synthforge.recipe.schema import IMAGE_FAMILIES, TABULAR_FAMILIES, TEXT_FAMILIES, Recipe
+from rich.console import Console
 
-IMAGE_EXAMPLES = ("digits", "fashion_mnist")
-_FAMILIES = {"tabular": TABULAR_FAMILIES, "text": TEXT_FAMILIES, "image": IMAGE_FAMILIES}
-
-
-def resolve_modality(recipe: Recipe, base_dir: Path | None = None) -> str:
-    modality = recipe.modality if recipe.modality != "auto" else _infer(recipe, base_dir)
-    family = recipe.generator.family
-    if family != "auto" and family not in _FAMILIES[modality]:
-        raise UserError(f"generator.family: {family!r} does not generate {modality} data; for {modality} use one of "
-                        f"auto, {', '.join(_FAMILIES[modality])}")
-    return modality
+from synthforge.engine.shards import Acceptor, ShardStats
+from synthforge.families.generator import Generator
+from synthforge.recipe.schema import Recipe
 
 
-def _infer(recipe: Recipe, base_dir: Path | None) -> str:
-    family, seed = recipe.generator.family, recipe.seed
-    for modality, families in _FAMILIES.items():
-        if family in families:
-            return modality
-    if seed.text_column:
-        return "text"
-    if seed.image_size or seed.channels or seed.source.removeprefix("example://") in IMAGE_EXAMPLES:
-        return "image"
-    path = Path(seed.source)
-    if not seed.source.startswith("example://"):
-        path = path if path.is_absolute() or base_dir is None else base_dir / path
-        if path.is_dir():
-            return "image"
-    return "tabular"
+@dataclass
+class Seed:
+    """The seed as a modality read it: split into train and holdout, with the groups to generate."""
+    path: Path
+    sha256: str
+    train: Any
+    holdout: Any
+    rows: int  # how many to generate in all
+    groups: dict | None  # ((column, value),) → rows when output.conditions (or labels) fix them
+    summary: str  # one line: what was read, for the console and `synthforge validate`
+    manifest: dict  # the manifest's "seed" entry
+    notes: list[str] = field(default_factory=list)
+    details: list[str] = field(default_factory=list)  # more lines for `synthforge validate`
+    state: Any = None  # what the modality keeps of its seed (profile, full frame, image seed)
+    files: dict[str, Any] = field(default_factory=dict)  # JSON written beside the output: what was read (profile)
+    shard_rows: int | None = None  # a modality that must draw in one shard (relational, for now) says so here
+
+
+@dataclass
+class Graded:
+    """What a modality measured on the written output: metrics for the gates, its typed report section(s)."""
+    metrics: dict[str, float | None]
+    sections: dict[str, Any]  # Report field → value: tabular= / text= / image=
+    rows_written: int
+    notes: list[str] = field(default_factory=list)
+    validation: dict = field(default_factory=dict)  # added to the pipeline's validation summary
+    run: dict = field(default_factory=dict)  # added to report.run
+    manifest: dict = field(default_factory=dict)  # added to the manifest
+
+
+class Modality(Protocol):
+    name: str
+    unit: str  # rows | documents | images
+
+    def check(self, recipe: Recipe) -> None:
+        """Family, params, sampling, filters and executor: checked before anything is read or trained."""
+
+    def load(self, recipe: Recipe, base_dir: Path | None) -> Seed: ...
+
+    def fit(self, recipe: Recipe, seed: Seed, *, device: str, checkpoints: Path, console: Console) -> Generator:
+        """A fitted generator; a killed fit resumes from what the family left in `checkpoints`."""
+
+    def load_model(self, folder: Path, *, device: str) -> Generator: ...
+
+    def save_model(self, generator: Generator, folder: Path) -> None: ...
+
+    def acceptor(self, recipe: Recipe, seed: Seed, generator, work: Path) -> Acceptor:
+        """The per-batch accept/reject rules; writes what it is built from (the expectation suite) into `work`."""
+
+    def meta(self, generator) -> dict:
+        """Keys stamped on every written part besides recipe, seed and family."""
+
+    def evaluate(self, recipe: Recipe, seed: Seed, generator, work: Path, stats: list[ShardStats], *,
+                 metric_seed: int) -> Graded: ...

@@ -1,8 +1,8 @@
 """The Ray executor: one task per shard, on a local Ray or a cluster.
 
-Each task loads the generator this run saved (once per worker process), rebuilds the expectation suite from its
-JSON, samples and validates its shard exactly as the local executor does (`generate_shard`, same shard seeds) and
-writes its part under a pending name; the driver commits parts as they finish and returns the shard stats in shard
+Each task loads the generator this run saved through its modality (once per worker process), takes the run's
+acceptor (expectations, text filters or the near-copy check) from Ray's object store, draws and accepts its shard
+exactly as the local executor does (`generate_shard`, same shard seeds) and writes its part under a pending name; the driver commits parts as they finish and returns the shard stats in shard
 order. Shards already committed (a resumed run) are never submitted.
 
 Address: the `address` argument (recipe `execution.ray_address`, `--ray-address`), else `RAY_ADDRESS`, else a
@@ -24,19 +24,18 @@ from synthforge.engine.executors import clean_pending, commit_pending, write_pen
 from synthforge.engine.shards import Shard, ShardStats, committed
 from synthforge.errors import UserError
 
-# per worker process: the generator and suite of the run it last served
+# per worker process: the generator of the run it last served
 _WORKER_CACHE: dict[str, tuple] = {}
 
 
-def run_ray(model_dir: Path, suite, shards: list[Shard], folder: Path, max_rounds: int, meta: dict[str, str], *,
-            address: str | None = None, console: Console | None = None) -> list[ShardStats]:
+def run_ray(modality: str, model_dir: Path, acceptor, shards: list[Shard], folder: Path, max_rounds: int,
+            meta: dict[str, str], *, address: str | None = None, console: Console | None = None,
+            device: str = "cpu") -> list[ShardStats]:
     try:
         import ray
     except ImportError:
         raise UserError("execution.executor: 'ray' needs Ray; install it with pip install 'synthforge[scale]'"
                         ) from None
-    from synthforge.quality.expectations import suite_json
-
     folder, model_dir = Path(folder).absolute(), Path(model_dir).absolute()
     clean_pending(folder)
     stats: dict[int, ShardStats | None] = {s.index: committed(folder, s) for s in shards}
@@ -44,7 +43,7 @@ def run_ray(model_dir: Path, suite, shards: list[Shard], folder: Path, max_round
     if todo:
         started_here = _connect(ray, address)
         try:
-            _run(ray, model_dir, suite_json(suite), todo, folder, max_rounds, meta, stats,
+            _run(ray, modality, model_dir, acceptor, device, todo, folder, max_rounds, meta, stats,
                  sum(s.rows for s in shards), sum(s.rows for s in shards if stats[s.index] is not None),
                  console or Console(stderr=True, quiet=True))
         finally:
@@ -99,12 +98,12 @@ def _first_line(e: Exception) -> str:
     return text.splitlines()[0][:200] if text else type(e).__name__
 
 
-def _run(ray, model_dir: Path, suite_d: dict, todo: list[Shard], folder: Path, max_rounds: int, meta: dict,
+def _run(ray, modality: str, model_dir: Path, acceptor, device: str, todo: list[Shard], folder: Path, max_rounds: int, meta: dict,
          stats: dict, total_rows: int, done_rows: int, console: Console) -> None:
     from ray.exceptions import RayTaskError
 
     task = ray.remote(num_cpus=1)(_shard_task)
-    suite_ref = ray.put(suite_d)
+    acceptor_ref = ray.put(acceptor)
     # keep the queue bounded (a million-shard run submits as the cluster frees up, not all at once)
     window = max(4, 2 * int(ray.cluster_resources().get("CPU", 1)))
     queue, in_flight = list(todo), {}
@@ -115,7 +114,8 @@ def _run(ray, model_dir: Path, suite_d: dict, todo: list[Shard], folder: Path, m
             while queue or in_flight:
                 while queue and len(in_flight) < window:
                     shard = queue.pop(0)
-                    in_flight[task.remote(str(model_dir), suite_ref, shard, max_rounds, meta, str(folder))] = shard
+                    in_flight[task.remote(modality, str(model_dir), device, acceptor_ref, shard, max_rounds, meta,
+                                         str(folder))] = shard
                 # a timeout, so Ctrl-C is handled between waits
                 ready, _ = ray.wait(list(in_flight), num_returns=1, timeout=0.5)
                 for ref in ready:
@@ -136,8 +136,8 @@ def _run(ray, model_dir: Path, suite_d: dict, todo: list[Shard], folder: Path, m
             raise
 
 
-def _shard_task(model_dir: str, suite_d: dict, shard: Shard, max_rounds: int, meta: dict, folder: str
-                ) -> tuple[dict, str]:
+def _shard_task(modality: str, model_dir: str, device: str, acceptor, shard: Shard, max_rounds: int, meta: dict,
+                folder: str) -> tuple[dict, str]:
     """Runs on a Ray worker: one CPU, so one thread for torch and for numpy's BLAS."""
     from threadpoolctl import threadpool_limits
 
@@ -145,28 +145,23 @@ def _shard_task(model_dir: str, suite_d: dict, shard: Shard, max_rounds: int, me
 
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        generator, suite, generated = _load(model_dir, suite_d)
-        df, st = generate_shard(generator, suite, shard, max_rounds, generated)
+        generator = _load(modality, model_dir, device)
+        df, st = generate_shard(generator, acceptor, shard, max_rounds, Path(folder))
         pending = write_pending(Path(folder), shard, df, meta)
     return st.to_dict(), str(pending)
 
 
-def _load(model_dir: str, suite_d: dict):
-    import json
-
-    from synthforge.families import tabular_families
-    from synthforge.families.identifiers import GENERATED_FILE, GeneratedColumns
-    from synthforge.quality.expectations import suite_from_json
+def _load(modality: str, model_dir: str, device: str):
+    """The run's generator, loaded once per worker process (and again when the model folder changes)."""
+    from synthforge.engine.modalities import MODALITIES
 
     stamp = os.stat(Path(model_dir) / "generator.json").st_mtime_ns
-    key = json.dumps([model_dir, stamp, suite_d], sort_keys=True, default=str)
+    key = (modality, model_dir, stamp, device)
     if _WORKER_CACHE.get("key", (None,))[0] != key:
         _WORKER_CACHE.clear()
         import torch
 
         torch.set_num_threads(1)
-        generator = tabular_families.load(Path(model_dir), trusted=True)  # trusted: this run's own model
-        generated = GeneratedColumns.load(Path(model_dir) / GENERATED_FILE)
-        _WORKER_CACHE["key"] = (key, generator, suite_from_json(suite_d), generated)
-    _, generator, suite, generated = _WORKER_CACHE["key"]
-    return generator, suite, generated
+        generator = MODALITIES[modality].load_model(Path(model_dir), device=device)  # this run's own model
+        _WORKER_CACHE["key"] = (key, generator)
+    return _WORKER_CACHE["key"][1]

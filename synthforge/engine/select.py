@@ -22,9 +22,9 @@ from synthforge.errors import UserError
 from synthforge.families import tabular_families as tf
 from synthforge.quality.detection import detection_metric
 from synthforge.quality.fidelity import fidelity_metrics
-from synthforge.randomness import derive_seed
+from synthforge.randomness import SELECT_SEED_STREAM, derive_seed
 
-SELECT_SEED_STREAM = 2
+
 VALIDATION_FRACTION = 0.2
 _MIN_NEURAL_SECONDS = 10.0  # below this a GAN/VAE gets a handful of epochs and cannot win; skip it and say so
 

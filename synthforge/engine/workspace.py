@@ -64,7 +64,8 @@ def open_run(recipe: Recipe, seed_sha256: str, out: str | Path | None, *, overwr
 
 
 def open_workspace(final: Path, recipe_hash: str, *, overwrite: bool, resume: bool) -> Workspace:
-    final = Path(final).expanduser().resolve()
+    # `..` taken away by the letters of the path first: `recipes/../runs` is `runs` even when recipes/ is a link
+    final = Path(os.path.normpath(os.path.abspath(Path(final).expanduser()))).resolve()
     if not final.name or final == final.parent:
         raise UserError(f"output.folder: {final} cannot be an output folder; name a folder, e.g. runs/my_data")
     work = final.with_name(final.name + ".partial")

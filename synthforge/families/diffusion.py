@@ -241,13 +241,13 @@ class DiffusionGenerator:
                 progress({"step": step, "loss": smooth, "elapsed": clock() - started, "lr": lr})
         seconds = clock() - started
         self.unet_ = (ema if ema is not None else unet).eval().requires_grad_(False)
-        self.fit_stats_ = {"steps": step, "seconds": round(seconds, 2), "clock": p.clock, "stopped_by": stopped,
-                           "images_seen": step * p.batch_size,
-                           "final_loss": None if smooth is None else round(smooth, 5),
-                           "resumed_from_step": state.get("resumed_from"), "parameters": _count(unet),
-                           "precision": "bf16" if bf16 else "fp32", "device": str(device),
-                           "train_images": len(data), "losses": state["losses"],
-                           "base_model": p.base_model, "base_notes": self.base_notes_}
+        self.fit_info_ = {"steps": step, "seconds": round(seconds, 2), "clock": p.clock, "stopped_by": stopped,
+                          "images_seen": step * p.batch_size,
+                          "final_loss": None if smooth is None else round(smooth, 5),
+                          "resumed_from_step": state.get("resumed_from"), "parameters": _count(unet),
+                          "precision": "bf16" if bf16 else "fp32", "device": str(device),
+                          "train_images": len(data), "losses": state["losses"],
+                          "base_model": p.base_model, "base_notes": self.base_notes_}
         return self
 
     def _lr(self, step: int, elapsed: float) -> float:
@@ -380,7 +380,7 @@ class DiffusionGenerator:
                   "params": self.params.model_dump(mode="json"), "sampling": self.sampling.model_dump(mode="json"),
                   "image_size": self.image_size, "channels": self.channels, "label_column": self.label_column,
                   "labelled": self.labelled_, "classes": list(self.classes_), "class_counts": self.class_counts_,
-                  "random_state": self.random_state, "time_budget": self.time_budget, "fit": self.fit_stats_}
+                  "random_state": self.random_state, "time_budget": self.time_budget, "fit": self.fit_info_}
         (folder / "generator.json").write_text(json.dumps(config, indent=2))
 
     @classmethod
@@ -402,8 +402,8 @@ class DiffusionGenerator:
         gen.labelled_ = config["labelled"]
         gen.classes_ = tuple(config["classes"])
         gen.class_counts_ = config["class_counts"]
-        gen.fit_stats_ = config.get("fit", {})
-        gen.base_notes_ = gen.fit_stats_.get("base_notes", [])
+        gen.fit_info_ = config.get("fit", {})
+        gen.base_notes_ = gen.fit_info_.get("base_notes", [])
         return gen
 
 

@@ -9,8 +9,9 @@ never a seed key) and every foreign key points at a generated parent, so referen
 construction. A `sequence` child (events of an entity, e.g. flights of a plane ordered by `time_hour`) has each
 entity's rows put in the order of that column after drawing, so the order holds for every entity.
 
-Scope today: a tree of tables (each child has one parent; the parent may itself be a child), fitted and sampled in
-memory. Several parents per child, Ray shards of parents and the recipe/CLI modality are not built yet.
+Scope today: a tree of tables (each child has one parent; the parent may itself be a child) under one root table,
+run by `synthforge run` as the `relational` modality (engine/modalities/relational.py) in one shard. Several parents
+per child and Ray shards of parents are not built yet.
 """
 
 from __future__ import annotations
@@ -119,13 +120,18 @@ class RelationalGenerator:
 
     family = "relational"
 
-    def __init__(self, schema: dict[str, dict], params: dict[str, Any] | None = None, random_state: int = 0):
+    def __init__(self, schema: dict[str, dict], params: dict[str, Any] | None = None, random_state: int = 0,
+                 time_budget: float | None = None):
         self.schema = schema
         self.specs = parse_schema(schema)
         self.params = dict(params or {})
         self.random_state = random_state
+        self.time_budget = time_budget  # CPU seconds for all tables, shared by their row counts
 
-    def fit(self, tables: dict[str, pd.DataFrame]) -> "RelationalGenerator":
+    def fit(self, tables: dict[str, pd.DataFrame], *, progress=None) -> "RelationalGenerator":
+        import time
+
+        started = time.process_time()
         missing = [s.name for s in self.specs if s.name not in tables]
         if missing:
             raise UserError(f"seed.tables: no data for {missing}")
@@ -147,13 +153,27 @@ class RelationalGenerator:
             profile = Profile.from_frame(frame, primary_key=spec.primary_key)
             data = profile.prepare(frame)
             params = {**self.params, "order": context} if context else dict(self.params)
-            gen = ARGenerator(profile, params, random_state=derive_seed(self.random_state, i)).fit(data)
+            budget = None
+            if self.time_budget is not None:  # what is left, shared by the rows still to fit
+                left = self.time_budget - (time.process_time() - started)
+                rows_left = sum(self.real_rows_[t.name] for t in self.specs[i:])
+                budget = max(1.0, left * self.real_rows_[spec.name] / rows_left)
+            gen = ARGenerator(profile, params, time_budget=budget,
+                              random_state=derive_seed(self.random_state, i)).fit(data)
             generated = GeneratedColumns.fit(frame, profile, seed=derive_seed(self.random_state, 100 + i))
             self.fitted_[spec.name] = _Fitted(spec, profile, gen, generated, context)
+            if progress is not None:
+                progress({"table": spec.name, "rows": len(frame), "seconds": gen.fit_seconds_})
+        self.fit_info_ = {"seconds": time.process_time() - started, "clock": "cpu",
+                          "tables": {n: f.generator.fit_info_ for n, f in self.fitted_.items()}}
         return self
 
-    def sample(self, rows: dict[str, int] | None = None, *, seed: int) -> dict[str, pd.DataFrame]:
-        """Synthetic tables: `rows` per root table (default: as many as the seed); children as the counts say."""
+    def sample(self, rows: dict[str, int] | None = None, *, seed: int, start: dict[str, int] | None = None
+               ) -> dict[str, pd.DataFrame]:
+        """Synthetic tables: `rows` per root table (default: as many as the seed); children as the counts say.
+        Generated keys of each table are numbered from `start[table]` (default 0), so calls that give disjoint
+        ranges never repeat a key."""
+        start = dict(start or {})
         if not hasattr(self, "fitted_"):
             raise UserError("sample() called before fit()")
         rows = dict(rows or {})
@@ -175,7 +195,7 @@ class RelationalGenerator:
                     pd.DataFrame(columns=f.generator.codec_.columns)
                 frame = frame.drop(columns=[c for c in f.context if c in frame.columns])
                 keys = parents[spec.parent_key].to_numpy()[idx]
-            frame = f.generated.fill(frame.reset_index(drop=True), start=0, seed=s)
+            frame = f.generated.fill(frame.reset_index(drop=True), start=int(start.get(spec.name, 0)), seed=s)
             if keys is not None:
                 frame.insert(0, spec.foreign_key, keys)
                 if spec.order_by:
@@ -189,7 +209,7 @@ class RelationalGenerator:
         for name, f in self.fitted_.items():
             f.generator.save(folder / name)
             f.generated.save(folder / name / GENERATED_FILE)
-        (folder / "relational.json").write_text(json.dumps({
+        (folder / "generator.json").write_text(json.dumps({
             "family": self.family, "schema": self.schema, "params": self.params, "random_state": self.random_state,
             "real_rows": self.real_rows_, "columns": self.columns_, "context": {n: f.context for n, f in self.fitted_.items()},
             "specs": [asdict(s) for s in self.specs]}, indent=2))
@@ -197,7 +217,7 @@ class RelationalGenerator:
     @classmethod
     def load(cls, folder: Path) -> "RelationalGenerator":
         folder = Path(folder)
-        config = json.loads((folder / "relational.json").read_text())
+        config = json.loads((folder / "generator.json").read_text())
         self = cls(config["schema"], config["params"], config["random_state"])
         self.real_rows_, self.columns_ = config["real_rows"], config["columns"]
         self.fitted_ = {}

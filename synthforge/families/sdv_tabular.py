@@ -9,7 +9,7 @@ import json
 import time
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -64,7 +64,9 @@ class SDVGenerator:
         self.device = device
         self.time_budget = time_budget
 
-    def fit(self, data: pd.DataFrame) -> "SDVGenerator":
+    def fit(self, data: pd.DataFrame, *, progress: Callable[[dict], None] | None = None) -> "SDVGenerator":
+        """SDV trains without reporting, so `progress` gets one dict, at the end: epoch and epochs (neural
+        synthesizers), elapsed (CPU seconds) and budget."""
         check_params(self.family, self.params)
         params = dict(self.params)
         if self.family in NEURAL:
@@ -76,6 +78,11 @@ class SDVGenerator:
         self.fit_seconds_ = time.process_time() - started
         self.fitted_params_ = {k: v for k, v in params.items() if k != "enable_gpu"}
         self.marginals_ = _marginals(data, self.profile)
+        self.fit_info_ = _fit_info(self.fit_seconds_, self.fitted_params_)
+        if progress:
+            epochs = self.fit_info_.get("epochs")
+            done = {"epoch": epochs, "epochs": epochs, "elapsed": self.fit_seconds_, "budget": self.time_budget}
+            progress({k: v for k, v in done.items() if v is not None})
         return self
 
     def _fit_once(self, data: pd.DataFrame, params: dict[str, Any]):
@@ -137,20 +144,32 @@ class SDVGenerator:
         (folder / "marginals.json").write_text(json.dumps(self.marginals_))
 
     @classmethod
-    def load(cls, folder: Path, *, trusted: bool = False) -> "SDVGenerator":
+    def load(cls, folder: Path, *, trusted: bool = False, device: str | None = None) -> "SDVGenerator":
+        """`device`: None keeps the one it was fitted for (only a neural synthesizer's fitting uses it)."""
         if not trusted:
             raise UserError(f"{folder}: SDV models are pickles, which can run code when loaded; load only a model "
                             "this run wrote, or pass trusted=True for a file you trust")
         folder = Path(folder)
         config = json.loads((folder / "generator.json").read_text())
-        gen = cls(config["family"], Profile.model_validate(config["profile"]), config["params"], config["device"])
+        gen = cls(config["family"], Profile.model_validate(config["profile"]), config["params"],
+                  device or config["device"])
         from sdv.utils import load_synthesizer  # SDV 2 moved loading out of the synthesizer classes
 
         gen.synthesizer_ = load_synthesizer(str(folder / "synthesizer.pkl"))
         gen.fitted_params_ = config["params"]
         gen.fit_seconds_ = config["fit_seconds"]
+        gen.fit_info_ = _fit_info(gen.fit_seconds_, gen.fitted_params_)
         gen.marginals_ = json.loads((folder / "marginals.json").read_text())
         return gen
+
+
+def _fit_info(seconds: float, params: dict[str, Any]) -> dict:
+    """What fitting measured (the Generator protocol's `fit_info_`): CPU seconds of the final fit, and the epochs
+    asked of a neural synthesizer (its own default when the params name none: not known here)."""
+    info: dict[str, Any] = {"seconds": round(seconds, 2), "clock": "cpu"}
+    if params.get("epochs") is not None:
+        info["epochs"] = int(params["epochs"])
+    return info
 
 
 _MARGINAL_POINTS = 5000

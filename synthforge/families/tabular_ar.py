@@ -27,7 +27,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -203,7 +203,9 @@ class ARGenerator:
         self.random_state = random_state
 
     # -- fit ---------------------------------------------------------------------------------------------------
-    def fit(self, data: pd.DataFrame, *, progress=None) -> "ARGenerator":
+    def fit(self, data: pd.DataFrame, *, progress: Callable[[dict], None] | None = None) -> "ARGenerator":
+        """Learn the table. `progress` gets a dict after every epoch: epoch, epochs, loss (training, per row),
+        val_loss (summed over the heads still training), elapsed (CPU seconds) and budget."""
         import torch
 
         p = check_params(self.params)
@@ -236,6 +238,7 @@ class ARGenerator:
         self.history_ = history
         self.dp_spent_ = spent
         self.fit_seconds_ = time.process_time() - started
+        self.fit_info_ = _fit_info(self.fit_seconds_, history)
         return self
 
     # -- sample ------------------------------------------------------------------------------------------------
@@ -317,7 +320,13 @@ class ARGenerator:
         gen.net_ = net.to(torch.device("cpu")).eval()
         gen.fitted_params_, gen.fit_seconds_ = params, config["fit_seconds"]
         gen.history_, gen.dp_spent_ = config["history"], config.get("dp_spent")
+        gen.fit_info_ = _fit_info(gen.fit_seconds_, gen.history_)
         return gen
+
+
+def _fit_info(seconds: float, history: list[dict]) -> dict:
+    """What fitting measured (the Generator protocol's `fit_info_`): CPU seconds and epochs trained."""
+    return {"seconds": round(seconds, 2), "epochs": len(history), "clock": "cpu"}
 
 
 def _order(columns: list[str], lead: tuple[str, ...]) -> list[str]:
@@ -377,7 +386,9 @@ def _train(net, train: np.ndarray, val: np.ndarray, p: ARParams, device: str, rn
         history.append({"epoch": epoch + 1, "train_loss": round(total / len(x_train), 5),
                         "val_loss": round(sum(val_losses.values()), 5), "heads_training": len(active)})
         if progress:
-            progress(epoch + 1, epochs, sum(val_losses.values()))
+            progress({"epoch": epoch + 1, "epochs": epochs, "loss": total / len(x_train),
+                      "val_loss": sum(val_losses.values()) if val_losses else None,
+                      "elapsed": time.process_time() - started, "budget": budget})
         if budget is not None and time.process_time() - started > budget:
             break
         if privacy or not val_losses:  # the planned epochs, the last weights: nothing is chosen on private rows

@@ -32,6 +32,11 @@ GATE_METRICS: dict[str, tuple[str, str]] = {
     "min_density": ("density", "min"),
     "min_coverage": ("coverage", "min"),
     "max_near_copy_share": ("near_copy_share", "max"),
+    # relational (relational.py): the worst relationship; min_quality / max_detection_auc read the worst table
+    "min_fk_resolved": ("fk_resolved", "min"),
+    "min_children_per_parent": ("children_per_parent_ks", "min"),
+    "min_order_holds": ("order_holds", "min"),
+    "min_gap_similarity": ("gap_ks", "min"),
 }
 
 

@@ -1,7 +1,8 @@
 """Render a Report as one self-contained HTML page (inline CSS, PNG plots as data: URIs).
 
-Everything shown comes from the Report model; nothing is recomputed from data here. All
-user strings go through Jinja2 autoescaping.
+Everything shown comes from the Report model: its sections hold statistics only and every plot is drawn here from
+them; nothing is recomputed from data. The page's template and style are package data (templates/). All user
+strings go through Jinja2 autoescaping.
 """
 
 from __future__ import annotations
@@ -9,8 +10,9 @@ from __future__ import annotations
 import base64
 import io
 import math
-
+from functools import cache
 from html import escape
+from importlib import resources
 
 import jinja2
 from markupsafe import Markup
@@ -18,7 +20,7 @@ import numpy as np
 import matplotlib.dates as mdates
 from matplotlib.figure import Figure
 
-from .report_model import Metric, Report
+from .report_model import ImageSection, ImageTraining, Metric, PixelGrid, Report, TextSection
 
 MAX_COLUMN_PLOTS = 30
 MAX_HEATMAP_COLUMNS = 30
@@ -243,12 +245,10 @@ TEXT_HEADLINE = [  # (metric key, label, format)
 ]
 
 
-def _text_view(section: dict, failing: set[str]) -> dict:
-    metrics = section.get("metrics", {})
-    util = section.get("utility") or {}
-    div = section.get("diversity") or {}
+def _text_view(section: TextSection, failing: set[str]) -> dict:
+    metrics, util, div = section.metrics, section.utility, section.diversity
     return {
-        "cards": [{"label": label, "value": _fmt(metrics[k]["value"], fmt), "failing": k in failing}
+        "cards": [{"label": label, "value": _fmt(metrics[k].value, fmt), "failing": k in failing}
                   for k, label, fmt in TEXT_HEADLINE if k in metrics],
         "utility": [{"name": name, "rows": util[key].get("train_rows"), "f1": _fmt(util[key].get("macro_f1")),
                      "acc": _fmt(util[key].get("accuracy")),
@@ -261,18 +261,16 @@ def _text_view(section: dict, failing: set[str]) -> dict:
         "diversity": [{"name": k, "real": _fmt((div.get("real") or {}).get(k)),
                        "synthetic": _fmt((div.get("synthetic") or {}).get(k))}
                       for k in ("distinct_1", "distinct_2", "self_bleu")],
-        "filters": section.get("filters") or {},
-        "memorisation": section.get("memorisation") or {},
-        "samples": section.get("samples") or {},
-        "labels": section.get("labels") or {},
-        "model": section.get("model") or {},
-        "vocab": section.get("vocabulary") or {},
-        "embedding": {k: _fmt(v) for k, v in (section.get("embedding") or {}).items() if k != "pca"},
-        "metric_rows": _metric_rows([Metric(**m) for m in metrics.values()]),
-        "plots": [p for p in (text_length_plot(section.get("lengths") or {}),
-                              text_rank_plot(section.get("vocabulary") or {}),
-                              text_embedding_plot(section.get("embedding") or {}),
-                              text_loss_plot((section.get("model") or {}).get("history") or [])) if p],
+        "filters": section.filters,
+        "memorisation": section.memorisation,
+        "samples": section.samples,
+        "labels": section.labels,
+        "model": section.model.model_dump() if section.model.name or section.model.fit else {},
+        "vocab": section.vocabulary,
+        "embedding": {k: _fmt(v) for k, v in section.embedding.items() if k != "pca"},
+        "metric_rows": _metric_rows(list(metrics.values())),
+        "plots": [p for p in (text_length_plot(section.lengths), text_rank_plot(section.vocabulary),
+                              text_embedding_plot(section.embedding), text_loss_plot(section.model.history)) if p],
     }
 
 
@@ -292,25 +290,78 @@ IMAGE_HEADLINE = [  # (metric key, label, format)
 ]
 
 
-def _image_view(section: dict, failing: set[str]) -> dict:
-    metrics = section.get("metrics", {})
-    util = (metrics.get("utility") or {}).get("detail", {})
+def pixel_grid_plot(grid: PixelGrid, column_labels: list[str] | None = None) -> str | None:
+    """Small uint8 images laid out in rows (upscaled to about 48 px, 2 px gaps), rows labelled on the left and
+    columns, if given, below."""
+    if not grid.rows or not grid.height:
+        return None
+    h, w, c = grid.height, grid.width, grid.channels
+    scale, gap, cols = max(1, 48 // h), 2, max(len(r) for r in grid.rows)
+    out = np.full((len(grid.rows) * (h * scale + gap) + gap, cols * (w * scale + gap) + gap, 3), 255, np.uint8)
+    for r, images in enumerate(grid.rows):
+        for k, pixels in enumerate(images):
+            im = np.frombuffer(base64.b64decode(pixels), dtype=np.uint8).reshape(h, w, c)
+            big = np.kron(im, np.ones((scale, scale, 1), np.uint8))
+            y0, x0 = gap + r * (h * scale + gap), gap + k * (w * scale + gap)
+            out[y0:y0 + h * scale, x0:x0 + w * scale] = big[..., :3]  # grey broadcasts to RGB
+    fig = Figure(figsize=(out.shape[1] / 80 + (0.6 if column_labels else 1.2),
+                          out.shape[0] / 80 + (0.5 if column_labels else 0.3)))
+    ax = fig.subplots()
+    ax.imshow(out, interpolation="nearest")
+    step = h * scale + gap
+    ax.set_yticks([gap + i * step + step / 2 - 1 for i in range(len(grid.rows))],
+                  [str(n)[:16] for n in grid.row_labels[:len(grid.rows)]], fontsize=8)
+    ax.set_xticks([gap + i * (w * scale + gap) + step / 2 - 1 for i in range(len(column_labels or []))],
+                  column_labels or [], fontsize=7)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    return _png(fig)
+
+
+def image_loss_plot(training: ImageTraining) -> str | None:
+    """Training loss (smoothed, log scale) against step."""
+    if not training.losses:
+        return None
+    steps = training.loss_steps if len(training.loss_steps) == len(training.losses) else \
+        list(range(1, len(training.losses) + 1))
+    fig = Figure(figsize=(4.2, 2.2))
+    ax = fig.subplots()
+    ax.plot(steps, training.losses, color=REAL, linewidth=1.4)
+    ax.set_yscale("log")
+    ax.set_xlabel("step", fontsize=8)
+    ax.set_ylabel("loss (smoothed)", fontsize=8)
+    ax.tick_params(labelsize=7)
+    return _png(fig)
+
+
+def _image_view(section: ImageSection, failing: set[str]) -> dict:
+    metrics = section.metrics
+    util = metrics["utility"].detail if "utility" in metrics else {}
+    pair_labels = [_fmt(p.get("rms_distance")) for p in section.closest_pairs]
+    figures = [("sample grid (one row per class)", pixel_grid_plot(section.samples)),
+               ("closest synthetic–training pairs (top: synthetic, bottom: its nearest training image; "
+                "RMS pixel distance below)", pixel_grid_plot(section.nearest, pair_labels))]
     return {
-        "cards": [{"label": label, "value": _fmt(metrics[k]["value"], fmt), "failing": k in failing}
+        "cards": [{"label": label, "value": _fmt(metrics[k].value, fmt), "failing": k in failing}
                   for k, label, fmt in IMAGE_HEADLINE if k in metrics],
-        "figures": [(name, uri) for name, uri in (section.get("figures") or {}).items() if uri],
+        "figures": [(name, uri) for name, uri in figures if uri],
         "tstr": _fmt((util.get("tstr") or {}).get("accuracy")), "trtr": _fmt((util.get("trtr") or {}).get("accuracy")),
-        "per_class": _generic(section.get("per_class") or []),
-        "pairs": _generic(section.get("closest_pairs") or []),
-        "memorisation": section.get("memorisation", ""),
-        "metric_rows": [{"name": k, "value": _fmt(m["value"], "{:.4g}"), "better": {True: "higher", False: "lower",
-                                                                                   None: "see definition"}[
-                             m.get("higher_is_better")],
-                         "features": (m.get("computed_on") or {}).get("features", ""), "definition": m["definition"],
-                         "computed_on": ", ".join(f"{a}={_fmt(b, '{:g}')}" for a, b in
-                                                  (m.get("computed_on") or {}).items() if a != "features")}
+        "per_class": _generic(section.per_class),
+        "pairs": _generic(section.closest_pairs),
+        "memorisation": section.memorisation,
+        "metric_rows": [{"name": k, "value": _fmt(m.value, "{:.4g}"),
+                         "better": {True: "higher", False: "lower", None: "see definition"}[m.higher_is_better],
+                         "features": m.computed_on.get("features", ""), "definition": m.definition,
+                         "computed_on": ", ".join(f"{a}={_fmt(b, '{:g}')}" for a, b in m.computed_on.items()
+                                                  if a != "features")}
                         for k, m in metrics.items()],
     }
+
+
+def _training_view(training: ImageTraining) -> dict:
+    table = training.model_dump(exclude={"losses", "loss_steps", "model", "sampling"})
+    table |= {"model": training.model, "sampling": training.sampling}
+    return {"table": _generic(table), "loss_plot": image_loss_plot(training)}
 
 
 # ---------------------------------------------------------------- view model
@@ -359,6 +410,24 @@ def _metric_rows(metrics: list[Metric]) -> list[dict]:
             for m in metrics]
 
 
+def _relational_view(section) -> dict:
+    """Per table: rows and its worst numbers; per link: keys, children per parent, order and gaps of events."""
+    tables = [{"name": name, **{k: f"{n:,}" for k, n in section.rows.get(name, {}).items()},
+               "overall": _fmt(q.overall.value), "detection": _fmt(q.detection_auc.value),
+               "dcr": _fmt(q.dcr_share.value)} for name, q in section.tables.items()]
+    links = []
+    for r in section.relationships:
+        seq = r.get("sequence") or {}
+        cpp = r["children_per_parent"]
+        links.append({"link": f"{r['parent']} → {r['child']} ({r['foreign_key']})", "fk": _fmt(r["fk_resolved"]),
+                      "ks": _fmt(r["children_per_parent_ks_complement"]),
+                      "children": f"{cpp['real_mean']:.2f} / {cpp['synthetic_mean']:.2f}",
+                      "order": f"{_fmt(r['order_holds'])} (real {_fmt(r['order_holds_real'])})"
+                               if "order_holds" in r else "–",
+                      "gaps": _fmt(seq.get("gap_ks_complement")), "lag1": _fmt(seq.get("lag1_max_difference"))})
+    return {"metric_rows": _metric_rows(list(section.metrics.values())), "tables": tables, "links": links}
+
+
 def _generic(value):
     """Section values: image data URIs become plots, dict/list become tables, rest text."""
     if isinstance(value, str) and value.startswith("data:image/"):
@@ -398,10 +467,10 @@ def build_view(report: Report) -> dict:
                           for row in report.selection],
             "validation": _generic(report.validation) if report.validation else None,
             "run": _generic(report.run) if report.run else None,
-            "sections": [(name, _generic(body)) for name, body in report.sections.items()
-                         if name not in ("text", "images")],
-            "images": _image_view(report.sections["images"], failing) if "images" in report.sections else None,
-            "text": _text_view(report.sections["text"], failing) if "text" in report.sections else None}
+            "images": _image_view(report.image, failing) if report.image else None,
+            "training": _training_view(report.image.training) if report.image and report.image.training else None,
+            "text": _text_view(report.text, failing) if report.text else None,
+            "relational": _relational_view(report.relational) if report.relational else None}
     if tab:
         view["fidelity"] = _fidelity_view(tab)
         view["metric_rows"] = _metric_rows(list(metrics.values()))
@@ -417,22 +486,27 @@ def build_view(report: Report) -> dict:
     return view
 
 
-_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined,
-                          trim_blocks=True, lstrip_blocks=True)
+@cache
+def _resource(name: str) -> str:
+    """A file of the package's templates/ folder (package data, so a wheel carries it)."""
+    return resources.files(__package__).joinpath("templates", name).read_text(encoding="utf-8")
+
+
+_ENV = jinja2.Environment(loader=jinja2.FunctionLoader(_resource), autoescape=True,
+                          undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True)
 _ENV.filters["fmt"] = _fmt
 
 
 def render_html(report: Report) -> str:
     """The whole page as a string (no network access needed to view it)."""
-    view = build_view(report)
-    return _ENV.from_string(TEMPLATE).render(summary_section=Markup(_ENV.from_string(SUMMARY).render(**view)), **view)
+    return _ENV.get_template("report.html.j2").render(style=Markup(_resource("report.css")), **build_view(report))
 
 
 def render_summary(report: Report, worst: int = 5) -> str:
     """The page's summary section (same template), its style, and the worst-scoring columns: what a notebook shows
     for a result (`_repr_html_`)."""
     view = _summary_view(report)
-    style = TEMPLATE[TEMPLATE.index("<style>"):TEMPLATE.index("</style>") + len("</style>")]
+    style = f"<style>\n{_resource('report.css')}</style>"
     rows = ""
     if report.tabular is not None:
         cols = report.tabular.column_shapes.detail.get("columns", {})
@@ -442,298 +516,4 @@ def render_summary(report: Report, worst: int = 5) -> str:
         rows = (f"<h3>Worst columns</h3><table><tr><th>Column</th><th>Shape score</th></tr>{rows}</table>"
                 if rows else "")
     return (f"<div class='synthforge'>{style}<h3>{escape(report.title)}</h3>"
-            f"{_ENV.from_string(SUMMARY).render(**view)}{rows}</div>")
-
-
-SUMMARY = r"""<section id="summary" class="summary">
-  <h2>Summary <span class="badge {{ report.status }}" id="status">{{ report.status | replace("_", " ") }}</span></h2>
-  {% if n_failed %}
-  <div class="alert" id="failed-gates"><strong>{{ n_failed }} quality gate{{ "s" if n_failed > 1 }} failed:</strong>
-    {% for g in gates if not g.passed %}{{ g.gate }} ({{ g.metric }} = {{ g.value }}, threshold {{ g.threshold }}){{ ", " if not loop.last }}{% endfor %}
-  </div>
-  {% endif %}
-  {% if gates %}
-  <table class="gates">
-    <tr><th>Gate</th><th>Metric</th><th>Threshold</th><th>Value</th><th>Result</th></tr>
-    {% for g in gates %}
-    <tr class="{{ 'pass' if g.passed else 'fail' }}"><td>{{ g.gate }}</td><td>{{ g.metric }}</td>
-      <td class="num">{{ g.threshold }}</td><td class="num">{{ g.value }}</td>
-      <td class="status">{{ "pass" if g.passed else "FAIL" }}</td></tr>
-    {% endfor %}
-  </table>
-  {% else %}
-  <p class="small">No quality gates were configured.</p>
-  {% endif %}
-  {% if headline %}
-  <div class="cards">
-    {% for c in headline %}
-    <div class="card{{ ' failing' if c.failing }}"><div class="v">{{ c.value }}</div><div class="l">{{ c.label }}</div></div>
-    {% endfor %}
-  </div>
-  {% endif %}
-</section>"""
-
-TEMPLATE = r"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{ report.title }}</title>
-<style>
-:root { --ok:#1d7a46; --bad:#b3261e; --muted:#5f6670; --line:#dde1e6; --bg:#f6f7f9; }
-* { box-sizing: border-box; }
-body { font: 14px/1.45 -apple-system, "Segoe UI", Roboto, Helvetica, Arial, sans-serif; color:#1c1f23;
-       margin:0; background:var(--bg); }
-main { max-width: 1180px; margin: 0 auto; padding: 20px 24px 60px; }
-header h1 { font-size: 22px; margin: 0 0 4px; }
-.meta { color: var(--muted); font-size: 12px; }
-section { background:#fff; border:1px solid var(--line); border-radius:8px; padding:16px 20px; margin:16px 0; }
-h2 { font-size: 17px; margin: 0 0 10px; }
-h3 { font-size: 14px; margin: 14px 0 6px; }
-.badge { display:inline-block; padding:4px 12px; border-radius:999px; font-weight:700; color:#fff;
-         letter-spacing:.04em; text-transform:uppercase; font-size:13px; }
-.badge.passed { background:var(--ok); } .badge.failed { background:var(--bad); }
-.badge.no_gates { background:#6b7280; }
-.alert { border-left:4px solid var(--bad); background:#fdecea; padding:8px 12px; margin:10px 0; }
-.cards { display:grid; grid-template-columns:repeat(auto-fill,minmax(150px,1fr)); gap:10px; margin-top:12px; }
-.card { border:1px solid var(--line); border-radius:6px; padding:8px 10px; }
-.card .v { font-size:20px; font-weight:650; } .card .l { color:var(--muted); font-size:12px; }
-.card.failing { border-color:var(--bad); background:#fdecea; }
-table { border-collapse:collapse; width:100%; margin:6px 0; font-size:13px; }
-th, td { border-bottom:1px solid var(--line); padding:4px 8px; text-align:left; vertical-align:top; }
-th { background:#f0f2f5; font-weight:600; }
-td.num { font-variant-numeric: tabular-nums; }
-tr.fail td { background:#fdecea; color:var(--bad); font-weight:600; }
-tr.pass td.status { color:var(--ok); font-weight:600; }
-tr.chosen td { background:#eef7f0; font-weight:600; }
-.plots { display:flex; flex-wrap:wrap; gap:8px; }
-img.plot { max-width:100%; height:auto; border:1px solid var(--line); border-radius:4px; background:#fff; }
-.small { color:var(--muted); font-size:12px; }
-details summary { cursor:pointer; color:var(--muted); }
-ul.notes li { margin:2px 0; }
-@media print {
-  body { background:#fff; font-size:11px; }
-  main { max-width:none; padding:0; }
-  section { border:none; padding:6px 0; page-break-inside:auto; }
-  img.plot { max-width:48%; page-break-inside:avoid; }
-  details { display:block; } details > * { display:block; }
-  .badge, tr.fail td, .card.failing { -webkit-print-color-adjust:exact; print-color-adjust:exact; }
-}
-</style>
-</head>
-<body>
-<main>
-<header>
-  <h1>{{ report.title }}</h1>
-  <div class="meta">created {{ report.created }}</div>
-</header>
-
-{{ summary_section }}
-
-{% if report.tabular %}
-<section id="fidelity">
-  <h2>Fidelity</h2>
-  <p>Column shapes {{ report.tabular.column_shapes.value | fmt }}, pair trends {{ report.tabular.pair_trends.value | fmt }}
-     ({{ fidelity.n_contributing }} of {{ fidelity.n_pairs }} pairs related in the real data count),
-     overall {{ report.tabular.overall.value | fmt }}.</p>
-  {% if fidelity.capped %}<p class="small">Showing plots for the {{ fidelity.plots | length }} worst of {{ fidelity.n_columns }} columns.</p>{% endif %}
-  <div class="plots">
-    {% for p in fidelity.plots %}<img class="plot" alt="{{ p.column }}: real vs synthetic" src="{{ p.uri }}">{% endfor %}
-  </div>
-  <div class="plots">
-    {% if fidelity.corr_heatmap %}<img class="plot" alt="correlation difference heatmap" src="{{ fidelity.corr_heatmap }}">{% endif %}
-    {% if fidelity.pair_heatmap %}<img class="plot" alt="pair similarity heatmap" src="{{ fidelity.pair_heatmap }}">{% endif %}
-  </div>
-  {% if fidelity.worst_pairs %}
-  <h3>Lowest-scoring related pairs</h3>
-  <table><tr><th>Column A</th><th>Column B</th><th>Metric</th><th>Score</th></tr>
-  {% for p in fidelity.worst_pairs %}<tr><td>{{ p.a }}</td><td>{{ p.b }}</td><td>{{ p.metric }}</td><td class="num">{{ p.score }}</td></tr>{% endfor %}
-  </table>
-  {% endif %}
-  <details><summary>Per-column scores ({{ fidelity.n_columns }})</summary>
-  <table><tr><th>Column</th><th>Kind</th><th>Metric</th><th>Score</th></tr>
-  {% for c in fidelity.columns %}<tr><td>{{ c.name }}</td><td>{{ c.kind }}</td><td>{{ c.metric }}</td><td class="num">{{ c.score }}</td></tr>{% endfor %}
-  </table></details>
-</section>
-
-<section id="detection">
-  <h2>Detection</h2>
-  <p>ROC AUC of a classifier telling real from synthetic rows: <strong>{{ detection.value | fmt }}</strong>
-     (0.5 = indistinguishable, 1 = fully separable). Folds: {{ detection_folds or "n/a" }}.</p>
-  <p class="small">{{ detection.definition }}</p>
-</section>
-
-<section id="privacy">
-  <h2>Privacy</h2>
-  <table>
-    <tr><th>Metric</th><th>Synthetic</th><th>Real holdout (baseline)</th><th>Meaning</th></tr>
-    <tr><td>Exact copies</td><td class="num">{{ privacy.copies.value | fmt("{:.2%}") }}</td><td class="num">{{ privacy.copies.detail.get("holdout_share") | fmt("{:.2%}") }}</td><td>{{ privacy.copies.definition }}; the baseline is the share of real unseen rows equal to a training row</td></tr>
-    {% if privacy.excess %}<tr><td>Exact copies, excess</td><td class="num">{{ privacy.excess.value | fmt("{:+.2%}") }}</td><td class="num">0</td><td>{{ privacy.excess.definition }}</td></tr>{% endif %}
-    <tr><td>DCR share</td><td class="num">{{ privacy.dcr.value | fmt }}</td><td class="num">0.5</td><td>{{ privacy.dcr.definition }}</td></tr>
-    <tr><td>Median distance to closest training row</td><td class="num">{{ privacy.dcr.detail.get("median_dcr_train") | fmt }}</td><td class="num">{{ privacy.dcr.detail.get("median_dcr_real_holdout") | fmt }}</td><td>synthetic rows much closer than real unseen rows sit near training rows</td></tr>
-    <tr><td>NNDR (median)</td><td class="num">{{ privacy.nndr.value | fmt }}</td><td class="num">n/a</td><td>{{ privacy.nndr.definition }}</td></tr>
-  </table>
-  {% if privacy.plot %}<div class="plots"><img class="plot" alt="DCR histograms" src="{{ privacy.plot }}"></div>{% endif %}
-</section>
-
-<section id="utility">
-  <h2>Utility</h2>
-  {% if utility %}
-  <p>TSTR/TRTR ratio: <strong>{{ utility.value | fmt }}</strong>
-     (target {{ utility.computed_on.target }}, {{ utility.computed_on.task }}, tested on {{ utility.computed_on.test_on }}).</p>
-  {% if utility.detail.get("tstr") %}
-  <table><tr><th></th><th>{{ utility.detail.get("score", "score") }}</th><th>accuracy</th></tr>
-    <tr><td>train synthetic, test real (TSTR)</td><td class="num">{{ utility.detail.tstr.score | fmt }}</td><td class="num">{{ utility.detail.tstr.get("accuracy") | fmt }}</td></tr>
-    <tr><td>train real, test real (TRTR)</td><td class="num">{{ utility.detail.trtr.score | fmt }}</td><td class="num">{{ utility.detail.trtr.get("accuracy") | fmt }}</td></tr>
-  </table>
-  {% endif %}
-  {% if utility_plot %}<div class="plots"><img class="plot" alt="utility scores" src="{{ utility_plot }}"></div>{% endif %}
-  {% if gain and gain.value is not none %}
-  <p>Augmentation gain (real + synthetic vs real alone, {{ gain.detail.runs | length }} draws):
-     <strong>{{ gain.value | fmt("{:+.4f}") }}</strong>, 95 % interval
-     [{{ gain.detail.ci95[0] | fmt("{:+.4f}") }}, {{ gain.detail.ci95[1] | fmt("{:+.4f}") }}]
-     {% for k, part in gain.detail.get("other", {}).items() %}; {{ k }}: {{ part.mean | fmt("{:+.4f}") }}
-     [{{ part.ci95[0] | fmt("{:+.4f}") }}, {{ part.ci95[1] | fmt("{:+.4f}") }}]{% endfor %}.</p>
-  {% endif %}
-  {% else %}
-  <p class="small">Not computed (no target given).</p>
-  {% endif %}
-</section>
-
-<section id="metrics">
-  <h2>Metric definitions</h2>
-  <table><tr><th>Metric</th><th>Value</th><th>Range</th><th>Better</th><th>Definition</th><th>Computed on</th></tr>
-  {% for m in metric_rows %}<tr><td>{{ m.name }}</td><td class="num">{{ m.value }}</td><td>{{ m.range }}</td><td>{{ m.better }}</td><td>{{ m.definition }}</td><td class="small">{{ m.computed_on }}</td></tr>{% endfor %}
-  </table>
-</section>
-{% endif %}
-
-{% if report.columns %}
-<section id="columns">
-  <h2>Columns</h2>
-  <table><tr><th>Column</th><th>Kind</th><th>How it was generated</th></tr>
-  {% for c in report.columns %}<tr><td>{{ c.name }}</td><td>{{ c.kind }}</td><td>{{ c.treatment }}</td></tr>{% endfor %}
-  </table>
-</section>
-{% endif %}
-
-{% if report.tabular and report.tabular.identifiers %}
-<section id="identifiers">
-  <h2>Ids and personal data</h2>
-  <p class="small">Left out of column shapes and pair trends (as sdmetrics does) and graded on what matters: format,
-  uniqueness, and real values that appear in the output.</p>
-  <table><tr><th>Column</th><th>Treated as</th><th>Well-formed</th><th>Unique</th><th>Real values leaked</th><th>Format check</th></tr>
-  {% for r in report.tabular.identifiers %}<tr><td>{{ r.column }}</td><td>{{ r.treated_as }}</td><td class="num">{{ r.well_formed | fmt("{:.1%}") }}</td><td class="num">{{ r.unique | fmt("{:.1%}") }}</td><td class="num">{{ r.leaked | fmt("{:.2%}") }}</td><td>{{ r.format }}</td></tr>{% endfor %}
-  </table>
-</section>
-{% endif %}
-
-{% if report.selection %}
-<section id="selection">
-  <h2>Model selection</h2>
-  <table><tr>{% for k in selection_keys %}<th>{{ k }}</th>{% endfor %}</tr>
-  {% for row in selection %}<tr class="{{ 'chosen' if row._chosen }}">{% for k in selection_keys %}<td>{{ row.get(k, "") }}</td>{% endfor %}</tr>{% endfor %}
-  </table>
-</section>
-{% endif %}
-
-{% macro generic(node) -%}
-{% if node.type == "image" %}<img class="plot" alt="" src="{{ node.uri }}">
-{% elif node.type == "dict" %}<table>{% for k, v in node.rows %}<tr><th>{{ k }}</th><td>{{ generic(v) }}</td></tr>{% endfor %}</table>
-{% elif node.type == "table" %}<table><tr>{% for k in node["keys"] %}<th>{{ k }}</th>{% endfor %}</tr>{% for r in node.rows %}<tr>{% for v in r %}<td>{{ v }}</td>{% endfor %}</tr>{% endfor %}</table>
-{% else %}{{ node.text }}{% endif %}
-{%- endmacro %}
-
-{% if images %}
-<section id="images">
-  <h2>Images</h2>
-  <div class="cards">
-    {% for c in images.cards %}<div class="card{{ ' failing' if c.failing }}"><div class="v">{{ c.value }}</div><div class="l">{{ c.label }}</div></div>{% endfor %}
-  </div>
-  <p>Small CNN trained on synthetic images, tested on held-out real ones (TSTR): <strong>{{ images.tstr }}</strong>;
-     trained on real training images (TRTR): <strong>{{ images.trtr }}</strong>.</p>
-  {% for name, uri in images.figures %}<h3>{{ name }}</h3><div class="plots"><img class="plot" alt="{{ name }}" src="{{ uri }}"></div>{% endfor %}
-  <p class="small">{{ images.memorisation }}</p>
-  <details><summary>Per class</summary>{{ generic(images.per_class) }}</details>
-  <details><summary>Closest synthetic–training pairs</summary>{{ generic(images.pairs) }}</details>
-  <h3>Metric definitions (and the feature space of each)</h3>
-  <table><tr><th>Metric</th><th>Value</th><th>Better</th><th>Feature space</th><th>Definition</th><th>Computed on</th></tr>
-  {% for m in images.metric_rows %}<tr><td>{{ m.name }}</td><td class="num">{{ m.value }}</td><td>{{ m.better }}</td><td class="small">{{ m.features }}</td><td>{{ m.definition }}</td><td class="small">{{ m.computed_on }}</td></tr>{% endfor %}
-  </table>
-</section>
-{% endif %}
-
-{% if validation %}
-<section id="validation"><h2>Validation</h2>{{ generic(validation) }}</section>
-{% endif %}
-
-{% if text %}
-<section id="text">
-  <h2>Text</h2>
-  <div class="cards">
-    {% for c in text.cards %}
-    <div class="card{{ ' failing' if c.failing }}"><div class="v">{{ c.value }}</div><div class="l">{{ c.label }}</div></div>
-    {% endfor %}
-  </div>
-  <div class="plots">{% for p in text.plots %}<img class="plot" alt="text quality plot" src="{{ p }}">{% endfor %}</div>
-  {% if text.utility %}
-  <h3>Utility: {{ text.utility_meta.classifier }}, {{ text.utility_meta.score }} on {{ text.utility_meta.test_rows }} held-out real documents</h3>
-  <table><tr><th>Training set</th><th>Documents</th><th>Macro-F1</th><th>Accuracy</th><th>F1 per class</th></tr>
-  {% for u in text.utility %}<tr><td>{{ u.name }}</td><td class="num">{{ u.rows }}</td><td class="num">{{ u.f1 }}</td><td class="num">{{ u.acc }}</td><td class="small">{{ u.per_class }}</td></tr>{% endfor %}
-  </table>
-  {% if text.uplift %}<p>Augmentation gain over {{ text.uplift.runs | length }} draws of synthetic documents:
-     <strong>{{ text.uplift.mean | fmt("{:+.4f}") }}</strong>, 95 % interval
-     [{{ text.uplift.ci95[0] | fmt("{:+.4f}") }}, {{ text.uplift.ci95[1] | fmt("{:+.4f}") }}].</p>{% endif %}
-  {% endif %}
-  <h3>Filters (before anything was written)</h3>
-  <p>{{ text.filters.sampled }} documents generated, {{ text.filters.kept }} kept of {{ text.filters.requested }} requested, in {{ text.filters.rounds }} round(s);
-     {{ text.filters.tokens }} tokens at {{ text.filters.tokens_per_s }} tokens/s.
-     Memorisation (a run of ≥ {{ text.memorisation.ngram }} tokens shared with a seed document): {{ text.memorisation.before | fmt("{:.2%}") }} of generated documents, {{ text.memorisation.after | fmt("{:.2%}") }} of the output{% if text.memorisation.longest_run %} (longest shared run {{ text.memorisation.longest_run }} tokens){% endif %}.</p>
-  <table><tr><th>Dropped because</th><th>Documents</th></tr>
-  {% for k, v in text.filters.dropped.items() %}<tr><td>{{ k }}</td><td class="num">{{ v }}</td></tr>{% else %}<tr><td colspan="2" class="small">nothing dropped</td></tr>{% endfor %}
-  {% for k, v in text.filters.masked.items() %}<tr><td>PII masked (kept): {{ k }}</td><td class="num">{{ v }}</td></tr>{% endfor %}
-  </table>
-  {% if text.labels %}
-  <h3>Labels</h3>
-  <table><tr><th>Label</th><th>Real (train)</th><th>Synthetic</th></tr>
-  {% for k in (text.labels.real.keys() | list) + (text.labels.synthetic.keys() | reject("in", text.labels.real) | list) %}<tr><td>{{ k }}</td><td class="num">{{ text.labels.real.get(k, 0) }}</td><td class="num">{{ text.labels.synthetic.get(k, 0) }}</td></tr>{% endfor %}
-  </table>
-  {% endif %}
-  <h3>Diversity (equal-size samples)</h3>
-  <table><tr><th>Metric</th><th>Real</th><th>Synthetic</th></tr>
-  {% for d in text.diversity %}<tr><td>{{ d.name }}</td><td class="num">{{ d.real }}</td><td class="num">{{ d.synthetic }}</td></tr>{% endfor %}
-  {% if text.vocab.types %}<tr><td>distinct words</td><td class="num">{{ text.vocab.types.real }}</td><td class="num">{{ text.vocab.types.synthetic }}</td></tr>
-  <tr><td>share of words not in the seed</td><td></td><td class="num">{{ text.vocab.novel_word_share | fmt("{:.2%}") }}</td></tr>{% endif %}
-  </table>
-  <h3>Samples per label</h3>
-  {% for label, docs in text.samples.items() %}
-  <p><strong>{{ label }}</strong></p><ul>{% for d in docs %}<li>{{ d }}</li>{% endfor %}</ul>
-  {% endfor %}
-  {% if text.model %}
-  <details><summary>Model: {{ text.model.name }}</summary>
-  <table>{% for k, v in text.model.fit.items() %}<tr><th>{{ k }}</th><td>{{ v | fmt("{:.4g}") }}</td></tr>{% endfor %}
-  {% for k, v in text.model.sampling.items() %}<tr><th>sampling.{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table></details>
-  {% endif %}
-  <details><summary>Embeddings</summary><table>{% for k, v in text.embedding.items() %}<tr><th>{{ k }}</th><td>{{ v }}</td></tr>{% endfor %}</table></details>
-  <details><summary>Metric definitions</summary>
-  <table><tr><th>Metric</th><th>Value</th><th>Range</th><th>Better</th><th>Definition</th><th>Computed on</th></tr>
-  {% for m in text.metric_rows %}<tr><td>{{ m.name }}</td><td class="num">{{ m.value }}</td><td>{{ m.range }}</td><td>{{ m.better }}</td><td>{{ m.definition }}</td><td class="small">{{ m.computed_on }}</td></tr>{% endfor %}
-  </table></details>
-</section>
-{% endif %}
-
-{% for name, body in sections %}
-<section class="extra"><h2>{{ name }}</h2>{{ generic(body) }}</section>
-{% endfor %}
-
-{% if notes %}
-<section id="notes"><h2>Notes</h2><ul class="notes">{% for n in notes %}<li>{{ n }}</li>{% endfor %}</ul></section>
-{% endif %}
-
-{% if run %}
-<section id="run"><h2>Run</h2>{{ generic(run) }}</section>
-{% endif %}
-</main>
-</body>
-</html>
-"""
+            f"{_ENV.get_template('summary.html.j2').render(**view)}{rows}</div>")

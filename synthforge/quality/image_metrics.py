@@ -16,14 +16,13 @@ Every Metric says which feature space it uses in `computed_on["features"]`.
 from __future__ import annotations
 
 import base64
-import io
 import math
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthforge.data.images import ImageSet
-from synthforge.quality.report_model import Metric
+from synthforge.quality.report_model import ImageSection, ImageTraining, Metric, PixelGrid
 from synthforge.quality.uplift import uplift, uplift_metrics
 
 K_PRDC = 5
@@ -32,7 +31,7 @@ JUDGE_STREAM, TSTR_STREAM, SUBSET_STREAM, UPLIFT_STREAM = 1, 2, 3, 4
 
 
 class ImageQuality(BaseModel):
-    """Typed image metrics plus what the HTML shows (figures as PNG data URIs, computed here, only read there)."""
+    """Typed image metrics plus what the HTML shows: sample images as small uint8 pixel grids (drawn there)."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -51,7 +50,8 @@ class ImageQuality(BaseModel):
     nearest_train_distance: Metric
     per_class: list[dict] = Field(default_factory=list)
     closest_pairs: list[dict] = Field(default_factory=list)
-    figures: dict[str, str] = Field(default_factory=dict)
+    samples: PixelGrid = Field(default_factory=PixelGrid)  # synthetic images, one row per class
+    nearest: PixelGrid = Field(default_factory=PixelGrid)  # the closest pairs: synthetic above, training below
     memorisation: str = ""
     notes: list[str] = Field(default_factory=list)  # what could not be computed, and why
 
@@ -62,19 +62,24 @@ class ImageQuality(BaseModel):
                  "nearest_train_distance")
         return {n: getattr(self, n) for n in names if getattr(self, n) is not None}
 
-    def section(self) -> dict:
-        """The report section (Report.sections["images"]): plain JSON the HTML renders without recomputing."""
-        return {
-            "summary": {m.name: _round(m.value) for m in self.metrics().values()},
-            "figures": {"sample grid (one row per class)": self.figures.get("grid", ""),
-                        "closest synthetic–training pairs (top: synthetic, bottom: its nearest training image; "
-                        "RMS pixel distance below)": self.figures.get("pairs", "")},
-            "per_class": self.per_class,
-            "memorisation": self.memorisation,
-            "closest_pairs": self.closest_pairs,
-            "metrics": {name: _finite(m.model_dump(mode="json")) for name, m in self.metrics().items()},
-            "notes": self.notes,
-        }
+
+def image_section(quality: ImageQuality, training: dict) -> ImageSection:
+    """The report's image section (Report.image): the quality's statistics plus how the model was trained.
+    `training` holds steps, seconds, clock, stopped_by, images_seen, final_loss, resumed_from_step, parameters,
+    precision, device, train_images, base_model, model (dict), sampling (dict) and losses: floats, or
+    [step, loss] pairs as the diffusion family records them (then the steps go to `loss_steps`)."""
+    t = {k: v for k, v in (training or {}).items() if k in ImageTraining.model_fields}
+    losses = list(t.pop("losses", None) or [])
+    if losses and isinstance(losses[0], (list, tuple)):
+        t["loss_steps"] = [int(step) for step, _ in losses]
+        losses = [value for _, value in losses]
+    t["losses"] = [float(v) for v in losses]
+    metrics = quality.metrics()
+    return ImageSection(metrics=metrics, notes=quality.notes,
+                        summary={m.name: _round(m.value) for m in metrics.values()},
+                        per_class=quality.per_class, closest_pairs=quality.closest_pairs,
+                        memorisation=quality.memorisation, samples=quality.samples, nearest=quality.nearest,
+                        training=ImageTraining(**t) if training is not None else None)
 
 
 # ---------------------------------------------------------------- the small CNN (judge and TSTR/TRTR model)
@@ -359,11 +364,11 @@ def evaluate_images(train: ImageSet, holdout: ImageSet, synthetic: ImageSet, *, 
               "nearest_training_image": train.ids[nn_idx[j]] if train.ids else str(nn_idx[j]),
               "training_label": None if train.labels is None else train.labels[nn_idx[j]],
               "rms_distance": _round(float(nn_dist[j]))} for j in order]
-    figures = {"grid": sample_grid(syn, classes), "pairs": pair_strip(syn.images[order], train.images[nn_idx[order]],
-                                                                        nn_dist[order])}
     return ImageQuality(frechet_distance=fd, frechet_distance_real=fd_real, kid=kid_m, **prdc_metrics,
                         conditional_accuracy=cond_acc, utility=utility, **gains, near_copy_share=near,
-                        nearest_train_distance=nearest, per_class=per_class, closest_pairs=pairs, figures=figures,
+                        nearest_train_distance=nearest, per_class=per_class, closest_pairs=pairs,
+                        samples=sample_grid(syn, classes),
+                        nearest=pair_grid(syn.images[order], train.images[nn_idx[order]]),
                         memorisation=memo, notes=notes)
 
 
@@ -375,96 +380,33 @@ def near_copies(images: np.ndarray, train_images: np.ndarray, threshold: float) 
     return dist < threshold
 
 
-# ---------------------------------------------------------------- figures
+# ---------------------------------------------------------------- sample images for the page (html.py draws them)
 
 
-def _mosaic(rows: list[np.ndarray], cols: int, scale: int) -> np.ndarray:
-    """Images (h, w, c) laid out in rows, upscaled by `scale` (nearest), 2 px gaps; RGB uint8."""
-    h, w, c = rows[0][0].shape if len(rows[0]) else (8, 8, 1)
-    gap = 2
-    out = np.full((len(rows) * (h * scale + gap) + gap, cols * (w * scale + gap) + gap, 3), 255, np.uint8)
-    for r, images in enumerate(rows):
-        for k, im in enumerate(images[:cols]):
-            big = np.kron(im, np.ones((scale, scale, 1), np.uint8))
-            if c == 1:
-                big = np.repeat(big, 3, axis=2)
-            y0, x0 = gap + r * (h * scale + gap), gap + k * (w * scale + gap)
-            out[y0:y0 + h * scale, x0:x0 + w * scale] = big
-    return out
-
-
-def _scale(side: int) -> int:
-    return max(1, 48 // side)
-
-
-def sample_grid(images: ImageSet, classes: tuple[str, ...], per_class: int = 12) -> str:
-    """One row of synthetic images per class (the first `per_class` of each), labelled: a PNG data URI."""
-    from matplotlib.figure import Figure
-
-    if images.labels is None or not classes:
-        rows, names = [images.images[i * per_class:(i + 1) * per_class] for i in range(4)], [""] * 4
-        rows, names = [r for r in rows if len(r)], names[:len([r for r in rows if len(r)])]
-    else:
-        rows = [images.images[images.labels == c][:per_class] for c in classes]
-        names = list(classes)
-        keep = [i for i, r in enumerate(rows) if len(r)]
-        rows, names = [rows[i] for i in keep], [names[i] for i in keep]
+def _grid(rows: list[np.ndarray], labels: list[str]) -> PixelGrid:
+    rows = [r for r in rows if len(r)]
     if not rows:
-        return ""
-    side = images.images.shape[1]
-    mosaic = _mosaic(rows, per_class, _scale(side))
-    fig = Figure(figsize=(mosaic.shape[1] / 80 + 1.2, mosaic.shape[0] / 80 + 0.3))
-    ax = fig.subplots()
-    ax.imshow(mosaic, interpolation="nearest")
-    step = side * _scale(side) + 2
-    ax.set_yticks([2 + i * step + step / 2 - 1 for i in range(len(rows))], [n[:16] for n in names], fontsize=8)
-    ax.set_xticks([])
-    for s in ax.spines.values():
-        s.set_visible(False)
-    return _png(fig)
+        return PixelGrid()
+    h, w, c = rows[0].shape[1:]
+    return PixelGrid(height=h, width=w, channels=c, row_labels=labels,
+                     rows=[[base64.b64encode(np.ascontiguousarray(im, dtype=np.uint8).tobytes()).decode() for im in r]
+                           for r in rows])
 
 
-def pair_strip(synthetic: np.ndarray, nearest: np.ndarray, dist: np.ndarray) -> str:
-    """Closest synthetic (top) – training (bottom) pairs with their RMS distance: a PNG data URI."""
-    from matplotlib.figure import Figure
+def sample_grid(images: ImageSet, classes: tuple[str, ...], per_class: int = 12) -> PixelGrid:
+    """One row of synthetic images per class (the first `per_class` of each), or up to four unlabelled rows."""
+    if images.labels is None or not classes:
+        rows = [images.images[i * per_class:(i + 1) * per_class] for i in range(4)]
+        return _grid(rows, [""] * sum(1 for r in rows if len(r)))
+    rows = [images.images[images.labels == c][:per_class] for c in classes]
+    return _grid(rows, [str(c) for c, r in zip(classes, rows) if len(r)])
 
+
+def pair_grid(synthetic: np.ndarray, nearest: np.ndarray) -> PixelGrid:
+    """The closest synthetic images (row 0) above their nearest training images (row 1)."""
     if len(synthetic) == 0:
-        return ""
-    side = synthetic.shape[1]
-    mosaic = _mosaic([synthetic, nearest], len(synthetic), _scale(side))
-    fig = Figure(figsize=(mosaic.shape[1] / 80 + 0.6, mosaic.shape[0] / 80 + 0.5))
-    ax = fig.subplots()
-    ax.imshow(mosaic, interpolation="nearest")
-    step = side * _scale(side) + 2
-    ax.set_xticks([2 + i * step + step / 2 - 1 for i in range(len(synthetic))], [f"{d:.3f}" for d in dist],
-                  fontsize=7)
-    ax.set_yticks([2 + step / 2, 2 + 1.5 * step], ["synthetic", "training"], fontsize=8)
-    for s in ax.spines.values():
-        s.set_visible(False)
-    return _png(fig)
-
-
-def loss_plot(losses: list) -> str:
-    """Training loss (smoothed) against step: a PNG data URI."""
-    from matplotlib.figure import Figure
-
-    if not losses:
-        return ""
-    steps, values = zip(*losses)
-    fig = Figure(figsize=(4.2, 2.2))
-    ax = fig.subplots()
-    ax.plot(steps, values, color="#1f5fa8", linewidth=1.4)
-    ax.set_yscale("log")
-    ax.set_xlabel("step", fontsize=8)
-    ax.set_ylabel("loss (smoothed)", fontsize=8)
-    ax.tick_params(labelsize=7)
-    return _png(fig)
-
-
-def _png(fig) -> str:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=80, bbox_inches="tight")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+        return PixelGrid()
+    return _grid([synthetic, nearest], ["synthetic", "training"])
 
 
 # ---------------------------------------------------------------- helpers
@@ -478,15 +420,6 @@ def _seed(random_seed: int, stream: int) -> int:
     from synthforge.randomness import derive_seed
 
     return derive_seed(random_seed, stream)
-
-
-def _finite(d):
-    """JSON has no infinity: unbounded ranges become null."""
-    if isinstance(d, dict):
-        return {k: _finite(v) for k, v in d.items()}
-    if isinstance(d, float) and not math.isfinite(d):
-        return None
-    return d
 
 
 def _quantiles(x: np.ndarray) -> dict[str, float]:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 
 ColumnKind = Literal["numerical", "categorical", "datetime", "boolean"]
 COLUMN_KINDS: tuple[str, ...] = ("numerical", "categorical", "datetime", "boolean")
@@ -93,13 +94,144 @@ class ColumnReport(BaseModel):
     treatment: str
 
 
+def _finite(value):
+    """JSON has no infinity: unbounded metric ranges are written as null (and read back as ±inf)."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _unbounded(metrics):
+    """Metrics read back from report.json: a null range end is unbounded."""
+    if isinstance(metrics, dict):
+        for m in metrics.values():
+            if isinstance(m, dict):
+                m.update({k: (-math.inf if k == "lower" else math.inf) for k in ("lower", "upper")
+                          if k in m and m[k] is None})
+    return metrics
+
+
+class _Section(BaseModel):
+    """A modality's section of the report: statistics only (numbers, lists of numbers, short strings). The HTML
+    page draws every plot from these; nothing here is an image."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metrics: dict[str, Metric] = Field(default_factory=dict)
+    notes: list[str] = Field(default_factory=list)
+
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _read_ranges(cls, v):
+        return _unbounded(v)
+
+    @field_serializer("metrics", mode="wrap")
+    def _write_ranges(self, v, handler, info):
+        out = handler(v)
+        return _finite(out) if info.mode == "json" else out
+
+
+class TextModel(BaseModel):
+    """The language model that wrote the documents: its name, fit figures, per-epoch losses and sampling settings."""
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str | None = None
+    fit: dict = Field(default_factory=dict)
+    history: list[dict] = Field(default_factory=list)  # [{"epoch", "train_loss", "val_loss"?, ...}]
+    sampling: dict = Field(default_factory=dict)
+
+
+class TextSection(_Section):
+    """text_metrics.TextQuality plus the model (text_metrics.text_section builds it)."""
+
+    samples: dict[str, list[str]] = Field(default_factory=dict)
+    lengths: dict = Field(default_factory=dict)  # histogram edges/shares, summary, ks
+    vocabulary: dict = Field(default_factory=dict)  # jsd, types, tokens, top words, rank-frequency
+    diversity: dict = Field(default_factory=dict)
+    embedding: dict = Field(default_factory=dict)  # centroid cosines, detection AUC, 2-D PCA coordinates
+    memorisation: dict = Field(default_factory=dict)
+    utility: dict = Field(default_factory=dict)
+    filters: dict = Field(default_factory=dict)
+    labels: dict = Field(default_factory=dict)
+    model: TextModel = Field(default_factory=TextModel)
+
+
+class PixelGrid(BaseModel):
+    """Small uint8 images the page draws as a mosaic: `rows` of images, each image its raw uint8 pixels in row-major
+    (height, width, channels) order, base64-encoded (a list of numbers per pixel made report.json megabytes)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    height: int = 0
+    width: int = 0
+    channels: int = 1
+    row_labels: list[str] = Field(default_factory=list)
+    rows: list[list[str]] = Field(default_factory=list)
+
+
+class ImageTraining(BaseModel):
+    """How the image model was trained; `losses` is the smoothed loss, at `loss_steps` when those are known."""
+
+    model_config = ConfigDict(frozen=True)
+
+    steps: int | None = None
+    seconds: float | None = None
+    clock: str | None = None
+    stopped_by: str | None = None
+    images_seen: int | None = None
+    final_loss: float | None = None
+    resumed_from_step: int | None = None
+    parameters: int | None = None
+    precision: str | None = None
+    device: str | None = None
+    train_images: int | None = None
+    base_model: str | None = None
+    model: dict = Field(default_factory=dict)
+    sampling: dict = Field(default_factory=dict)
+    losses: list[float] = Field(default_factory=list)
+    loss_steps: list[int] = Field(default_factory=list)
+
+
+class ImageSection(_Section):
+    """image_metrics.ImageQuality's statistics plus training (image_metrics.image_section builds it)."""
+
+    summary: dict[str, float | None] = Field(default_factory=dict)  # metric name -> value, rounded
+    per_class: list[dict] = Field(default_factory=list)
+    closest_pairs: list[dict] = Field(default_factory=list)
+    memorisation: str = ""
+    samples: PixelGrid = Field(default_factory=PixelGrid)  # synthetic images, one row per class
+    nearest: PixelGrid = Field(default_factory=PixelGrid)  # closest pairs: row 0 synthetic, row 1 training
+    training: ImageTraining | None = None
+
+
+class RelationalSection(BaseModel):
+    """Several tables: each table's own quality, and what holds between them (keys, children per parent, order of
+    events). `metrics` are the ones gates read: the worst table's and the worst relationship's."""
+
+    model_config = ConfigDict(frozen=True)
+
+    metrics: dict[str, Metric] = Field(default_factory=dict)
+    tables: dict[str, TabularQuality] = Field(default_factory=dict)
+    rows: dict[str, dict] = Field(default_factory=dict)  # table → rows real (train, holdout) and synthetic
+    relationships: list[dict] = Field(default_factory=list)
+
+
 class Report(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     title: str
     created: str
     status: Literal["passed", "failed", "no_gates"]
     gates: list[GateResult] = Field(default_factory=list)
     tabular: TabularQuality | None = None
-    sections: dict[str, dict] = Field(default_factory=dict)
+    text: TextSection | None = None
+    image: ImageSection | None = None
+    relational: RelationalSection | None = None
     selection: list[dict] = Field(default_factory=list)
     columns: list[ColumnReport] = Field(default_factory=list)
     validation: dict = Field(default_factory=dict)
@@ -108,12 +240,10 @@ class Report(BaseModel):
 
     def metrics(self) -> dict[str, Metric]:
         """Every metric of the report, whatever the modality."""
-        if self.tabular is not None:
-            return self.tabular.metrics()
-        out = {}
-        for section in self.sections.values():
-            for name, m in (section.get("metrics") or {}).items():
-                out[name] = Metric(**m)
+        out = dict(self.tabular.metrics()) if self.tabular is not None else {}
+        for section in (self.text, self.image, self.relational):
+            if section is not None:
+                out.update(section.metrics)
         return out
 
     def summary(self):

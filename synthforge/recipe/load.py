@@ -10,9 +10,45 @@ from synthforge.errors import UserError
 from synthforge.recipe.schema import Recipe
 
 
+EXAMPLE = "example://"
+
+
+def shipped_recipes() -> dict[str, Path]:
+    """The recipes shipped inside the package (`synthforge/recipes/*.yaml`; in a checkout, `recipes/` links there),
+    by name: what `synthforge recipes` lists and `example://NAME` runs, from a wheel as from a checkout."""
+    from importlib.resources import files
+
+    folder = Path(str(files("synthforge") / "recipes"))
+    return {p.stem: p for p in sorted(folder.glob("*.yaml"))}
+
+
+def recipe_path(path: str | Path) -> Path:
+    """A recipe file, or `example://NAME` resolved to the shipped recipe NAME (one line naming them when unknown)."""
+    text = str(path)
+    if not text.startswith(EXAMPLE):
+        return Path(path)
+    shipped = shipped_recipes()
+    name = text[len(EXAMPLE):].removesuffix(".yaml")
+    if name not in shipped:
+        raise UserError(f"recipe {text}: no shipped recipe {name!r}; shipped: {', '.join(shipped)}")
+    return shipped[name]
+
+
+def recipe_base_dir(path: str | Path) -> Path:
+    """The folder a recipe's relative paths are read from: its own folder (not following links, so `recipes/` of a
+    checkout keeps `../runs` beside it); for `example://NAME`, `./recipes` of where the user is, so a shipped
+    recipe writes to `./runs/NAME` as it does in a checkout."""
+    import os
+
+    if str(path).startswith(EXAMPLE):
+        return Path.cwd() / "recipes"
+    return Path(os.path.abspath(path)).parent
+
+
 def load_recipe(path: str | Path, **overrides: Any) -> Recipe:
-    """Read a recipe file. `overrides` are dotted keys (e.g. output.rows=10) applied before validation."""
-    path = Path(path)
+    """Read a recipe file (or `example://NAME`). `overrides` are dotted keys (e.g. output.rows=10) applied before
+    validation."""
+    path = recipe_path(path)
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:

@@ -10,7 +10,7 @@ AUTO_CANDIDATES = ("autoregressive",)  # the families `auto` tries unless the re
 TEXT_FAMILIES = ("causal_lm",)
 IMAGE_FAMILIES = ("diffusion",)
 FAMILIES = ("auto", *TABULAR_FAMILIES, *TEXT_FAMILIES, *IMAGE_FAMILIES)
-MODALITIES = ("auto", "tabular", "text", "image")
+MODALITIES = ("auto", "tabular", "text", "image", "relational")
 COLUMN_KINDS = ("numerical", "categorical", "datetime", "boolean", "id", "pii", "text")
 
 # Gate keys and the metric each one bounds; kept here (the lowest layer) so a typo in a recipe fails at load time.
@@ -23,6 +23,8 @@ GATE_KEYS = (
     # image family (synthforge/quality/image_metrics.py)
     "min_conditional_accuracy", "max_frechet_distance", "max_kid", "min_precision", "min_recall", "min_density",
     "min_coverage", "max_near_copy_share",
+    # relational (synthforge/quality/relational.py)
+    "min_fk_resolved", "min_children_per_parent", "min_order_holds", "min_gap_similarity",
 )
 
 
@@ -30,8 +32,30 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class SeedSpec(_Strict):
+class Sequence(_Strict):
+    """A child table's rows are events of one entity (its foreign key), in the order of a column."""
+    entity: str
+    order_by: str
+
+
+class TableSeed(_Strict):
+    """One table of a relational seed (`seed.tables.NAME`)."""
     source: str = Field(description="path to CSV/Parquet/JSONL, or example://NAME")
+    format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
+    primary_key: str | None = None
+    foreign_keys: dict[str, str] = Field(default_factory=dict, description="column → parent_table.primary_key")
+    sequence: Sequence | None = None
+    drop: tuple[str, ...] = ()
+    max_rows: int | None = Field(default=None, gt=0)
+    orphans: Literal["refuse", "drop"] = Field(
+        default="refuse", description="rows whose foreign key is in no parent row: an error, or left out (counted "
+        "in the report)")
+
+
+class SeedSpec(_Strict):
+    source: str | None = Field(default=None, description="path to CSV/Parquet/JSONL, or example://NAME")
+    tables: dict[str, TableSeed] = Field(default_factory=dict, description="relational: several tables and their "
+                                         "keys, instead of one source")
     format: Literal["auto", "csv", "parquet", "jsonl"] = "auto"
     target: str | None = None
     drop: tuple[str, ...] = ()
@@ -43,6 +67,12 @@ class SeedSpec(_Strict):
     split_column: str | None = Field(default=None, description="column whose value 'test' marks held-out rows")
     image_size: int | None = Field(default=None, gt=0, le=1024, description="image family: side in pixels")
     channels: Literal[1, 3] | None = Field(default=None, description="image family: 1 grey, 3 RGB")
+
+    @model_validator(mode="after")
+    def _one_source(self):
+        if (self.source is None) == (not self.tables):
+            raise ValueError("give either source (one table, text or images) or tables (relational), not both")
+        return self
 
 
 class GeneratorSpec(_Strict):

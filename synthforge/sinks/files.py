@@ -71,3 +71,9 @@ def read_parquet_metadata(path: Path) -> dict[str, str]:
     meta = pq.read_schema(path).metadata or {}
     return {k.decode().removeprefix("synthforge."): v.decode() for k, v in meta.items()
             if k.startswith(b"synthforge.")}
+
+
+def read_parts(folder: Path) -> pd.DataFrame:
+    """Every committed part of a run folder (`data/part-*.parquet`), in shard order, as one frame."""
+    parts = sorted((Path(folder) / "data").glob("part-*.parquet"))
+    return pd.concat([pd.read_parquet(p) for p in parts], ignore_index=True) if parts else pd.DataFrame()

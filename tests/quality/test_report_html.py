@@ -1,6 +1,5 @@
 """HTML report: content, escaping and a real headless-Chromium check."""
 
-import base64
 import importlib.util
 import os
 from pathlib import Path
@@ -34,16 +33,6 @@ def table(n: int, seed: int, shift: float = 0.0) -> pd.DataFrame:
     })
 
 
-def _tiny_png() -> str:
-    from matplotlib.figure import Figure
-    import io
-    fig = Figure(figsize=(2, 1))
-    fig.subplots().plot([0, 1], [1, 0])
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode()
-
-
 @pytest.fixture(scope="module")
 def report() -> Report:
     real, holdout, synthetic = table(1200, 1), table(1200, 2), table(1200, 3, shift=0.3)
@@ -53,15 +42,13 @@ def report() -> Report:
     return Report(
         title=f"Quality of {EVIL}", created="2024-01-01T00:00:00Z", status=report_status(gates),
         gates=gates, tabular=tab,
-        sections={"Extra family": {"text": "free text <b>not bold</b>", "plot": _tiny_png(),
-                                   "rows": [{"k": 1, "v": 0.5}, {"k": 2, "v": None}]}},
         selection=[{"family": "gaussian_copula", "score": 0.81, "fit_seconds": 1.2, "chosen": False,
                     "why": "lower score"},
                    {"family": "ctgan", "score": 0.86, "fit_seconds": 40.0, "chosen": True,
                     "why": "best score"}],
         validation={"expectations": 12, "failed": {"age between 0 and 120": 3},
                     "rows_dropped": 3, "rounds": 1},
-        notes=["column id dropped: id-like"],
+        notes=["column id dropped: id-like", "free text <b>not bold</b>"],
         run={"recipe": "credit", "rows": 1200, "seconds": {"fit": 1.5, "sample": 0.2}, "device": "cpu"},
     )
 
@@ -76,9 +63,9 @@ def test_html_content_and_escaping(report):
     for section in ("fidelity", "detection", "privacy", "utility", "selection", "validation",
                     "notes", "run"):
         assert f'id="{section}"' in html
-    assert "Extra family" in html and "column id dropped: id-like" in html
+    assert "column id dropped: id-like" in html
     assert "http://" not in html and "https://" not in html  # self-contained
-    assert html.count('class="plot"') >= 7 + 2 + 1 + 1 + 1
+    assert html.count('class="plot"') >= 7 + 2 + 1 + 1
 
 
 def test_html_regression_utility_without_holdout():
@@ -120,7 +107,7 @@ def test_report_in_headless_chromium(report, tmp_path: Path):
             assert page.locator("#status").inner_text().strip().lower() == "failed"
             sizes = page.eval_on_selector_all(
                 "img.plot", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
-            assert len(sizes) >= 12
+            assert len(sizes) >= 11
             assert all(done and w > 0 and h > 0 for done, w, h in sizes), sizes
             page.screenshot(path=str(tmp_path / "report.png"), full_page=True)
             page.emulate_media(media="print")

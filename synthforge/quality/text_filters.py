@@ -308,6 +308,10 @@ class TextFilters:
             self.commit(out.texts[i] for i in np.flatnonzero(out.keep))
         return out
 
+    def forget(self) -> None:
+        """Forget the documents kept so far: a new shard starts deduplicating afresh (shards are independent)."""
+        self._seen.clear()
+
     def commit(self, texts: Iterable[str]) -> None:
         """Remember documents already kept (a resumed run passes those it wrote), so later batches drop repeats."""
         self._seen.update(" ".join(words(t)) for t in texts)

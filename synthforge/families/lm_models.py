@@ -1,0 +1,174 @@
+"""The causal_lm family's tokenizers and models: where a model comes from, before any training.
+
+* scratch: a byte-level BPE tokenizer trained on the documents (`train_tokenizer`) and a small GPT-2 of the params'
+  shape, its weights drawn from a given seed (`scratch_model`);
+* pre-trained: a local folder or a hub id already in the local cache, checked cheaply first (`check_base_model`),
+  then loaded without ever downloading (`load_pretrained`), and wrapped in LoRA adapters (`apply_lora`);
+* the small helpers around them: transformers kept quiet, a saved tokenizer read back, the longest context a model
+  takes, a device that exists, the library versions a saved model records.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from synthforge.errors import UserError
+
+if TYPE_CHECKING:
+    from synthforge.families.causal_lm import CausalLMParams
+
+EOS, PAD = "<|endoftext|>", "<|pad|>"
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """transformers' info lines and per-file progress bars off inside the block, restored after (a run has its own
+    progress display; nothing global is left changed)."""
+    from transformers.utils import logging as hf_logging
+
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
+# ---------------------------------------------------------------------- scratch
+
+
+def train_tokenizer(texts: list[str], control_tokens: list[str], vocab_size: int, min_frequency: int):
+    """Byte-level BPE (GPT-2's pre-tokenizer and decoder) trained on the seed; control prefixes are single tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
+                                  special_tokens=[EOS, PAD, *control_tokens],
+                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    tok.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD, bos_token=EOS,
+                                   additional_special_tokens=list(control_tokens))
+
+
+def load_tokenizer(folder: Path, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(folder), local_files_only=True, trust_remote_code=trust_remote_code)
+
+
+def scratch_model(cfg: CausalLMParams, vocab: int, tokenizer, seed: int):
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    config = GPT2Config(vocab_size=vocab, n_positions=cfg.n_positions, n_embd=cfg.n_embd, n_layer=cfg.n_layer,
+                        n_head=cfg.n_head, resid_pdrop=cfg.dropout, embd_pdrop=cfg.dropout, attn_pdrop=cfg.dropout,
+                        bos_token_id=tokenizer.eos_token_id, eos_token_id=tokenizer.eos_token_id,
+                        pad_token_id=tokenizer.pad_token_id)
+    # transformers initialises weights from torch's global generator and takes none of its own: fork the global
+    # state, seed it here, and restore it on exit, so nothing outside this block sees the seeding.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return GPT2LMHeadModel(config)
+
+
+# ---------------------------------------------------------------------- pre-trained
+
+
+def check_base_model(cfg: CausalLMParams) -> None:
+    """Cheap, before any work: a local folder must hold a model config; a hub id must already be in the local cache
+    (synthforge never downloads, so a missing one is one clear line, not a hang or a traceback)."""
+    if cfg.scratch:
+        return
+    source = cfg.base_model
+    path = Path(source).expanduser()
+    if path.is_dir():
+        if (path / "generator.json").exists() and (path / "model" / "config.json").exists():
+            return  # a model folder synthforge wrote: model/ + tokenizer/
+        if not (path / "config.json").exists():
+            raise UserError(f"generator.params.base_model: {source} is not a loadable causal LM (no config.json)")
+        return
+    if path.is_absolute() or source.startswith((".", "~")) or path.exists():
+        raise UserError(f"generator.params.base_model: {source} is not a model folder")
+    from huggingface_hub import try_to_load_from_cache
+
+    try:
+        cached = try_to_load_from_cache(source, "config.json")
+    except ValueError:  # not even a valid repo id
+        cached = None
+    if not isinstance(cached, str):
+        raise UserError(f"generator.params.base_model: {source!r} is neither a local folder nor in the local Hugging "
+                        "Face cache, and synthforge never downloads; save the model to a folder and give its path, or "
+                        "use base_model: scratch")
+
+
+def load_pretrained(cfg: CausalLMParams):
+    """(tokenizer, model) from a local folder or the local hub cache; never a download, never a hang."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    check_base_model(cfg)
+    source = cfg.base_model
+    path = Path(source).expanduser()
+    local = path.is_dir()
+    ours = local and (path / "generator.json").exists()  # a synthforge model folder: model/ + tokenizer/
+    try:
+        tok = AutoTokenizer.from_pretrained(str(path / "tokenizer" if ours else path) if local else source,
+                                            local_files_only=True, trust_remote_code=cfg.trust_remote_code)
+        model = AutoModelForCausalLM.from_pretrained(str(path / "model" if ours else path) if local else source,
+                                                     local_files_only=True, trust_remote_code=cfg.trust_remote_code)
+    except (OSError, ValueError, KeyError) as e:
+        if local:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]
+            raise UserError(f"generator.params.base_model: {source} is not a loadable causal LM ({first})") from None
+        raise UserError(f"generator.params.base_model: {source!r} is neither a local folder nor in the local Hugging "
+                        "Face cache, and synthforge never downloads; save the model to a folder and give its path, or "
+                        "use base_model: scratch") from None
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok, model
+
+
+def apply_lora(model, cfg: CausalLMParams):
+    from peft import LoraConfig, get_peft_model
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as TARGETS
+
+    targets = cfg.lora_target_modules or TARGETS.get(model.config.model_type) or "all-linear"
+    lora = LoraConfig(task_type="CAUSAL_LM", r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
+                      target_modules=list(targets) if isinstance(targets, (list, tuple)) else targets)
+    try:
+        return get_peft_model(model, lora)
+    except ValueError as e:
+        raise UserError(f"generator.params.lora_target_modules: {e}".splitlines()[0][:200]) from None
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def max_positions(model) -> int:
+    c = model.config
+    return int(getattr(c, "n_positions", None) or getattr(c, "max_position_embeddings", None) or 2048)
+
+
+def usable_device(device: str) -> str:
+    import torch
+
+    return device if device != "cuda" or torch.cuda.is_available() else "cpu"
+
+
+def versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    out = {}
+    for name in ("torch", "transformers", "tokenizers", "peft", "safetensors"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out

@@ -1,0 +1,130 @@
+"""Sampling text from the causal_lm family's model: a plain KV-cached loop over a batch of prefixes.
+
+`generate` left-pads the control prefixes, then draws one token per row per step (repetition penalty, control
+tokens banned, EOS held back for `min_new_tokens`) with `sample_tokens` (temperature, top-k, top-p) from a
+`torch.Generator` the caller seeds, so a batch's text depends on its seed only. `tidy` cleans a decoded document.
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from synthforge.families.causal_lm import SamplingParams
+
+
+def _cache_kw(model) -> str:
+    """transformers 5 calls the KV cache `cache`; 4.x called it `past_key_values`."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "cache" if "cache" in inspect.signature(base.forward).parameters else "past_key_values"
+
+
+def generate(model, prefix_ids: list[list[int]], gen, sp: SamplingParams, *, eos_id: int, pad_id: int,
+             banned: list[int], device: str, max_positions: int) -> list[tuple[list[int], bool]]:
+    """Sample continuations of left-padded prefixes; (token ids, ended with EOS) per row."""
+    import torch
+
+    B, L = len(prefix_ids), max(len(p) for p in prefix_ids)
+    ids = torch.full((B, L), pad_id, dtype=torch.long)
+    mask = torch.zeros((B, L), dtype=torch.long)
+    for i, p in enumerate(prefix_ids):
+        if p:
+            ids[i, L - len(p):] = torch.tensor(p)
+            mask[i, L - len(p):] = 1
+    if L == 0 or not mask[:, -1].all():  # an unconditioned model starts from EOS, GPT-2's document separator
+        ids = torch.cat([ids, torch.full((B, 1), eos_id)], 1)
+        mask = torch.cat([mask, torch.ones(B, 1, dtype=torch.long)], 1)
+    ids, mask = ids.to(device), mask.to(device)
+    pos = (mask.cumsum(-1) - 1).clamp(min=0)
+    steps = min(sp.max_new_tokens, max_positions - ids.shape[1])
+    kw = _cache_kw(model)
+    seen = torch.zeros((B, _vocab(model)), dtype=torch.bool, device=device)
+    finished = torch.zeros(B, dtype=torch.bool, device=device)
+    out = torch.full((B, max(steps, 0)), pad_id, dtype=torch.long, device=device)
+    ban = torch.tensor(sorted(set(banned) - {eos_id}), dtype=torch.long, device=device)
+    with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+        res = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
+        cache, nxt_pos = getattr(res, kw), pos[:, -1:] + 1
+        L1 = ids.shape[1]
+        full_mask = torch.cat([mask, torch.ones((B, max(steps, 0)), dtype=torch.long, device=device)], 1)
+        t = 0
+        for t in range(steps):
+            logits = res.logits[:, -1, :].float()[:, :seen.shape[1]]
+            if len(ban):
+                logits[:, ban] = -float("inf")
+            if t < sp.min_new_tokens:
+                logits[:, eos_id] = -float("inf")
+            if sp.repetition_penalty > 1:
+                pen = torch.where(logits > 0, logits / sp.repetition_penalty, logits * sp.repetition_penalty)
+                logits = torch.where(seen, pen, logits)
+            nxt = sample_tokens(logits, sp, gen)
+            nxt = torch.where(finished, torch.full_like(nxt, pad_id), nxt)
+            out[:, t] = nxt
+            seen[torch.arange(B, device=device), nxt] = True
+            finished |= nxt == eos_id
+            if bool(finished.all()) or t + 1 == steps:
+                break
+            res = model(input_ids=nxt[:, None], attention_mask=full_mask[:, :L1 + t + 1], position_ids=nxt_pos,
+                        use_cache=True, **{kw: cache})
+            cache, nxt_pos = getattr(res, kw), nxt_pos + 1
+    result = []
+    for i in range(B):
+        row = out[i, :t + 1].tolist() if steps > 0 else []
+        ended = eos_id in row
+        row = row[:row.index(eos_id)] if ended else [x for x in row if x != pad_id]
+        result.append((row, ended))
+    return result
+
+
+def _vocab(model) -> int:
+    return int(model.get_output_embeddings().weight.shape[0]) if model.get_output_embeddings() is not None \
+        else int(model.config.vocab_size)
+
+
+def sample_tokens(logits, sp: SamplingParams, gen):
+    """One token per row: temperature, then top-k, then nucleus (top-p: the most likely tokens whose probability
+    together reaches p; Holtzman et al. 2020, "The Curious Case of Neural Text Degeneration", §3.1).
+
+    Sorting the vocabulary at every step was the slowest part of sampling on a CPU, so the nucleus is sampled by
+    rejection instead: draw a token from the whole distribution (inverse CDF with `gen`) and keep it if the tokens
+    more likely than it hold less than p; otherwise draw again. Kept draws follow the distribution restricted to the
+    nucleus and renormalised, exactly; a row is redrawn with probability 1 − p (5 % at p = 0.95)."""
+    import torch
+
+    probs = (logits / sp.temperature).softmax(-1)
+    ids = None
+    if sp.top_k and sp.top_k < probs.shape[-1]:  # top-k first: a small sorted slice, then the nucleus inside it
+        probs, ids = torch.topk(probs, sp.top_k, dim=-1)
+        if sp.top_p < 1:
+            cum = probs.cumsum(-1)
+            probs = probs * ((cum - probs) < sp.top_p * cum[:, -1:])
+    B, V = probs.shape
+    c = probs.cumsum(-1)
+    out = torch.empty(B, dtype=torch.long, device=probs.device)
+    pending = torch.arange(B, device=probs.device)
+    for _ in range(64):
+        u = torch.rand((len(pending), 1), generator=gen).to(probs.device)
+        cand = torch.searchsorted(c[pending], u * c[pending, -1:]).clamp(max=V - 1)
+        ok = torch.ones(len(pending), dtype=torch.bool, device=probs.device)
+        if sp.top_p < 1 and ids is None:
+            p = probs[pending]
+            pc = p.gather(1, cand)
+            ok = (p * (p > pc)).sum(-1) < sp.top_p * c[pending, -1]
+        out[pending[ok]] = cand.squeeze(1)[ok]
+        pending = pending[~ok]
+        if not len(pending):
+            break
+    if len(pending):  # 64 rejections in a row: practically impossible; the most likely token is always in the nucleus
+        out[pending] = probs[pending].argmax(-1)
+    return out if ids is None else ids.gather(1, out[:, None]).squeeze(1)
+
+
+def tidy(text: str, ended: bool) -> str:
+    """Strip; a document cut by max_new_tokens ends at its last full sentence when it has one."""
+    text = text.replace("\ufffd", "").strip()  # a byte-level model can stop inside a multi-byte character
+    if not ended:
+        cut = max(text.rfind(". "), text.rfind("! "), text.rfind("? "), text.rfind(".\n"))
+        if cut > len(text) // 2:
+            text = text[:cut + 1]
+    return text

@@ -1,0 +1,260 @@
+"""Training the causal_lm family's model: documents → token ids → batches → the loop.
+
+A training document is `<|label=value|><|meta=value|>…text<|endoftext|>` (`prefix` + text + EOS, cut to
+max_length); the loss skips the prefix. Batches hold documents of similar length. The loop (`train`) is AdamW with
+linear warm-up then cosine decay whose progress is the larger of steps done / steps planned and seconds spent / time
+budget (so the rate reaches its floor when the budget runs out, not after it), gradient accumulation, bf16 autocast
+on CUDA, a validation split with early stopping that keeps the best epoch, and a checkpoint per epoch so an
+interrupted run continues exactly as if it never stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from synthforge.randomness import derive_seed
+
+if TYPE_CHECKING:
+    from synthforge.families.causal_lm import CausalLMParams
+
+# the family's random streams for training; causal_lm.py lists them all (11-17)
+SHUFFLE_STREAM, DROPOUT_STREAM = 13, 16
+
+
+def prefix(values: dict[str, Any]) -> str:
+    return "".join(f"<|{col}={values[col]}|>" for col in values)
+
+
+@dataclass
+class Doc:
+    ids: list[int]
+    n_prefix: int
+
+
+def encode(tokenizer, cond: dict[str, str], text: str, max_length: int) -> Doc:
+    head = tokenizer(prefix(cond), add_special_tokens=False)["input_ids"] if cond else []
+    body = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
+    return Doc(ids=(head + body)[:max_length], n_prefix=len(head))
+
+
+def balanced(docs: list[Doc], labels: list[str], power: float) -> list[Doc]:
+    """A rare label's documents repeated so its prefix is trained on more often: (n_largest / n_label) ** power
+    times each (rounded), like the temperature sampling of languages in multilingual pre-training (Conneau &
+    Lample 2019, "Cross-lingual Language Model Pretraining", §3.1). The memorisation filter still guards the output."""
+    counts: dict[str, int] = {}
+    for v in labels:
+        counts[v] = counts.get(v, 0) + 1
+    most = max(counts.values())
+    reps = {v: max(1, round((most / n) ** power)) for v, n in counts.items()}
+    return [d for d, v in zip(docs, labels) for _ in range(reps[v])]
+
+
+# ---------------------------------------------------------------------- batches and loss
+
+
+def _batches(docs: list[Doc], batch_size: int, gen) -> list[list[int]]:
+    """Shuffled batches of similar length (shuffle, sort within windows of 50 batches, shuffle the batches)."""
+    import torch
+
+    order = torch.randperm(len(docs), generator=gen).tolist()
+    window = batch_size * 50
+    batches = []
+    for s in range(0, len(order), window):
+        chunk = sorted(order[s:s + window], key=lambda i: len(docs[i].ids))
+        batches += [chunk[j:j + batch_size] for j in range(0, len(chunk), batch_size)]
+    perm = torch.randperm(len(batches), generator=gen).tolist()
+    return [batches[i] for i in perm]
+
+
+def _collate(docs: list[Doc], pad_id: int, device: str):
+    import torch
+
+    width = max(len(d.ids) for d in docs)
+    ids = torch.full((len(docs), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(docs), width), dtype=torch.long)
+    labels = torch.full((len(docs), width), -100, dtype=torch.long)
+    for i, d in enumerate(docs):
+        ids[i, :len(d.ids)] = torch.tensor(d.ids)
+        mask[i, :len(d.ids)] = 1
+        labels[i, d.n_prefix:len(d.ids)] = torch.tensor(d.ids[d.n_prefix:])
+    return ids.to(device), mask.to(device), labels.to(device)
+
+
+def _loss(model, batch, device: str):
+    import torch
+
+    ids, mask, labels = batch
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+    return out.loss, int((labels[:, 1:] != -100).sum())
+
+
+def evaluate_loss(model, docs: list[Doc], pad_id: int, device: str, batch_size: int = 16) -> float | None:
+    """Mean next-token loss per text token (the prefix is not scored)."""
+    import torch
+
+    if not docs:
+        return None
+    model.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for s in range(0, len(docs), batch_size):
+            loss, n = _loss(model, _collate(docs[s:s + batch_size], pad_id, device), device)
+            total += float(loss) * n
+            count += n
+    model.train()
+    return total / max(count, 1)
+
+
+# ---------------------------------------------------------------------- the loop
+
+
+def train(model, train_docs: list[Doc], val_docs: list[Doc], cfg: CausalLMParams, pad_id: int, device: str,
+          budget: float | None, seed: int, ckpt: Path | None,
+          on_progress: Callable[[dict], None] | None) -> tuple[list[dict], dict]:
+    """Train in place; the best epoch's weights end up in `model`. Returns (history per epoch, fit info)."""
+    import torch
+
+    steps_per_epoch = math.ceil(math.ceil(len(train_docs) / cfg.batch_size) / cfg.grad_accum)
+    planned = max(1, steps_per_epoch * cfg.epochs)
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = _optimizer(params, cfg)
+    state, best = _resume(ckpt, model, opt)
+    now = time.process_time if cfg.budget_clock == "cpu" else time.perf_counter
+    lr_at = _schedule(cfg, planned, budget)
+    # dropout draws from torch's global generator (nn.Dropout takes no generator): fork it for training and seed it
+    # per epoch, so a run resumed from a checkpoint trains exactly like one that was never interrupted
+    with torch.random.fork_rng(devices=[]):
+        model.train()
+        clock = now() - state["elapsed"]
+        while state["stopped"] is None and state["epoch"] < cfg.epochs:
+            torch.manual_seed(derive_seed(seed, DROPOUT_STREAM, state["epoch"]))
+            gen = torch.Generator().manual_seed(derive_seed(seed, SHUFFLE_STREAM, state["epoch"]))
+            batches = _batches(train_docs, cfg.batch_size, gen)
+            run_loss, run_n, out_of_time = 0.0, 0, False
+            for i, idx in enumerate(batches):
+                loss, n = _loss(model, _collate([train_docs[j] for j in idx], pad_id, device), device)
+                (loss / cfg.grad_accum).backward()
+                run_loss, run_n = run_loss + float(loss.detach()) * n, run_n + n
+                if (i + 1) % cfg.grad_accum and i + 1 < len(batches):
+                    continue
+                for g in opt.param_groups:
+                    g["lr"] = lr_at(state["step"], now() - clock)
+                torch.nn.utils.clip_grad_norm_(params, 1.0)
+                opt.step()
+                opt.zero_grad(set_to_none=True)
+                state["step"] += 1
+                if on_progress:
+                    on_progress({"epoch": state["epoch"] + 1, "epochs": cfg.epochs, "step": state["step"],
+                                 "steps": planned, "loss": run_loss / max(run_n, 1),
+                                 "elapsed": now() - clock, "budget": budget})
+                if budget and now() - clock >= budget:
+                    out_of_time = True
+                    break
+            state["epoch"] += 1
+            val_loss = evaluate_loss(model, val_docs, pad_id, device)
+            state["elapsed"] = now() - clock
+            best = _end_epoch(state, model, opt, cfg, run_loss / max(run_n, 1), val_loss, out_of_time, best, ckpt)
+            if on_progress:
+                on_progress({"epoch": state["epoch"], "epochs": cfg.epochs, "step": state["step"], "steps": planned,
+                             "loss": run_loss / max(run_n, 1), "val_loss": val_loss, "elapsed": state["elapsed"],
+                             "budget": budget, "epoch_done": True})
+    if best is not None:
+        model.load_state_dict(best, strict=False)
+    info = {"epochs": state["epoch"], "steps": state["step"], "stopped": state["stopped"] or "epochs",
+            "best_epoch": state["best_epoch"], "best_val_loss": state["best_val"],
+            "train_seconds": round(state["elapsed"], 2), "learning_rate": cfg.lr,
+            "precision": "bf16-autocast" if device == "cuda" else "fp32",
+            "trainable_parameters": int(sum(p.numel() for p in params)),
+            "parameters": int(sum(p.numel() for p in model.parameters()))}
+    return state["history"], info
+
+
+def _optimizer(params: list, cfg: CausalLMParams):
+    """AdamW; biases and norms (1-d parameters) are not decayed."""
+    import torch
+
+    decay = [p for p in params if p.dim() >= 2]
+    no_decay = [p for p in params if p.dim() < 2]
+    return torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                              {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
+
+
+def _schedule(cfg: CausalLMParams, planned: int, budget: float | None) -> Callable[[int, float], float]:
+    """The learning rate at (step, seconds elapsed): linear warm-up, then constant or cosine down to the floor."""
+
+    def lr_at(step: int, elapsed: float) -> float:
+        if step < cfg.warmup_steps:
+            return cfg.lr * (step + 1) / (cfg.warmup_steps + 1)
+        if cfg.schedule == "constant":
+            return cfg.lr
+        progress = min(1.0, max((step - cfg.warmup_steps) / max(1, planned - cfg.warmup_steps),
+                                elapsed / budget if budget else 0.0))
+        floor = cfg.lr * cfg.min_lr_ratio
+        return floor + (cfg.lr - floor) * 0.5 * (1 + math.cos(math.pi * progress))
+
+    return lr_at
+
+
+def _resume(ckpt: Path | None, model, opt) -> tuple[dict, dict | None]:
+    """(counters, best weights so far): fresh ones, or those of the checkpoint in `ckpt`, whose last epoch's
+    weights and optimiser state are loaded into `model` and `opt` (the best weights stay on disk)."""
+    import torch
+    from safetensors.torch import load_file
+
+    state = {"epoch": 0, "step": 0, "elapsed": 0.0, "best_val": None, "best_epoch": None, "bad_epochs": 0,
+             "stopped": None, "history": []}
+    if ckpt and (ckpt / "state.json").exists():
+        state = json.loads((ckpt / "state.json").read_text())
+        model.load_state_dict(load_file(str(ckpt / "last.safetensors")), strict=False)
+        opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=True))
+    best = load_file(str(ckpt / "best.safetensors")) if ckpt and (ckpt / "best.safetensors").exists() else None
+    return state, best
+
+
+def _end_epoch(state: dict, model, opt, cfg: CausalLMParams, train_loss: float, val_loss: float | None,
+               out_of_time: bool, best: dict | None, ckpt: Path | None) -> dict | None:
+    """After an epoch: its history line, the best weights (returned), whether to stop, and the checkpoint."""
+    import torch
+    from safetensors.torch import save_file
+
+    state["history"].append({"epoch": state["epoch"], "step": state["step"], "train_loss": round(train_loss, 4),
+                             "val_loss": None if val_loss is None else round(val_loss, 4),
+                             "seconds": round(state["elapsed"], 1), "lr": round(opt.param_groups[0]["lr"], 7)})
+    if val_loss is not None and (state["best_val"] is None or val_loss < state["best_val"]):
+        state.update(best_val=val_loss, best_epoch=state["epoch"], bad_epochs=0)
+        best = _trainable(model)
+        if ckpt:
+            _save_atomic(save_file, best, ckpt / "best.safetensors")
+    elif val_loss is not None:
+        state["bad_epochs"] += 1
+        if state["bad_epochs"] >= cfg.patience:
+            state["stopped"] = "early_stopping"
+    if out_of_time and state["stopped"] is None:
+        state["stopped"] = "time_budget"
+    if state["stopped"] is None and state["epoch"] >= cfg.epochs:
+        state["stopped"] = "epochs"
+    if ckpt:
+        _save_atomic(save_file, _trainable(model), ckpt / "last.safetensors")
+        tmp = ckpt / "optimizer.pt.tmp"
+        torch.save(opt.state_dict(), tmp)
+        tmp.replace(ckpt / "optimizer.pt")
+        (ckpt / "state.json.tmp").write_text(json.dumps(state))
+        (ckpt / "state.json.tmp").replace(ckpt / "state.json")
+    return best
+
+
+def _trainable(model) -> dict:
+    return {k: p.detach().contiguous().cpu().clone() for k, p in model.named_parameters() if p.requires_grad}
+
+
+def _save_atomic(save_file, tensors: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    save_file(tensors, str(tmp))
+    tmp.replace(path)
