@@ -55,7 +55,14 @@ def seed_reference(seed_path: Path, recipe_path: Path) -> str:
         return str(seed)
 
 
+TABLE_SUFFIXES = (".csv", ".parquet", ".jsonl")
+
+
 def starter_recipe(seed_path: Path, vertical: str = "general", recipe_path: Path | None = None) -> str:
+    files = sorted(p for p in Path(seed_path).iterdir() if p.suffix.lower() in TABLE_SUFFIXES) \
+        if Path(seed_path).is_dir() else []
+    if len(files) >= 2:
+        return starter_relational(Path(seed_path), files, vertical, recipe_path)
     seed = read_seed(str(seed_path))
     profile = Profile.from_frame(seed.frame)
     target = guess_target(profile)
@@ -94,3 +101,55 @@ def starter_recipe(seed_path: Path, vertical: str = "general", recipe_path: Path
 
 def _yaml_str(text: str) -> str:
     return yaml.safe_dump(text, default_style=None).strip().removesuffix("...").strip()
+
+
+def starter_relational(folder: Path, files: list[Path], vertical: str, recipe_path: Path | None) -> str:
+    """A folder of tables: the keys found in the data (unique columns; columns whose values are another table's
+    keys), the tree of tables synthforge models today around the largest table, the rest said in comments."""
+    from synthforge.data.keys import MIN_COVERAGE, detect_links, one_tree, primary_key
+
+    tables = {p.stem: read_seed(str(p)).frame for p in files}
+    keys = {name: primary_key(frame) for name, frame in tables.items()}
+    links = detect_links(tables, keys)
+    root, chosen = one_tree(tables, links)
+    members = [root, *[lk.child for lk in chosen]]
+    preset = load_preset(vertical)
+    lines = [f"# Starter recipe written by `synthforge init {folder}`; edit, then `synthforge run` this file.",
+             f"# {len(tables)} tables; keys detected from the data (a key: complete and unique; a link: at least "
+             f"{MIN_COVERAGE:.0%} of a column's values are another table's keys):",
+             *[f"#   {name}: {len(frame):,} rows, key {keys[name] or '(none)'}" for name, frame in tables.items()],
+             *[f"#   link: {lk.describe()}" for lk in links],
+             "# Modelled today: one root table and one parent per table, so this recipe holds the tree around the "
+             f"largest table ({max(tables, key=lambda t: len(tables[t]))}).",
+             *[f"#   not included: {name}" for name in tables if name not in members],
+             *[f"#   not included: {lk.describe()}" for lk in links if lk not in chosen],
+             f"name: {_yaml_str(''.join(ch if ch.isalnum() or ch in '_-.' else '_' for ch in folder.name) or 'my_data')}",
+             f"vertical: {vertical}",
+             "modality: relational",
+             "random_seed: 0",
+             "seed:",
+             "  tables:"]
+    by_child = {lk.child: lk for lk in chosen}
+    for name in members:
+        path = next(p for p in files if p.stem == name)
+        lines += [f"    {name}:", f"      source: {_yaml_str(seed_reference(path, recipe_path or Path('recipe.yaml')))}"]
+        if keys[name]:
+            lines.append(f"      primary_key: {_yaml_str(keys[name])}")
+        lk = by_child.get(name)
+        if lk is not None:
+            lines.append(f"      foreign_keys: {{{_yaml_str(lk.column)}: {_yaml_str(lk.parent + '.' + lk.key)}}}")
+            times = [c.name for c in Profile.from_frame(tables[name]).columns if c.kind == "datetime"]
+            if times:
+                lines.append(f"      sequence: {{entity: {_yaml_str(lk.column)}, order_by: {_yaml_str(times[0])}}}"
+                             "   # its rows are events of one entity, in this column's order")
+            if lk.coverage < 1:
+                lines.append("      orphans: drop   # rows whose key is in no parent row are left out (counted)")
+    lines += ["generator:", "  time_budget: 300          # CPU seconds for all tables",
+              "output:", f"  rows: {len(tables[root])}   # rows of {root}; the other tables follow",
+              "quality:", "  gates:", "    min_fk_resolved: 1.0", "    min_order_holds: 1.0",
+              *[f"    {k}: {v}" for k, v in (preset.get("gates") or {}).items() if k in RELATIONAL_GATES]]
+    return "\n".join(lines) + "\n"
+
+
+RELATIONAL_GATES = ("min_quality", "max_detection_auc", "max_dcr_share", "min_children_per_parent")  # a preset's
+# gates that a relational report has a metric for (the worst table's); the rest (utility, copies) are per table

@@ -42,6 +42,7 @@ class TableSpec:
     foreign_key: str | None = None  # column of this table
     parent_key: str | None = None  # column of the parent (its primary key)
     order_by: str | None = None  # a sequence: children of one parent ordered by this column
+    keep_orphans: bool = False  # rows whose foreign key is in no parent row: learned and generated with no parent
 
 
 def parse_schema(schema: dict[str, dict]) -> list[TableSpec]:
@@ -65,7 +66,8 @@ def parse_schema(schema: dict[str, dict]) -> list[TableSpec]:
         order_by = (spec.get("sequence") or {}).get("order_by")
         if order_by and parent is None:
             raise UserError(f"seed.tables.{name}.sequence: a sequence needs a foreign key to its entity's table")
-        specs[name] = TableSpec(name, spec.get("primary_key"), parent, fk, pk, order_by)
+        specs[name] = TableSpec(name, spec.get("primary_key"), parent, fk, pk, order_by,
+                                spec.get("orphans") == "keep")
     ordered, seen = [], set()
     while len(ordered) < len(specs):
         ready = [s for s in specs.values() if s.name not in seen and (s.parent is None or s.parent in seen)]
@@ -88,7 +90,7 @@ def _check_keys(specs: list[TableSpec], tables: dict[str, pd.DataFrame]) -> None
         if s.parent:
             known = set(tables[s.parent][s.parent_key])
             orphans = ~frame[s.foreign_key].isin(known) & frame[s.foreign_key].notna()
-            if orphans.any():
+            if orphans.any() and not s.keep_orphans:
                 raise UserError(f"seed.tables.{s.name}.foreign_keys: {orphans.mean():.1%} of {s.foreign_key!r} "
                                 f"values are not in {s.parent}.{s.parent_key} (e.g. {frame[s.foreign_key][orphans].iloc[0]!r})")
 
@@ -139,6 +141,12 @@ class RelationalGenerator:
         self.fitted_: dict[str, _Fitted] = {}
         self.real_rows_ = {s.name: len(tables[s.name]) for s in self.specs}
         self.columns_ = {s.name: [str(c) for c in tables[s.name].columns] for s in self.specs}
+        # rows of a child with no parent row (orphans: keep), per row with a parent: how many to draw besides
+        self.orphans_ = {}
+        for s in self.specs:
+            if s.parent is not None and s.keep_orphans:
+                share = float((~tables[s.name][s.foreign_key].isin(set(tables[s.parent][s.parent_key]))).mean())
+                self.orphans_[s.name] = share / (1 - share) if share < 1 else 0.0
         for i, spec in enumerate(self.specs):
             frame = _with_counts(self.specs, tables, spec)
             context: list[str] = []
@@ -193,8 +201,14 @@ class RelationalGenerator:
                 ctx = parents.iloc[idx][modelled].add_prefix(PARENT_PREFIX).reset_index(drop=True)
                 frame = f.generator.sample(len(idx), seed=s, context=ctx) if len(idx) else \
                     pd.DataFrame(columns=f.generator.codec_.columns)
+                keys = parents[spec.parent_key].to_numpy(dtype=object)[idx]
+                n_orphans = int(round(len(idx) * self.orphans_.get(spec.name, 0.0)))
+                if n_orphans:  # drawn with an unknown parent (every parent column missing), as the seed's were
+                    unknown = pd.DataFrame({c: [None] * n_orphans for c in ctx.columns})
+                    orphans = f.generator.sample(n_orphans, seed=derive_seed(s, 1), context=unknown)
+                    frame = pd.concat([frame, orphans], ignore_index=True)
+                    keys = np.concatenate([keys, np.full(n_orphans, None, dtype=object)])
                 frame = frame.drop(columns=[c for c in f.context if c in frame.columns])
-                keys = parents[spec.parent_key].to_numpy()[idx]
             frame = f.generated.fill(frame.reset_index(drop=True), start=int(start.get(spec.name, 0)), seed=s)
             if keys is not None:
                 frame.insert(0, spec.foreign_key, keys)
@@ -211,7 +225,8 @@ class RelationalGenerator:
             f.generated.save(folder / name / GENERATED_FILE)
         (folder / "generator.json").write_text(json.dumps({
             "family": self.family, "schema": self.schema, "params": self.params, "random_state": self.random_state,
-            "real_rows": self.real_rows_, "columns": self.columns_, "context": {n: f.context for n, f in self.fitted_.items()},
+            "real_rows": self.real_rows_, "columns": self.columns_, "orphans": self.orphans_,
+            "context": {n: f.context for n, f in self.fitted_.items()},
             "specs": [asdict(s) for s in self.specs]}, indent=2))
 
     @classmethod
@@ -220,6 +235,7 @@ class RelationalGenerator:
         config = json.loads((folder / "generator.json").read_text())
         self = cls(config["schema"], config["params"], config["random_state"])
         self.real_rows_, self.columns_ = config["real_rows"], config["columns"]
+        self.orphans_ = config.get("orphans", {})
         self.fitted_ = {}
         for spec in self.specs:
             gen = ARGenerator.load(folder / spec.name)

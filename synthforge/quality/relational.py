@@ -22,6 +22,7 @@ def children_per_parent(parent: pd.DataFrame, key: str, child: pd.DataFrame, for
 def order_holds(child: pd.DataFrame, entity: str, order_by: str) -> float:
     """Share of entities whose events are non-decreasing in `order_by`, in the table's row order."""
     ok = child.groupby(entity, sort=False)[order_by].apply(lambda s: bool(s.dropna().is_monotonic_increasing))
+    # (rows without an entity, orphans: keep, belong to no sequence: groupby leaves them out)
     return float(ok.mean()) if len(ok) else 1.0
 
 
@@ -47,15 +48,19 @@ def relationships(real: dict[str, pd.DataFrame], synthetic: dict[str, pd.DataFra
         if s.parent is None:
             continue
         syn_child, syn_parent = synthetic[s.name], synthetic[s.parent]
-        resolved = float(syn_child[s.foreign_key].isin(set(syn_parent[s.parent_key])).mean()) if len(syn_child) \
-            else 1.0
+        linked = syn_child[s.foreign_key].notna()  # an empty key is a row of no parent (orphans: keep), not a miss
+        resolved = float(syn_child[s.foreign_key][linked].isin(set(syn_parent[s.parent_key])).mean()) \
+            if linked.any() else 1.0
+        real_orphan = ~real[s.name][s.foreign_key].isin(set(real[s.parent][s.parent_key]))
         real_n = children_per_parent(real[s.parent], s.parent_key, real[s.name], s.foreign_key)
         syn_n = children_per_parent(syn_parent, s.parent_key, syn_child, s.foreign_key)
         rel = {"parent": s.parent, "child": s.name, "foreign_key": s.foreign_key, "fk_resolved": resolved,
                "children_per_parent_ks_complement": float(1 - ks_2samp(real_n, syn_n).statistic),
                "children_per_parent": {"real_mean": float(real_n.mean()), "synthetic_mean": float(syn_n.mean()),
                                        "real_max": float(real_n.max()), "synthetic_max": float(syn_n.max())},
-               "seed_keys_reused": float(syn_child[s.foreign_key].isin(set(real[s.parent][s.parent_key])).mean())}
+               "seed_keys_reused": float(syn_child[s.foreign_key].isin(set(real[s.parent][s.parent_key])).mean()),
+               "no_parent_share": {"real": float(real_orphan.mean()) if len(real_orphan) else 0.0,
+                                   "synthetic": float((~linked).mean()) if len(linked) else 0.0}}
         if s.order_by:
             rel["order_holds"] = order_holds(syn_child, s.foreign_key, s.order_by)
             rel["order_holds_real"] = order_holds(real[s.name], s.foreign_key, s.order_by)

@@ -47,9 +47,9 @@ class TableSeed(_Strict):
     sequence: Sequence | None = None
     drop: tuple[str, ...] = ()
     max_rows: int | None = Field(default=None, gt=0)
-    orphans: Literal["refuse", "drop"] = Field(
-        default="refuse", description="rows whose foreign key is in no parent row: an error, or left out (counted "
-        "in the report)")
+    orphans: Literal["refuse", "drop", "keep"] = Field(
+        default="refuse", description="rows whose foreign key is in no parent row: an error; left out (counted in "
+        "the report); or kept: learned and generated as rows of no parent, their foreign key empty")
 
 
 class SeedSpec(_Strict):

@@ -68,8 +68,10 @@ def with_subtrees(tables: dict[str, pd.DataFrame], specs: list[TableSpec]) -> pd
     for s in specs[1:]:  # parents first: each row's root is its parent's root
         parent = tables[s.parent]
         where = pd.Series(np.arange(len(parent)), index=parent[s.parent_key].to_numpy())
-        positions[s.name] = positions[s.parent][where.reindex(tables[s.name][s.foreign_key].to_numpy()).to_numpy(
-            dtype=int)]
+        at = where.reindex(tables[s.name][s.foreign_key].to_numpy()).to_numpy(dtype=float)
+        orphan = np.isnan(at)  # rows of no parent (orphans: keep) are spread over the roots, so a rejected root
+        at[orphan] = np.arange(orphan.sum()) % max(1, len(parent))  # takes only its share of them
+        positions[s.name] = positions[s.parent][at.astype(int)] if len(parent) else np.zeros(len(at), dtype=int)
     subtrees = [{} for _ in range(len(tables[root]))]
     for s in specs[1:]:
         frame = tables[s.name]
@@ -120,7 +122,8 @@ class RelationalAcceptor:
                 failed.update({f"{s.name}: {k}": n for k, n in v.failed.items()})
                 table_failures += [f"{s.name}: {t}" for t in v.table_failures]
             if s.parent is not None and len(frame):  # a row whose parent was dropped goes with it
-                ok &= frame[s.foreign_key].isin(set(tables[s.parent][s.parent_key])).to_numpy()
+                ok &= (frame[s.foreign_key].isin(set(tables[s.parent][s.parent_key]))
+                       | (frame[s.foreign_key].isna() & s.keep_orphans)).to_numpy()
             if s.parent is None:
                 bad_roots |= set(np.flatnonzero(~ok))
             elif (~ok).any():
@@ -158,6 +161,8 @@ class Relational:
         if len(roots) != 1:
             raise UserError(f"seed.tables: one root table (without a foreign key) for now; got {', '.join(roots)}")
         for name, t in recipe.seed.tables.items():
+            if t.orphans != "refuse" and not t.foreign_keys:
+                raise UserError(f"seed.tables.{name}.orphans: {name} has no foreign key, so no orphans")
             if t.max_rows is not None and name != roots[0]:
                 raise UserError(f"seed.tables.{name}.max_rows: only the root table ({roots[0]}) can be cut; its "
                                 "children follow it")
@@ -194,9 +199,15 @@ class Relational:
                                     f"{', '.join(map(str, frame.columns))}")
             known = frame[s.foreign_key].isin(set(parent[s.parent_key]))
             orphans = ~frame[s.foreign_key].isin(keys[s.parent])  # not the children of rows cut by max_rows
-            if orphans.any() and recipe.seed.tables[s.name].orphans == "drop":
+            policy = recipe.seed.tables[s.name].orphans
+            if orphans.any() and policy != "refuse":
                 notes.append(f"{s.name}: {int(orphans.sum())} of {len(frame)} rows ({orphans.mean():.1%}) have a "
-                             f"{s.foreign_key} in no {s.parent} row; left out (seed.tables.{s.name}.orphans: drop)")
+                             f"{s.foreign_key} in no {s.parent} row; " + (
+                                 "left out" if policy == "drop" else
+                                 f"kept: generated as rows of no {s.parent}, {s.foreign_key} empty") +
+                             f" (seed.tables.{s.name}.orphans: {policy})")
+                if policy == "keep":
+                    known |= orphans
             elif orphans.any():
                 raise UserError(f"seed.tables.{s.name}.foreign_keys: {orphans.mean():.1%} of {s.foreign_key!r} values"
                                 f" are in no {s.parent} row (e.g. {frame[s.foreign_key][orphans].iloc[0]!r}); set "
@@ -274,7 +285,7 @@ def _read_table(work: Path, name: str, columns: list[str]) -> pd.DataFrame:
 def schema_of(recipe: Recipe) -> dict[str, dict]:
     """`seed.tables` as families/relational.py reads it."""
     return {name: {"primary_key": t.primary_key, "foreign_keys": dict(t.foreign_keys),
-                   "sequence": {"order_by": t.sequence.order_by} if t.sequence else None}
+                   "sequence": {"order_by": t.sequence.order_by} if t.sequence else None, "orphans": t.orphans}
             for name, t in recipe.seed.tables.items()}
 
 
@@ -290,9 +301,12 @@ def split_tables(tables: dict[str, pd.DataFrame], specs: list[TableSpec], fracti
     root = specs[0]
     train, holdout = {}, {}
     train[root.name], holdout[root.name] = holdout_split(tables[root.name], fraction, seed)
+    rng = np.random.default_rng(seed)
     for s in specs[1:]:
         frame = tables[s.name]
         held = frame[s.foreign_key].isin(set(holdout[s.parent][s.parent_key]))
+        orphan = ~frame[s.foreign_key].isin(set(tables[s.parent][s.parent_key]))  # orphans: keep; split at random
+        held |= orphan & (rng.random(len(frame)) < fraction)
         train[s.name], holdout[s.name] = frame[~held].reset_index(drop=True), frame[held].reset_index(drop=True)
     return train, holdout
 
