@@ -97,7 +97,7 @@ def run_hma(args) -> dict:
     hma.fit(real)
     fit_s, fit_cpu = time.perf_counter() - started, time.process_time() - cpu
     started = time.perf_counter()
-    synthetic = hma.sample(scale=1.0)
+    synthetic = hma.sample(num_rows=len(real["planes"]), main_table_name="planes")
     sample_s = time.perf_counter() - started
     specs = parse_schema({"planes": {"primary_key": "tailnum"},
                           "flights": {"foreign_keys": {"tailnum": "planes.tailnum"},

@@ -234,3 +234,24 @@ def test_image_run_on_ray_writes_the_same_images_as_local(ray_address, tmp_path)
     _same_files(tmp_path / "local", tmp_path / "ray")
     pd.testing.assert_frame_equal(pd.read_parquet(tmp_path / "ray" / "metadata.parquet"),
                                   pd.read_parquet(tmp_path / "local" / "metadata.parquet"))
+
+
+def test_relational_run_on_ray_writes_the_same_tables_as_local(ray_address, tmp_path):
+    import yaml
+
+    from test_relational_run import recipe as relational_recipe
+
+    path = Path(relational_recipe(tmp_path, orphans="keep"))
+    data = yaml.safe_load(path.read_text())
+    data["execution"] = {"shard_rows": 50}  # 150 customers in 3 shards
+    path.write_text(yaml.safe_dump(data))
+    for executor in ("local", "ray"):
+        assert main(["run", str(path), "--out", str(tmp_path / executor), "-q", "--executor", executor]) == 0
+    _same_files(tmp_path / "local", tmp_path / "ray")
+    assert len(list((tmp_path / "ray" / "data" / "orders").glob("part-*.parquet"))) == 3
+    assert hidden(tmp_path / "ray") == [] and not list((tmp_path / "ray" / "data").glob("*/.*"))
+    customers = pd.read_parquet(tmp_path / "ray" / "data" / "customers")
+    orders = pd.read_parquet(tmp_path / "ray" / "data" / "orders")
+    assert len(customers) == 150 and customers["customer_id"].is_unique and orders["order_id"].is_unique
+    linked = orders["customer_id"].notna()
+    assert orders.loc[linked, "customer_id"].isin(set(customers["customer_id"])).all()

@@ -36,22 +36,35 @@ def run_local(generator, acceptor: Acceptor, shards: list[Shard], folder: Path, 
     return stats
 
 
-def write_pending(folder: Path, shard: Shard, df, meta: dict[str, str]) -> Path:
-    """A worker's part under a name of its own attempt; nothing reads it until `commit_pending` renames it."""
-    path = Path(folder) / "data" / f"{PENDING_PREFIX}{shard.name}-{uuid.uuid4().hex[:12]}.parquet"
-    return write_parquet(path, df, {**meta, "shard": shard.index, "shard_seed": shard.seed})
+def write_pending(folder: Path, shard: Shard, df, meta: dict[str, str]) -> Path | dict[str, Path]:
+    """A worker's part (one per table for several tables) under a name of its own attempt; nothing reads it until
+    `commit_pending` renames it."""
+    attempt = uuid.uuid4().hex[:12]
+    meta = {**meta, "shard": shard.index, "shard_seed": shard.seed}
+    if isinstance(df, dict):
+        return {name: write_parquet(Path(folder) / "data" / name / f"{PENDING_PREFIX}{shard.name}-{attempt}.parquet",
+                                    frame, {**meta, "table": name}) for name, frame in df.items()}
+    return write_parquet(Path(folder) / "data" / f"{PENDING_PREFIX}{shard.name}-{attempt}.parquet", df, meta)
 
 
-def commit_pending(folder: Path, shard: Shard, pending: Path, stats: ShardStats) -> None:
-    write_json(Path(folder) / "shards" / f"{shard.name}.json", stats.to_dict())
-    os.replace(pending, Path(folder) / "data" / f"{shard.name}.parquet")
+def commit_pending(folder: Path, shard: Shard, pending: Path | dict[str, Path], stats: ShardStats) -> None:
+    """Stats, then the part renamed into place; several tables: the parts, then the stats (which name them)."""
+    folder = Path(folder)
+    if isinstance(pending, dict):
+        for name, path in pending.items():
+            os.replace(path, folder / "data" / name / f"{shard.name}.parquet")
+        write_json(folder / "shards" / f"{shard.name}.json", stats.to_dict())
+        return
+    write_json(folder / "shards" / f"{shard.name}.json", stats.to_dict())
+    os.replace(pending, folder / "data" / f"{shard.name}.parquet")
 
 
 def clean_pending(folder: Path) -> int:
-    """Remove parts that a killed run's workers wrote but never committed (and half-written temporaries)."""
+    """Remove parts that a killed run's workers wrote but never committed (and half-written temporaries), in data/
+    and in its per-table folders."""
     removed = 0
     data = Path(folder) / "data"
-    for p in data.glob(".*") if data.is_dir() else ():
+    for p in [*data.glob(".*"), *data.glob("*/.*")] if data.is_dir() else ():
         if p.name.startswith(PENDING_PREFIX) or ".tmp" in p.name:
             p.unlink(missing_ok=True)
             removed += 1

@@ -31,7 +31,6 @@ class Seed:
     details: list[str] = field(default_factory=list)  # more lines for `synthforge validate`
     state: Any = None  # what the modality keeps of its seed (profile, full frame, image seed)
     files: dict[str, Any] = field(default_factory=dict)  # JSON written beside the output: what was read (profile)
-    shard_rows: int | None = None  # a modality that must draw in one shard (relational, for now) says so here
 
 
 @dataclass

@@ -118,7 +118,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         generator = fit_or_resume(modality, recipe, seed, device, ws, console)
 
     acceptor = modality.acceptor(recipe, seed, generator, ws.work)
-    shards = plan_shards(seed.rows, seed.shard_rows or recipe.execution.shard_rows, recipe.random_seed, seed.groups)
+    shards = plan_shards(seed.rows, recipe.execution.shard_rows, recipe.random_seed, seed.groups)
     meta = {"recipe": recipe.name, "random_seed": recipe.random_seed, "family": generator.family,
             **modality.meta(generator)}
     with timings.stage("generate"):

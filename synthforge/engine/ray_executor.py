@@ -127,7 +127,8 @@ def _run(ray, modality: str, model_dir: Path, acceptor, device: str, todo: list[
                             raise e.cause from None
                         raise
                     result = ShardStats(**st)
-                    commit_pending(folder, shard, Path(pending), result)
+                    commit_pending(folder, shard, {k: Path(v) for k, v in pending.items()}
+                                   if isinstance(pending, dict) else Path(pending), result)
                     stats[shard.index] = result
                     progress.advance(bar, shard.rows)
         except BaseException:
@@ -137,7 +138,7 @@ def _run(ray, modality: str, model_dir: Path, acceptor, device: str, todo: list[
 
 
 def _shard_task(modality: str, model_dir: str, device: str, acceptor, shard: Shard, max_rounds: int, meta: dict,
-                folder: str) -> tuple[dict, str]:
+                folder: str) -> tuple[dict, str | dict]:
     """Runs on a Ray worker: one CPU, so one thread for torch and for numpy's BLAS."""
     from threadpoolctl import threadpool_limits
 
@@ -148,7 +149,9 @@ def _shard_task(modality: str, model_dir: str, device: str, acceptor, shard: Sha
         generator = _load(modality, model_dir, device)
         df, st = generate_shard(generator, acceptor, shard, max_rounds, Path(folder))
         pending = write_pending(Path(folder), shard, df, meta)
-    return st.to_dict(), str(pending)
+        if isinstance(df, dict):  # several tables: the stats name their parts (write_shard does the same)
+            st.extra["parts"] = [f"data/{name}/{shard.name}.parquet" for name in df]
+    return st.to_dict(), {k: str(v) for k, v in pending.items()} if isinstance(pending, dict) else str(pending)
 
 
 def _load(modality: str, model_dir: str, device: str):

@@ -5,8 +5,8 @@ its root is drawn again; the output is one folder of parts per table, graded per
 
 Output: data/<table>/part-*.parquet for every table (keys fresh, every foreign key resolving).
 
-Today: one root table, each child with one parent, one shard per run (keys are numbered across the run's draws in
-one process), the local executor.
+Shards are groups of root rows, on the local executor or Ray alike; today one root table, each child with one
+parent.
 """
 
 import hashlib
@@ -25,33 +25,30 @@ from synthforge.engine.shards import Shard, ShardStats, Verdict
 from synthforge.errors import UserError
 from synthforge.families.relational import RelationalGenerator, TableSpec, parse_schema
 from synthforge.quality import expectations as ex
-from synthforge.randomness import FIT_SEED_STREAM, SPLIT_SEED_STREAM, derive_seed
+from synthforge.randomness import FIT_SEED_STREAM, GENERATED_SEED_STREAM, SPLIT_SEED_STREAM, derive_seed
 from synthforge.recipe.schema import Recipe
 from synthforge.sinks.files import write_json
 
 SUBTREE, ROOT = "__subtree", "__root"
+KEY_RANGE = 10**9  # keys of a child table in shard k are numbered from k × this
 
 
 class RelationalModel:
     """The fitted tables, drawn root row by root row: `sample(n)` gives n root rows, each with its subtree in an
     object column (so a rejected root drops its children with it, whatever the loop does with the frame). Keys
-    are numbered on from the last draw, so no two draws of one run repeat a key."""
+    link the rows of one draw; the acceptor numbers them for good once a shard's rows are kept."""
 
     def __init__(self, generator: RelationalGenerator):
         self.generator = generator
         self.family = "relational"
         self.root = generator.specs[0].name
-        self._next: dict[str, int] = {}
 
     @property
     def fit_info_(self) -> dict:
         return getattr(self.generator, "fit_info_", {})
 
     def sample(self, n: int, *, seed: int, conditions=None) -> pd.DataFrame:
-        tables = self.generator.sample({self.root: n}, seed=seed, start=self._next)
-        for name, frame in tables.items():
-            self._next[name] = self._next.get(name, 0) + len(frame)
-        return with_subtrees(tables, self.generator.specs)
+        return with_subtrees(self.generator.sample({self.root: n}, seed=seed), self.generator.specs)
 
     def save(self, folder: Path) -> None:
         self.generator.save(folder)
@@ -97,8 +94,9 @@ class RelationalAcceptor:
     root whose subtree lost rows) is drawn again."""
     first_keep_rate = 1.0
 
-    def __init__(self, suites: dict[str, dict], specs: list[TableSpec], columns: dict[str, list[str]]):
-        self.suites, self.specs, self.columns = suites, specs, columns
+    def __init__(self, suites: dict[str, dict], specs: list[TableSpec], columns: dict[str, list[str]],
+                 generated: dict):
+        self.suites, self.specs, self.columns, self.generated = suites, specs, columns, generated
         self._built: dict = {}
 
     def __getstate__(self):
@@ -136,7 +134,30 @@ class RelationalAcceptor:
         return Verdict(keep=keep, frame=batch, failed=failed, table_failures=table_failures)
 
     def finish(self, rows: pd.DataFrame, shard: Shard, stats: ShardStats, folder: Path) -> dict[str, pd.DataFrame]:
-        return split_subtrees(rows, self.specs, self.columns)
+        """The shard's tables with their keys numbered for good: the root table's from the shard's first row (as a
+        table's ids are), every other table's from a range of its own per shard, so no two shards share a key;
+        each foreign key follows its parent's new key (keys of different draws may coincide, so a key is looked
+        up together with its root row)."""
+        tables = split_subtrees(rows, self.specs, self.columns)
+        roots = {self.specs[0].name: np.arange(len(rows))}
+        renamed: dict[str, dict] = {}
+        for i, s in enumerate(self.specs):
+            frame = tables[s.name]
+            if s.name != self.specs[0].name:
+                roots[s.name] = _roots(rows, s.name)
+                if s.foreign_key in frame and s.parent in renamed:
+                    new = renamed[s.parent]
+                    frame = frame.assign(**{s.foreign_key: [None if pd.isna(k) else new[(r, k)] for r, k in
+                                                            zip(roots[s.name], frame[s.foreign_key])]})
+            if s.primary_key is not None and len(frame):
+                start = shard.start if i == 0 else shard.index * KEY_RANGE
+                filled = self.generated[s.name].fill(frame.reset_index(drop=True), start=start,
+                                                     seed=derive_seed(shard.seed, GENERATED_SEED_STREAM, i))
+                renamed[s.name] = dict(zip(zip(roots[s.name], frame[s.primary_key]), filled[s.primary_key]))
+                frame = frame.reset_index(drop=True).assign(
+                    **{c: filled[c] for c in self.generated[s.name].columns if c in frame.columns})
+            tables[s.name] = frame.reset_index(drop=True)
+        return tables
 
 
 def _roots(batch: pd.DataFrame, table: str) -> np.ndarray:
@@ -152,8 +173,6 @@ class Relational:
         if recipe.generator.family not in ("auto", "autoregressive"):
             raise UserError(f"generator.family: {recipe.generator.family!r} does not generate related tables; use "
                             "auto (the autoregressive engine)")
-        if recipe.execution.executor != "local":
-            raise UserError("execution.executor: relational runs use the local executor for now (one shard)")
         if recipe.output.conditions is not None:
             raise UserError("output.conditions: not supported for relational runs yet")
         specs = parse_schema(schema_of(recipe))
@@ -222,8 +241,7 @@ class Relational:
                     manifest={"tables": {n: {"path": paths[n], "sha256": hashes[n], "rows": len(tables[n]),
                                              "columns": tables[n].shape[1]} for n in tables}},
                     notes=notes, details=[describe(s) for s in specs],
-                    state={"specs": specs, "columns": {n: list(map(str, f.columns)) for n, f in tables.items()}},
-                    shard_rows=recipe.output.rows)
+                    state={"specs": specs, "columns": {n: list(map(str, f.columns)) for n, f in tables.items()}})
 
     def fit(self, recipe: Recipe, seed: Seed, *, device: str, checkpoints: Path, console: Console
             ) -> RelationalModel:
@@ -252,7 +270,8 @@ class Relational:
             suites[s.name] = ex.suite_json(ex.build_suite(f"{recipe.name}_{s.name}_suite", kinds, frame,
                                                           auto=recipe.quality.auto_expectations))
             write_json(work / "expectations" / f"{s.name}.suite.json", suites[s.name])
-        return RelationalAcceptor(suites, specs, seed.state["columns"])
+        return RelationalAcceptor(suites, specs, seed.state["columns"],
+                                  {n: f.generated for n, f in model.generator.fitted_.items()})
 
     def meta(self, model: RelationalModel) -> dict:
         return {}
