@@ -24,7 +24,7 @@ from synthforge.engine.manifest import Timings, versions
 from synthforge.engine.modalities import MODALITIES, resolve
 from synthforge.engine.modality import Modality, Seed
 from synthforge.engine.shards import ShardStats, plan_shards
-from synthforge.errors import GateFailed, UserError
+from synthforge.errors import GateFailed
 from synthforge.families.device import resolve_device
 from synthforge.families.generator import Generator
 from synthforge.quality.gates import check_gates, report_status
