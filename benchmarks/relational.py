@@ -3,6 +3,8 @@ synthforge's RelationalGenerator (families/relational.py), and SDV's HMASynthesi
 Both scored by quality/relational.py and by sdmetrics' multi-table QualityReport (an independent check).
 
     python benchmarks/relational.py [--months 1] [--seed 0] [--budget 480] [--anchor hma] [--anchor-timeout 1800]
+    python benchmarks/relational.py --only hma --months 12                # one generator, this process
+    python benchmarks/relational.py --score-run RUN --months 12           # a finished flights run, scored the same way
 
 Flights whose tailnum is not in planes (about 17 %) are left out first, as the shipped recipe does (orphans: drop).
 The anchor runs in a subprocess with a wall-clock cap; one that does not finish is recorded as such. SDV is under
@@ -111,6 +113,24 @@ def run_hma(args) -> dict:
     return out
 
 
+def score_run(args) -> dict:
+    """A finished `synthforge run` of the flights recipe (its data/planes and data/flights) against the real tables."""
+    import pandas as pd
+
+    from synthforge.families.relational import parse_schema
+    from synthforge.quality.relational import relational_metrics
+
+    real, _ = tables(args.months)
+    synthetic = {t: pd.read_parquet(Path(args.score_run) / "data" / t) for t in real}
+    synthetic["flights"]["time_hour"] = pd.to_datetime(synthetic["flights"]["time_hour"])
+    specs = parse_schema({"planes": {"primary_key": "tailnum"},
+                          "flights": {"foreign_keys": {"tailnum": "planes.tailnum"},
+                                      "sequence": {"order_by": "time_hour"}}})
+    return {"generator": f"synthforge run {args.score_run}", "months": args.months,
+            **relational_metrics(real, synthetic, specs),
+            "sdmetrics_quality": sdmetrics_score(real, synthetic, sdv_metadata(real))}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--months", type=int, default=1, help="flights of the first N months of 2013 (12: all)")
@@ -118,8 +138,12 @@ def main() -> None:
     ap.add_argument("--budget", type=float, default=480.0, help="synthforge's fit budget, CPU seconds")
     ap.add_argument("--anchor", choices=["hma"], action="append", default=[])
     ap.add_argument("--anchor-timeout", type=float, default=1800.0, help="wall seconds before an anchor is cut")
-    ap.add_argument("--only", choices=["ours", "hma"], help=argparse.SUPPRESS)  # one generator, in a subprocess
+    ap.add_argument("--only", choices=["ours", "hma"], help="run one generator in this process")
+    ap.add_argument("--score-run", help="score a finished flights run folder instead of fitting")
     args = ap.parse_args()
+    if args.score_run:
+        print(json.dumps(score_run(args), default=str))
+        return
     if args.only:
         print(json.dumps({"ours": run_ours, "hma": run_hma}[args.only](args), default=str))
         return

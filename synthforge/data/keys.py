@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-_KEY_WORDS = ("id", "key", "code", "num", "no", "faa", "carrier", "sku")
+_KEY_WORDS = ("id", "key", "code", "num", "no", "sku")
 MIN_COVERAGE = 0.8  # share of a column's rows whose value is a parent key, for the column to count as a link
 
 

@@ -142,7 +142,7 @@ def _shard_task(modality: str, model_dir: str, device: str, acceptor, shard: Sha
     """Runs on a Ray worker: one CPU, so one thread for torch and for numpy's BLAS."""
     from threadpoolctl import threadpool_limits
 
-    from synthforge.engine.shards import generate_shard
+    from synthforge.engine.shards import generate_shard, part_paths
 
     with threadpool_limits(limits=1), warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -150,7 +150,7 @@ def _shard_task(modality: str, model_dir: str, device: str, acceptor, shard: Sha
         df, st = generate_shard(generator, acceptor, shard, max_rounds, Path(folder))
         pending = write_pending(Path(folder), shard, df, meta)
         if isinstance(df, dict):  # several tables: the stats name their parts (write_shard does the same)
-            st.extra["parts"] = [f"data/{name}/{shard.name}.parquet" for name in df]
+            st.extra["parts"] = part_paths(shard, df)
     return st.to_dict(), {k: str(v) for k, v in pending.items()} if isinstance(pending, dict) else str(pending)
 
 

@@ -169,13 +169,18 @@ def _add_costs(extra: dict, attrs: dict) -> None:
             extra[k] = round(extra.get(k, 0) + v, 6)
 
 
+def part_paths(shard: Shard, tables) -> list[str]:
+    """The parts a shard of several tables writes, relative to the run folder (its stats name them)."""
+    return [f"data/{name}/{shard.name}.parquet" for name in tables]
+
+
 def write_shard(folder: Path, shard: Shard, df: pd.DataFrame | dict[str, pd.DataFrame], stats: ShardStats,
                 meta: dict[str, str]) -> None:
     """Stats first, then the part: a part on disk always has its stats beside it. Several tables (relational):
     one part per table under data/<table>/, then the stats, which name the parts and mark the shard done."""
     meta = {**meta, "shard": shard.index, "shard_seed": shard.seed}
     if isinstance(df, dict):
-        stats.extra["parts"] = [f"data/{name}/{shard.name}.parquet" for name in df]
+        stats.extra["parts"] = part_paths(shard, df)
         for name, frame in df.items():
             write_parquet(folder / "data" / name / f"{shard.name}.parquet", frame, {**meta, "table": name})
         write_json(folder / "shards" / f"{shard.name}.json", stats.to_dict())

@@ -40,9 +40,11 @@ def relational_metrics(real: dict[str, pd.DataFrame], synthetic: dict[str, pd.Da
     return out
 
 
-def relationships(real: dict[str, pd.DataFrame], synthetic: dict[str, pd.DataFrame], specs) -> list[dict]:
+def relationships(real: dict[str, pd.DataFrame], synthetic: dict[str, pd.DataFrame], specs,
+                  kinds: dict[str, dict] | None = None) -> list[dict]:
     """Per parent → child link: foreign keys resolved, children per parent (KS complement), seed keys reused; for a
-    sequence, the order of events, their gaps and lag-1 autocorrelations."""
+    sequence, the order of events, their gaps and lag-1 autocorrelations. `kinds`: each table's column kinds when
+    the caller has profiled them already (else profiled here)."""
     out = []
     for s in specs:
         if s.parent is None:
@@ -64,9 +66,12 @@ def relationships(real: dict[str, pd.DataFrame], synthetic: dict[str, pd.DataFra
         if s.order_by:
             rel["order_holds"] = order_holds(syn_child, s.foreign_key, s.order_by)
             rel["order_holds_real"] = order_holds(real[s.name], s.foreign_key, s.order_by)
-            cols = [c for c in real[s.name].columns if c not in (s.primary_key, s.foreign_key, s.order_by)]
-            kinds = Profile.from_frame(real[s.name][cols]).metric_kinds()
-            numeric = [c for c, k in kinds.items() if k == "numerical"]
+            if kinds is not None and s.name in kinds:
+                table_kinds = kinds[s.name]
+            else:
+                cols = [c for c in real[s.name].columns if c not in (s.primary_key, s.foreign_key)]
+                table_kinds = Profile.from_frame(real[s.name][cols]).metric_kinds()
+            numeric = [c for c, k in table_kinds.items() if k == "numerical" and c != s.order_by]
             rel["sequence"] = sequence_metrics(real[s.name], syn_child, s.foreign_key, s.order_by, numeric)
         out.append(rel)
     return out
@@ -134,18 +139,19 @@ def relational_section(train: dict[str, pd.DataFrame], holdout: dict[str, pd.Dat
 
     from .evaluate import evaluate_tables
 
-    tables, rows = {}, {}
+    tables, rows, kinds = {}, {}, {}
     for i, s in enumerate(specs):
         cols = [c for c in train[s.name].columns if c not in (s.primary_key, s.foreign_key)]
         profile = Profile.from_frame(train[s.name][cols])
+        kinds[s.name] = profile.metric_kinds()
         hold = holdout[s.name][cols] if len(holdout[s.name]) >= 10 else None
         tables[s.name] = evaluate_tables(
             profile.prepare(train[s.name][cols]), profile.prepare(synthetic[s.name][cols]),
-            kinds=profile.metric_kinds(), holdout=None if hold is None else profile.prepare(hold),
+            kinds=kinds[s.name], holdout=None if hold is None else profile.prepare(hold),
             random_seed=derive_seed(random_seed, i), max_rows=max_rows)
         rows[s.name] = {"train": len(train[s.name]), "holdout": len(holdout[s.name]),
                         "synthetic": len(synthetic[s.name])}
-    links = relationships(train, synthetic, specs)
+    links = relationships(train, synthetic, specs, kinds)
     sequences = [r for r in links if "order_holds" in r]
 
     def worst(values: dict, pick=min):

@@ -291,7 +291,9 @@ class Relational:
         return Graded(metrics=section.metrics, rows_written=len(synthetic[root]), sections={"relational": section},
                       validation={"expectations": [f"expectations/{s.name}.suite.json" for s in specs],
                                   "tables": {n: len(f) for n, f in synthetic.items()}},
-                      run={"tables": {n: len(f) for n, f in synthetic.items()}},
+                      run={"tables": {n: len(f) for n, f in synthetic.items()},  # rows per table, not tables
+                           "seed_rows_train": {n: len(f) for n, f in seed.train.items()},
+                           "seed_rows_holdout": {n: len(f) for n, f in seed.holdout.items()}},
                       manifest={"tables": {n: len(f) for n, f in synthetic.items()}})
 
 

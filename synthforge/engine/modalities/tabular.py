@@ -174,7 +174,7 @@ class Tabular:
                               random_seed=metric_seed, max_rows=recipe.quality.metric_rows)
         tab = tab.model_copy(update={"identifiers": grade_identifiers(frame, synthetic,
                                                                        profile.generated_columns())})
-        run = {"seed_rows_train": len(seed.train), "rows_used": {
+        run = {"rows_used": {
             "fit": "the training rows",
             "selection": "a validation split carved from the training rows"
                          if len(model.selection) > 1 else "none (one family, no choice)",

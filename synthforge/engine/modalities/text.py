@@ -50,8 +50,7 @@ class TextAcceptor:
         room = wanted - sum(1 for d in drafts if d[2] == group)
         drafts += [[t, lab, group] for t, lab in zip(texts[:max(0, room)], (labels or [None] * len(texts)))]
         res = self.filters.apply(texts, labels)
-        for key, counts in (("masked", res.masked),):
-            stats.extra[key] = dict(Counter(stats.extra.get(key, {})) + counts)
+        stats.extra["masked"] = dict(Counter(stats.extra.get("masked", {})) + res.masked)
         stats.extra["memorised"] = stats.extra.get("memorised", 0) + res.memorised
         frame = batch.copy()
         frame[self.text_column] = res.texts
@@ -78,11 +77,10 @@ class Text:
             raise UserError(f"generator.family: {recipe.generator.family!r} does not generate text; use causal_lm")
         check_base_model(check_params(recipe.generator.params))
         check_sampling(recipe.output.sampling)
-        FilterConfig.from_recipe(recipe.quality.filters)
+        filters = FilterConfig.from_recipe(recipe.quality.filters)
         if not recipe.seed.text_column:
             raise UserError("seed.text_column: required for a text run (the column holding the documents)")
-        if FilterConfig.from_recipe(recipe.quality.filters).label_consistency is not None \
-                and not recipe.seed.label_column:
+        if filters.label_consistency is not None and not recipe.seed.label_column:
             raise UserError("quality.filters.label_consistency: needs seed.label_column")
 
     def load(self, recipe: Recipe, base_dir: Path | None) -> Seed:
