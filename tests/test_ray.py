@@ -241,7 +241,7 @@ def test_relational_run_on_ray_writes_the_same_tables_as_local(ray_address, tmp_
 
     from test_relational_run import recipe as relational_recipe
 
-    path = Path(relational_recipe(tmp_path, orphans="keep"))
+    path = Path(relational_recipe(tmp_path, stores=True, orphans="keep"))  # stores: drawn once, written once
     data = yaml.safe_load(path.read_text())
     data["execution"] = {"shard_rows": 50}  # 150 customers in 3 shards
     path.write_text(yaml.safe_dump(data))
@@ -249,9 +249,12 @@ def test_relational_run_on_ray_writes_the_same_tables_as_local(ray_address, tmp_
         assert main(["run", str(path), "--out", str(tmp_path / executor), "-q", "--executor", executor]) == 0
     _same_files(tmp_path / "local", tmp_path / "ray")
     assert len(list((tmp_path / "ray" / "data" / "orders").glob("part-*.parquet"))) == 3
+    assert len(list((tmp_path / "ray" / "data" / "stores").glob("part-*.parquet"))) == 1
     assert hidden(tmp_path / "ray") == [] and not list((tmp_path / "ray" / "data").glob("*/.*"))
     customers = pd.read_parquet(tmp_path / "ray" / "data" / "customers")
     orders = pd.read_parquet(tmp_path / "ray" / "data" / "orders")
     assert len(customers) == 150 and customers["customer_id"].is_unique and orders["order_id"].is_unique
     linked = orders["customer_id"].notna()
     assert orders.loc[linked, "customer_id"].isin(set(customers["customer_id"])).all()
+    stores = pd.read_parquet(tmp_path / "ray" / "data" / "stores")
+    assert orders["store_id"].dropna().isin(set(stores["store_id"])).all()

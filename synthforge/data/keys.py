@@ -61,8 +61,15 @@ def detect_links(tables: dict[str, pd.DataFrame], keys: dict[str, str | None]) -
                                          lk.column))
 
 
+def second_parents(links: list[Link], members: list[str]) -> list[Link]:
+    """Links from a table of the tree to a lookup table: one outside the tree that is no table's child itself (a
+    side table, drawn once; a child may point at several, or at one through several columns)."""
+    children = {lk.child for lk in links}
+    return [lk for lk in links if lk.child in members and lk.parent not in members and lk.parent not in children]
+
+
 def one_tree(tables: dict[str, pd.DataFrame], links: list[Link]) -> tuple[str, list[Link]]:
-    """What synthforge models today: one root and one parent per table. The tree that holds the largest table: each
+    """The tree synthforge draws: one root and one parent per table. The tree that holds the largest table: each
     table keeps its best link, and links are followed up from the largest table."""
     best: dict[str, Link] = {}
     for lk in links:

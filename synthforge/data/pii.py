@@ -23,6 +23,11 @@ _HINTS = (
     ("email", re.compile(r"e_?mail")),
 )
 _SHARE = 0.9  # this share of the values must look the part
+# a bare `name` column of companies or places (airlines, airports, hospitals) is not personal data
+_ORGANISATION = re.compile(r"\b(?:inc|corp|corporation|company|co|llc|ltd|plc|gmbh|airlines?|airways|air|airport|"
+                           r"aero|intl|international|regional|municipal|county|field|university|college|school|"
+                           r"hospital|clinic|bank|group|services|cent(?:er|re)|station|base|club|association|"
+                           r"institute|authority)\b", re.IGNORECASE)
 
 
 def detect_pii(name: str, values: pd.Series) -> str | None:
@@ -38,6 +43,8 @@ def detect_pii(name: str, values: pd.Series) -> str | None:
     digits = sample.str.count(r"\d")
     if hint == "phone" and (sample.str.match(_PHONE) & digits.between(7, 21)).mean() >= _SHARE:
         return "phone"
+    if hint == "name" and sample.str.contains(_ORGANISATION).mean() >= 0.5:
+        return None
     if hint in ("name", "first_name", "last_name"):
         capitalised = sample.map(lambda v: any(w[:1].isupper() for w in v.split()))  # "van Dijk" counts
         if (sample.str.match(_PERSON) & capitalised).mean() >= _SHARE:

@@ -207,7 +207,8 @@ def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict
                timings: Timings, console: Console, what: str) -> RunResult:
     """Report, then manifest (last: it marks the run complete), then the folder renamed into place. A failed gate
     raises GateFailed with the kept result."""
-    manifest = {"complete": True, "status": report.status, "recipe": recipe.model_dump(mode="json"),
+    manifest = {"complete": True, "status": report.status,
+                "recipe": recipe.model_dump(mode="json", by_alias=True),
                 "recipe_sha256": ws.recipe_hash, "random_seed": recipe.random_seed, **manifest,
                 "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
                 "failing_gates": [g.model_dump() for g in report.gates if not g.passed]}

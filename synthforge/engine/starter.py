@@ -106,21 +106,24 @@ def _yaml_str(text: str) -> str:
 def starter_relational(folder: Path, files: list[Path], vertical: str, recipe_path: Path | None) -> str:
     """A folder of tables: the keys found in the data (unique columns; columns whose values are another table's
     keys), the tree of tables synthforge models today around the largest table, the rest said in comments."""
-    from synthforge.data.keys import MIN_COVERAGE, detect_links, one_tree, primary_key
+    from synthforge.data.keys import MIN_COVERAGE, detect_links, one_tree, primary_key, second_parents
 
     tables = {p.stem: read_seed(str(p)).frame for p in files}
     keys = {name: primary_key(frame) for name, frame in tables.items()}
     links = detect_links(tables, keys)
     root, chosen = one_tree(tables, links)
-    members = [root, *[lk.child for lk in chosen]]
+    tree_members = [root, *[lk.child for lk in chosen]]
+    sides = [lk for lk in second_parents(links, tree_members) if lk.child != root]  # the root stays a root
+    chosen = chosen + sides
+    members = tree_members + list(dict.fromkeys(lk.parent for lk in sides))
     preset = load_preset(vertical)
     lines = [f"# Starter recipe written by `synthforge init {folder}`; edit, then `synthforge run` this file.",
              f"# {len(tables)} tables; keys detected from the data (a key: complete and unique; a link: at least "
              f"{MIN_COVERAGE:.0%} of a column's values are another table's keys):",
              *[f"#   {name}: {len(frame):,} rows, key {keys[name] or '(none)'}" for name, frame in tables.items()],
              *[f"#   link: {lk.describe()}" for lk in links],
-             "# Modelled today: one root table and one parent per table, so this recipe holds the tree around the "
-             f"largest table ({max(tables, key=lambda t: len(tables[t]))}).",
+             "# Modelled: a tree (one root table, one parent per table) around the largest table "
+             f"({max(tables, key=lambda t: len(tables[t]))}), plus the lookup tables its tables also point at.",
              *[f"#   not included: {name}" for name in tables if name not in members],
              *[f"#   not included: {lk.describe()}" for lk in links if lk not in chosen],
              f"name: {_yaml_str(''.join(ch if ch.isalnum() or ch in '_-.' else '_' for ch in folder.name) or 'my_data')}",
@@ -129,20 +132,25 @@ def starter_relational(folder: Path, files: list[Path], vertical: str, recipe_pa
              "random_seed: 0",
              "seed:",
              "  tables:"]
-    by_child = {lk.child: lk for lk in chosen}
+    by_child = {lk.child: lk for lk in chosen if lk not in sides}
     for name in members:
         path = next(p for p in files if p.stem == name)
         lines += [f"    {name}:", f"      source: {_yaml_str(seed_reference(path, recipe_path or Path('recipe.yaml')))}"]
         if keys[name]:
             lines.append(f"      primary_key: {_yaml_str(keys[name])}")
+        if name in {k.parent for k in sides}:
+            lines.append("      copy: false   # a lookup table, drawn once; true keeps its rows as they are (keys "
+                         "renumbered): for reference data, not private data")
         lk = by_child.get(name)
+        extra = [s for s in sides if s.child == name]
         if lk is not None:
-            lines.append(f"      foreign_keys: {{{_yaml_str(lk.column)}: {_yaml_str(lk.parent + '.' + lk.key)}}}")
+            fks = ", ".join(f"{_yaml_str(k.column)}: {_yaml_str(k.parent + '.' + k.key)}" for k in [lk, *extra])
+            lines.append(f"      foreign_keys: {{{fks}}}")
             times = [c.name for c in Profile.from_frame(tables[name]).columns if c.kind == "datetime"]
             if times:
                 lines.append(f"      sequence: {{entity: {_yaml_str(lk.column)}, order_by: {_yaml_str(times[0])}}}"
                              "   # its rows are events of one entity, in this column's order")
-            if lk.coverage < 1:
+            if min(k.coverage for k in [lk, *extra]) < 1:
                 lines.append("      orphans: drop   # rows whose key is in no parent row are left out (counted)")
     lines += ["generator:", "  time_budget: 300          # CPU seconds for all tables",
               "output:", f"  rows: {len(tables[root])}   # rows of {root}; the other tables follow",

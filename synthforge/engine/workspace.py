@@ -59,7 +59,8 @@ def open_run(recipe: Recipe, seed_sha256: str, out: str | Path | None, *, overwr
     # data can be committed and run from anywhere; --out, a command-line path, is relative to where the user is
     final = Path(out) if out else (Path(base_dir or ".") / (recipe.output.folder or Path("runs") / recipe.name))
     ws = open_workspace(final, recipe_hash, overwrite=overwrite, resume=resume)
-    write_text(ws.path("recipe.yaml"), yaml.safe_dump(recipe.model_dump(mode="json"), sort_keys=False))
+    write_text(ws.path("recipe.yaml"),  # by alias: the recipe's own keys, so the copy runs as it is
+               yaml.safe_dump(recipe.model_dump(mode="json", by_alias=True), sort_keys=False))
     return ws
 
 

@@ -425,7 +425,17 @@ def _relational_view(section) -> dict:
                       "order": f"{_fmt(r['order_holds'])} (real {_fmt(r['order_holds_real'])})"
                                if "order_holds" in r else "–",
                       "gaps": _fmt(seq.get("gap_ks_complement")), "lag1": _fmt(seq.get("lag1_max_difference"))})
-    return {"metric_rows": _metric_rows(list(section.metrics.values())), "tables": tables, "links": links}
+    trends = section.metrics["parent_child_trends"].detail["per_table"] if section.joined else {}
+    joined = [{"name": name, "columns": len(q.compared), "overall": _fmt(q.overall.value),
+               "trends": _fmt(trends.get(name)),
+               "detection": _fmt(q.detection_auc.value), "dcr": _fmt(q.dcr_share.value),
+               "utility": _fmt(q.utility.value) if q.utility else "–",
+               "gain": (f"{_fmt(q.augmentation_gain.value)} [{_fmt(q.augmentation_gain.detail['ci95'][0])}, "
+                        f"{_fmt(q.augmentation_gain.detail['ci95'][1])}]")
+               if q.augmentation_gain and q.augmentation_gain.value is not None else "–"}
+              for name, q in section.joined.items()]
+    return {"metric_rows": _metric_rows(list(section.metrics.values())), "tables": tables, "links": links,
+            "joined": joined}
 
 
 def _generic(value):

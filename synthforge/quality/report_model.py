@@ -219,6 +219,7 @@ class RelationalSection(BaseModel):
     tables: dict[str, TabularQuality] = Field(default_factory=dict)
     rows: dict[str, dict] = Field(default_factory=dict)  # table → rows real (train, holdout) and synthetic
     relationships: list[dict] = Field(default_factory=list)
+    joined: dict[str, TabularQuality] = Field(default_factory=dict)  # child table joined with its parents' columns
 
 
 class Report(BaseModel):

@@ -47,6 +47,10 @@ class TableSeed(_Strict):
     sequence: Sequence | None = None
     drop: tuple[str, ...] = ()
     max_rows: int | None = Field(default=None, gt=0)
+    target: str | None = Field(default=None, description="a column of this table that a downstream model predicts "
+                               "from the row joined with its parents' columns: TSTR utility and augmentation uplift")
+    copy_rows: bool = Field(default=False, alias="copy", description="a lookup table of reference data (airlines, "
+                            "airports): its rows kept as they are, keys renumbered; not for private data")
     orphans: Literal["refuse", "drop", "keep"] = Field(
         default="refuse", description="rows whose foreign key is in no parent row: an error; left out (counted in "
         "the report); or kept: learned and generated as rows of no parent, their foreign key empty")

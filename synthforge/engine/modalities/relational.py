@@ -5,8 +5,9 @@ its root is drawn again; the output is one folder of parts per table, graded per
 
 Output: data/<table>/part-*.parquet for every table (keys fresh, every foreign key resolving).
 
-Shards are groups of root rows, on the local executor or Ray alike; today one root table, each child with one
-parent.
+Shards are groups of root rows, on the local executor or Ray alike. Side tables (a child's second parents, e.g.
+airlines) are drawn once per run from the model's own seed, the same in every shard and process, validated once and
+written with the first shard.
 """
 
 import hashlib
@@ -23,7 +24,8 @@ from synthforge.data.split import holdout_split
 from synthforge.engine.modality import Graded, Seed
 from synthforge.engine.shards import Shard, ShardStats, Verdict
 from synthforge.errors import UserError
-from synthforge.families.relational import RelationalGenerator, TableSpec, parse_schema
+from synthforge.families.relational import (SIDE_STREAM, RelationalGenerator, TableSpec, foreign_keys, parse_schema,
+                                            tree)
 from synthforge.quality import expectations as ex
 from synthforge.randomness import FIT_SEED_STREAM, GENERATED_SEED_STREAM, SPLIT_SEED_STREAM, derive_seed
 from synthforge.recipe.schema import Recipe
@@ -42,13 +44,21 @@ class RelationalModel:
         self.generator = generator
         self.family = "relational"
         self.root = generator.specs[0].name
+        self._sides: dict | None = None
+
+    def sides(self) -> dict[str, pd.DataFrame]:
+        """The side tables of every draw: one seed of the model's own, so every shard and process draws the same."""
+        if self._sides is None:
+            self._sides = self.generator.sample_sides(derive_seed(self.generator.random_state, SIDE_STREAM))
+        return self._sides
 
     @property
     def fit_info_(self) -> dict:
         return getattr(self.generator, "fit_info_", {})
 
     def sample(self, n: int, *, seed: int, conditions=None) -> pd.DataFrame:
-        return with_subtrees(self.generator.sample({self.root: n}, seed=seed), self.generator.specs)
+        tables = self.generator.sample({self.root: n}, seed=seed, sides=self.sides())
+        return with_subtrees(tables, tree(self.generator.specs))
 
     def save(self, folder: Path) -> None:
         self.generator.save(folder)
@@ -95,9 +105,24 @@ class RelationalAcceptor:
     first_keep_rate = 1.0
 
     def __init__(self, suites: dict[str, dict], specs: list[TableSpec], columns: dict[str, list[str]],
-                 generated: dict):
-        self.suites, self.specs, self.columns, self.generated = suites, specs, columns, generated
+                 generated: dict, sides: dict[str, pd.DataFrame]):
+        self.suites, self.columns, self.generated = suites, columns, generated
+        self.specs = tree(specs)
         self._built: dict = {}
+        # side tables: validated once; a child pointing at a side row that failed is dropped, its root drawn again
+        self.sides, self.side_failed = {}, {}
+        for s in specs:
+            if s.side:
+                frame = sides[s.name][columns[s.name]]
+                v = ex.validate(self._suite(s.name), frame)
+                self.sides[s.name] = frame[v.valid].reset_index(drop=True)
+                self.side_failed.update({f"{s.name}: {k}": n for k, n in v.failed.items()})
+        self.side_keys = {s.name: set(self.sides[s.name][s.primary_key]) for s in specs if s.side}
+
+    def _suite(self, name: str):
+        if name not in self._built:
+            self._built[name] = ex.suite_from_json(self.suites[name])
+        return self._built[name]
 
     def __getstate__(self):
         return {**self.__dict__, "_built": {}}
@@ -111,17 +136,18 @@ class RelationalAcceptor:
         failed, table_failures, bad_roots = {}, [], set()
         for s in self.specs:
             frame = tables[s.name]
-            if s.name not in self._built:
-                self._built[s.name] = ex.suite_from_json(self.suites[s.name])
             ok = np.ones(len(frame), dtype=bool)
             if len(frame):
-                v = ex.validate(self._built[s.name], frame.drop(columns=[c for c in (ROOT,) if c in frame]))
+                v = ex.validate(self._suite(s.name), frame.drop(columns=[c for c in (ROOT,) if c in frame]))
                 ok = v.valid.copy()
                 failed.update({f"{s.name}: {k}": n for k, n in v.failed.items()})
                 table_failures += [f"{s.name}: {t}" for t in v.table_failures]
             if s.parent is not None and len(frame):  # a row whose parent was dropped goes with it
                 ok &= (frame[s.foreign_key].isin(set(tables[s.parent][s.parent_key]))
                        | (frame[s.foreign_key].isna() & s.keep_orphans)).to_numpy()
+            for fk, side, _ in s.links:  # and a row whose side parent failed its suite
+                if len(frame):
+                    ok &= (frame[fk].isin(self.side_keys[side]) | (frame[fk].isna() & s.keep_orphans)).to_numpy()
             if s.parent is None:
                 bad_roots |= set(np.flatnonzero(~ok))
             elif (~ok).any():
@@ -157,6 +183,9 @@ class RelationalAcceptor:
                 frame = frame.reset_index(drop=True).assign(
                     **{c: filled[c] for c in self.generated[s.name].columns if c in frame.columns})
             tables[s.name] = frame.reset_index(drop=True)
+        if shard.index == 0:  # drawn once per run: written with the first shard
+            tables.update(self.sides)
+            stats.extra.update({f"side rows failed: {k}": n for k, n in self.side_failed.items()})
         return tables
 
 
@@ -176,9 +205,7 @@ class Relational:
         if recipe.output.conditions is not None:
             raise UserError("output.conditions: not supported for relational runs yet")
         specs = parse_schema(schema_of(recipe))
-        roots = [s.name for s in specs if s.parent is None]
-        if len(roots) != 1:
-            raise UserError(f"seed.tables: one root table (without a foreign key) for now; got {', '.join(roots)}")
+        roots = [specs[0].name]
         for name, t in recipe.seed.tables.items():
             if t.orphans != "refuse" and not t.foreign_keys:
                 raise UserError(f"seed.tables.{name}.orphans: {name} has no foreign key, so no orphans")
@@ -210,28 +237,37 @@ class Relational:
             tables[root] = tables[root].iloc[np.sort(keep)].reset_index(drop=True)
             notes.append(f"{root}: a seeded {len(tables[root])} of its rows (seed.tables.{root}.max_rows), with "
                          "their children")
-        for s in specs[1:]:  # children of rows left out go with them; orphans as the recipe says
-            frame, parent = tables[s.name], tables[s.parent]
-            for col in (s.foreign_key, s.order_by):
+        for s in specs:  # children of rows left out go with them; orphans as the recipe says
+            if not foreign_keys(s):
+                continue
+            frame = tables[s.name]
+            for col in (s.order_by, *(fk for fk, _, _ in foreign_keys(s))):
                 if col is not None and col not in frame.columns:
                     raise UserError(f"seed.tables.{s.name}: column {col!r} is not in the table; columns are "
                                     f"{', '.join(map(str, frame.columns))}")
-            known = frame[s.foreign_key].isin(set(parent[s.parent_key]))
-            orphans = ~frame[s.foreign_key].isin(keys[s.parent])  # not the children of rows cut by max_rows
-            policy = recipe.seed.tables[s.name].orphans
-            if orphans.any() and policy != "refuse":
-                notes.append(f"{s.name}: {int(orphans.sum())} of {len(frame)} rows ({orphans.mean():.1%}) have a "
-                             f"{s.foreign_key} in no {s.parent} row; " + (
-                                 "left out" if policy == "drop" else
-                                 f"kept: generated as rows of no {s.parent}, {s.foreign_key} empty") +
-                             f" (seed.tables.{s.name}.orphans: {policy})")
-                if policy == "keep":
-                    known |= orphans
-            elif orphans.any():
-                raise UserError(f"seed.tables.{s.name}.foreign_keys: {orphans.mean():.1%} of {s.foreign_key!r} values"
-                                f" are in no {s.parent} row (e.g. {frame[s.foreign_key][orphans].iloc[0]!r}); set "
-                                f"seed.tables.{s.name}.orphans: drop to leave those rows out")
+            known = np.ones(len(frame), dtype=bool)
+            for fk, parent, pk in foreign_keys(s):
+                linked = frame[fk].isin(set(tables[parent][pk]))
+                orphans = ~frame[fk].isin(keys[parent])  # not the children of rows cut by max_rows
+                policy = recipe.seed.tables[s.name].orphans
+                if orphans.any() and policy != "refuse":
+                    notes.append(f"{s.name}: {int(orphans.sum())} of {len(frame)} rows ({orphans.mean():.1%}) have a "
+                                 f"{fk} in no {parent} row; " + (
+                                     "left out" if policy == "drop" else
+                                     f"kept: generated as rows of no {parent}, {fk} empty") +
+                                 f" (seed.tables.{s.name}.orphans: {policy})")
+                    if policy == "keep":
+                        linked |= orphans
+                elif orphans.any():
+                    raise UserError(f"seed.tables.{s.name}.foreign_keys: {orphans.mean():.1%} of {fk!r} values are in "
+                                    f"no {parent} row (e.g. {frame[fk][orphans].iloc[0]!r}); set "
+                                    f"seed.tables.{s.name}.orphans: drop to leave those rows out")
+                known &= linked.to_numpy()
             tables[s.name] = frame[known].reset_index(drop=True)
+        for name, t in recipe.seed.tables.items():
+            if t.target is not None and t.target not in tables[name].columns:
+                raise UserError(f"seed.tables.{name}.target: {t.target!r} is not a column of {name}; columns are "
+                                f"{', '.join(map(str, tables[name].columns))}")
         train, holdout = split_tables(tables, specs, recipe.quality.holdout_fraction,
                                       derive_seed(recipe.random_seed, SPLIT_SEED_STREAM))
         digest = hashlib.sha256(json.dumps(hashes, sort_keys=True).encode()).hexdigest()
@@ -265,13 +301,13 @@ class Relational:
         for s in specs:
             frame = seed.train[s.name]
             profile = Profile.from_frame(frame, primary_key=s.primary_key)
-            keys = {s.primary_key, s.foreign_key} - {None}
+            keys = {s.primary_key, *(fk for fk, _, _ in foreign_keys(s))} - {None}
             kinds = {c: k for c, k in profile.metric_kinds().items() if c not in keys}
             suites[s.name] = ex.suite_json(ex.build_suite(f"{recipe.name}_{s.name}_suite", kinds, frame,
                                                           auto=recipe.quality.auto_expectations))
             write_json(work / "expectations" / f"{s.name}.suite.json", suites[s.name])
         return RelationalAcceptor(suites, specs, seed.state["columns"],
-                                  {n: f.generated for n, f in model.generator.fitted_.items()})
+                                  {n: f.generated for n, f in model.generator.fitted_.items()}, model.sides())
 
     def meta(self, model: RelationalModel) -> dict:
         return {}
@@ -287,7 +323,8 @@ class Relational:
             raise UserError(f"quality.expectations: no {root} row passed validation in "
                             f"{max((s.rounds for s in stats), default=0)} rounds")
         section = relational_section(seed.train, seed.holdout, synthetic, specs, random_seed=metric_seed,
-                                     max_rows=recipe.quality.metric_rows)
+                                     max_rows=recipe.quality.metric_rows,
+                                     targets={n: t.target for n, t in recipe.seed.tables.items() if t.target})
         return Graded(metrics=section.metrics, rows_written=len(synthetic[root]), sections={"relational": section},
                       validation={"expectations": [f"expectations/{s.name}.suite.json" for s in specs],
                                   "tables": {n: len(f) for n, f in synthetic.items()}},
@@ -306,24 +343,30 @@ def _read_table(work: Path, name: str, columns: list[str]) -> pd.DataFrame:
 def schema_of(recipe: Recipe) -> dict[str, dict]:
     """`seed.tables` as families/relational.py reads it."""
     return {name: {"primary_key": t.primary_key, "foreign_keys": dict(t.foreign_keys),
-                   "sequence": {"order_by": t.sequence.order_by} if t.sequence else None, "orphans": t.orphans}
+                   "sequence": {"entity": t.sequence.entity, "order_by": t.sequence.order_by} if t.sequence else None,
+                   "orphans": t.orphans, "copy": t.copy_rows}
             for name, t in recipe.seed.tables.items()}
 
 
 def describe(s: TableSpec) -> str:
-    links = f", {s.foreign_key} → {s.parent}.{s.parent_key}" if s.parent else ""
+    links = "".join(f", {fk} → {parent}.{pk}" for fk, parent, pk in foreign_keys(s))
     return f"{s.name}: key {s.primary_key or '(none)'}{links}" + (f", events in {s.order_by} order" if s.order_by
-                                                                  else "")
+                                                                  else "") + (", drawn once (a side table)" if s.side
+                                                                              else "")
 
 
 def split_tables(tables: dict[str, pd.DataFrame], specs: list[TableSpec], fraction: float, seed: int
                  ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-    """Root rows split at random; every other row goes where its parent went."""
+    """Root rows split at random; every other row goes where its parent went; a side table is all training rows
+    (every child's second parent must be there to learn from; a lookup table has no held-out rows)."""
     root = specs[0]
     train, holdout = {}, {}
     train[root.name], holdout[root.name] = holdout_split(tables[root.name], fraction, seed)
+    for s in specs:
+        if s.side:
+            train[s.name], holdout[s.name] = tables[s.name], tables[s.name].iloc[:0]
     rng = np.random.default_rng(seed)
-    for s in specs[1:]:
+    for s in tree(specs)[1:]:
         frame = tables[s.name]
         held = frame[s.foreign_key].isin(set(holdout[s.parent][s.parent_key]))
         orphan = ~frame[s.foreign_key].isin(set(tables[s.parent][s.parent_key]))  # orphans: keep; split at random
