@@ -181,8 +181,11 @@ def match_rows(wanted: pd.DataFrame, candidates: pd.DataFrame, kinds: dict[str, 
     numbers, categories = [np.zeros((len(both), 1))], [np.zeros((len(both), 1))]
     for c in cols:
         if kinds[c] in ("numerical", "datetime"):
-            x = pd.to_numeric(both[c] if kinds[c] == "numerical" else pd.to_datetime(both[c]).astype("int64"),
-                              errors="coerce").to_numpy(dtype=float)
+            if kinds[c] == "numerical":
+                x = pd.to_numeric(both[c], errors="coerce").to_numpy(dtype=float)
+            else:  # seconds; a missing time stays missing (NaT as int64 would be a huge number)
+                t = pd.to_datetime(both[c], errors="coerce")
+                x = (t - t.min()).dt.total_seconds().to_numpy(dtype=float)
             ref = x[:len(candidates)]
             known = np.isfinite(ref).any()
             scale = np.nanstd(ref) if known and np.nanstd(ref) > 0 else 1.0
@@ -281,7 +284,7 @@ class RelationalGenerator:
             linked = []
             for fk, side, pk in spec.links:  # a side parent's columns, drawn right after the parent's
                 names = _link_columns(self.fitted_[side], fk)
-                own = _with_counts(self.specs, tables, self.specs[[s.name for s in self.specs].index(side)])
+                own = _with_counts(self.specs, tables, self.fitted_[side].spec)
                 values = own.set_index(pk)[list(names.values())].reindex(frame[fk].to_numpy())
                 values.columns = list(names)
                 linked += list(names)
@@ -342,7 +345,7 @@ class RelationalGenerator:
             raise UserError("sample() called before fit()")
         rows = dict(rows or {})
         sides = self.sample_sides(seed) if sides is None else sides
-        out: dict[str, pd.DataFrame] = {n: f for n, f in sides.items()}
+        out: dict[str, pd.DataFrame] = dict(sides)
         internal: dict[str, pd.DataFrame] = {}  # with the count columns, for the children's context
         for i, spec in enumerate(tree(self.specs)):
             f = self.fitted_[spec.name]

@@ -178,9 +178,9 @@ def joined_quality(train: dict[str, pd.DataFrame], holdout: dict[str, pd.DataFra
     with one column of the child and one of a parent)."""
     from .evaluate import evaluate_tables
 
-    everything = {n: pd.concat([train[n], holdout[n]], ignore_index=True) for n in train}
-    real = joined({**everything, spec.name: train[spec.name]}, spec, specs)
-    held = joined({**everything, spec.name: holdout[spec.name]}, spec, specs)
+    parents = {p: pd.concat([train[p], holdout[p]], ignore_index=True) for _, p, _ in foreign_keys(spec)}
+    real = joined({**parents, spec.name: train[spec.name]}, spec, specs)
+    held = joined({**parents, spec.name: holdout[spec.name]}, spec, specs)
     syn = joined(synthetic, spec, specs)
     target = target if target in real.columns else None
     profile = Profile.from_frame(real, target=target)
@@ -273,12 +273,11 @@ def relational_section(train: dict[str, pd.DataFrame], holdout: dict[str, pd.Dat
             name="parent_child_trends", value=value, lower=0, upper=1, higher_is_better=True,
             detail={"per_table": per}, definition="pair trends between a child's columns and its parents' columns "
                                                   "in the joined table (related pairs only; lowest table)")
-    for table, target in targets.items():  # the downstream task: what min_utility and min_augmentation_gain read
-        q = joined_tables.get(table)
+    if targets:  # the first table's task is what min_utility and min_augmentation_gain read (every one is in joined)
+        table, target = next(iter(targets.items()))
         for name in ("utility", "augmentation_gain", "augmentation_gain_lower"):
-            if q is not None and getattr(q, name) is not None:
-                m = getattr(q, name)
+            m = getattr(joined_tables[table], name)
+            if m is not None:
                 metrics[name] = m.model_copy(update={"computed_on": {**m.computed_on, "table": f"{table} joined "
                                                                      f"with its parents", "target": target}})
-        break
     return RelationalSection(metrics=metrics, tables=tables, rows=rows, relationships=links, joined=joined_tables)

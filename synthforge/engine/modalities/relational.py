@@ -205,12 +205,12 @@ class Relational:
         if recipe.output.conditions is not None:
             raise UserError("output.conditions: not supported for relational runs yet")
         specs = parse_schema(schema_of(recipe))
-        roots = [specs[0].name]
+        root = specs[0].name
         for name, t in recipe.seed.tables.items():
             if t.orphans != "refuse" and not t.foreign_keys:
                 raise UserError(f"seed.tables.{name}.orphans: {name} has no foreign key, so no orphans")
-            if t.max_rows is not None and name != roots[0]:
-                raise UserError(f"seed.tables.{name}.max_rows: only the root table ({roots[0]}) can be cut; its "
+            if t.max_rows is not None and name != root:
+                raise UserError(f"seed.tables.{name}.max_rows: only the root table ({root}) can be cut; its "
                                 "children follow it")
             if t.sequence is not None and t.sequence.entity not in t.foreign_keys:
                 raise UserError(f"seed.tables.{name}.sequence.entity: {t.sequence.entity!r} must be a foreign key "
