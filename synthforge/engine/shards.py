@@ -110,6 +110,7 @@ class Verdict:
 
 class Acceptor(Protocol):
     first_keep_rate: float  # the share of a first draw expected to be kept (1.0: ask for exactly what is needed)
+    pool: float  # keep this many times the rows wanted per group; `finish` chooses which (1.0: no choice)
 
     def start(self, shard: Shard) -> None:
         """Forget what the last shard kept (dedupe state): shards are independent."""
@@ -117,7 +118,8 @@ class Acceptor(Protocol):
     def accept(self, batch: pd.DataFrame, stats: ShardStats, group: int, wanted: int) -> Verdict: ...
 
     def finish(self, rows: pd.DataFrame, shard: Shard, stats: ShardStats, folder: Path) -> pd.DataFrame:
-        """The kept rows as written: generated columns added (tables), PNGs written and their metadata (images)."""
+        """The kept rows as written: generated columns added (tables), PNGs written and their metadata (images),
+        the best of a pool chosen (text)."""
         ...
 
 
@@ -131,13 +133,14 @@ def draw_size(need: int, sampled: int, kept: int, first_keep_rate: float) -> int
 def generate_shard(generator, acceptor: Acceptor, shard: Shard, max_rounds: int, folder: Path | None = None
                    ) -> tuple[pd.DataFrame, ShardStats]:
     """The shard's rows: per condition group, drawn, accepted or rejected, drawn again for what is missing (at most
-    `max_rounds` draws), then finished by the acceptor."""
+    `max_rounds` draws) until the group has `acceptor.pool` times the rows it wants, then finished by the acceptor
+    (which chooses the rows to keep from a pool)."""
     stats = ShardStats(index=shard.index, requested=shard.rows)
     failed: Counter = Counter()
     frames = []
     acceptor.start(shard)
     for g, (conditions, wanted) in enumerate(shard.groups or (((), shard.rows),)):
-        need, sampled, kept = wanted, 0, 0
+        need, sampled, kept = math.ceil(wanted * acceptor.pool), 0, 0
         for round_ in range(max_rounds):
             if need <= 0:
                 break

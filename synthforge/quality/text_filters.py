@@ -67,6 +67,14 @@ class FilterConfig(BaseModel):
         "label as all but the q least typical real ones; 'argmax': the label must be the classifier's first choice; "
         "null: off")
 
+    pool: float = Field(default=1.0, ge=1, le=20, description="draw this many times the documents each label asks "
+                        "for (all through the filters above), then keep the ones the seed-trained judge reads most "
+                        "as their label (quality/text_selection.py); 1: keep the first that pass")
+    judge: Literal["words", "words+chars"] = Field(default="words", description="the label judge's features: word "
+                                                   "1-2-grams, or those and character 2-5-grams (two models averaged)")
+    diversity: float = Field(default=0.0, ge=0, le=5, description="pool selection: weight of a document's highest "
+                             "similarity to one already chosen, subtracted from its label probability")
+
     @field_validator("label_consistency")
     @classmethod
     def _quantile(cls, v):
@@ -193,35 +201,55 @@ def degenerate_reason(text: str, min_words: int, max_repeat: float) -> str | Non
 
 class LabelJudge:
     """TF-IDF + logistic regression (balanced class weights) trained on the seed's training documents: does a
-    document read like its label? Trained on the training split only, never the holdout.
+    document read like its label? Trained on the training split only, never the holdout. `features`: word 1-2-grams,
+    and with "chars" also a second model on character 2-5-grams (within words), the two probabilities averaged: a
+    model of spelling and morphology beside one of words, so one model's blind spot is not the whole judge's.
 
     For the quantile rule it also keeps, per label, the out-of-fold probabilities (5-fold) the classifier gives the
     real documents of that label: a rare, hard label (a 9 % 'neutral') gets a threshold that real documents of
     that label meet, instead of one that almost no document, real or synthetic, reaches.
     """
 
-    def __init__(self, texts: list[str], labels: list[Any], random_state: int = 0):
+    def __init__(self, texts: list[str], labels: list[Any], random_state: int = 0,
+                 features: tuple[str, ...] = ("words",)):
         from sklearn.model_selection import StratifiedKFold, cross_val_predict
 
         texts, labels = list(texts), [str(v) for v in labels]
-        self.model = self._pipeline(random_state).fit(texts, labels)
+        self.models = [self._pipeline(f, random_state).fit(texts, labels) for f in features]
+        self.model = self.models[0]  # the word model: its TF-IDF space is the one `vectors` gives
         self.classes = [str(c) for c in self.model.classes_]
         folds = min(5, min(labels.count(c) for c in self.classes))
         self.real_p: dict[str, np.ndarray] = {}
         if folds >= 2:
-            oof = cross_val_predict(self._pipeline(random_state), texts, labels, method="predict_proba",
-                                    cv=StratifiedKFold(folds, shuffle=True, random_state=random_state))
+            cv = StratifiedKFold(folds, shuffle=True, random_state=random_state)
+            oof = np.mean([cross_val_predict(self._pipeline(f, random_state), texts, labels, method="predict_proba",
+                                             cv=cv) for f in features], axis=0)
             y = np.array(labels)
             self.real_p = {c: oof[y == c, i] for i, c in enumerate(self.classes)}
 
     @staticmethod
-    def _pipeline(random_state: int):
+    def _pipeline(features: str, random_state: int):
         from sklearn.feature_extraction.text import TfidfVectorizer
         from sklearn.linear_model import LogisticRegression
         from sklearn.pipeline import make_pipeline
 
-        return make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1),
-                             LogisticRegression(max_iter=2000, class_weight="balanced", random_state=random_state))
+        vec = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True, min_df=1) if features == "words" else \
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True, min_df=2, max_features=100_000)
+        return make_pipeline(vec, LogisticRegression(max_iter=2000, class_weight="balanced",
+                                                     random_state=random_state))
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        return np.mean([m.predict_proba(list(texts)) for m in self.models], axis=0)
+
+    def probability(self, texts: list[str], label: Any) -> np.ndarray:
+        """The probability of `label` for each document (0 for a label the seed does not have)."""
+        if str(label) not in self.classes:
+            return np.zeros(len(texts))
+        return self.predict_proba(texts)[:, self.classes.index(str(label))]
+
+    def vectors(self, texts: list[str]):
+        """The documents in the word model's TF-IDF space (sparse rows of unit length)."""
+        return self.model[0].transform(list(texts))
 
     def thresholds(self, q: float) -> dict[str, float]:
         return {c: float(np.quantile(p, q)) for c, p in self.real_p.items()}
@@ -229,7 +257,7 @@ class LabelJudge:
     def agrees(self, texts: list[str], labels: list[Any], rule: float | str) -> np.ndarray:
         if not texts:
             return np.zeros(0, dtype=bool)
-        proba = self.model.predict_proba(list(texts))
+        proba = self.predict_proba(texts)
         idx = {c: i for i, c in enumerate(self.classes)}
         col = np.array([idx.get(str(v), -1) for v in labels])
         known = col >= 0

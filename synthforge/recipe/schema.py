@@ -7,7 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 # ours first (Apache-2.0); then SDV's, under the Business Source License 1.1 (docs/licences.md)
 TABULAR_FAMILIES = ("autoregressive", "gaussian_copula", "tvae", "ctgan", "copulagan")
 AUTO_CANDIDATES = ("autoregressive",)  # the families `auto` tries unless the recipe lists its own
-TEXT_FAMILIES = ("causal_lm",)
+TEXT_FAMILIES = ("causal_lm", "prompted")
 IMAGE_FAMILIES = ("diffusion",)
 FAMILIES = ("auto", *TABULAR_FAMILIES, *TEXT_FAMILIES, *IMAGE_FAMILIES)
 MODALITIES = ("auto", "tabular", "text", "image", "relational")

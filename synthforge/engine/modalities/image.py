@@ -32,6 +32,7 @@ METADATA = "metadata.parquet"
 class ImageAcceptor:
     """Drops near-copies of training images; writes the kept images as PNGs and returns their metadata rows."""
     first_keep_rate = 1.0
+    pool = 1.0
 
     def __init__(self, train_images: np.ndarray, threshold: float, folders: dict[str, str], label_column: str,
                  labelled: bool, sampling: dict):

@@ -103,6 +103,7 @@ class RelationalAcceptor:
     """Every table's suite on the drawn rows; a failing row is dropped with its descendants, a failing root (or a
     root whose subtree lost rows) is drawn again."""
     first_keep_rate = 1.0
+    pool = 1.0
 
     def __init__(self, suites: dict[str, dict], specs: list[TableSpec], columns: dict[str, list[str]],
                  generated: dict, sides: dict[str, pd.DataFrame]):

@@ -60,6 +60,7 @@ class TabularAcceptor:
     """Great Expectations on every drawn batch; the kept rows get their generated columns, numbered from the shard's
     first row. Carries the suite as JSON (it crosses to Ray workers) and builds it once per process."""
     first_keep_rate = 1.0
+    pool = 1.0
 
     def __init__(self, suite_json: dict, generated: GeneratedColumns | None):
         self.suite_json, self.generated, self._suite = suite_json, generated, None

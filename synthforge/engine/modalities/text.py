@@ -4,9 +4,11 @@ set, length range) → graded by TSTR, augmentation uplift, memorisation and emb
 """
 
 import html
+import json
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -15,14 +17,17 @@ from synthforge.data.sources import read_seed
 from synthforge.data.split import holdout_split
 from synthforge.engine.modality import Graded, Seed
 from synthforge.engine.shards import Shard, ShardStats, Verdict, counts_for
+from synthforge.engine.text_select import select_text_family
 from synthforge.errors import UserError
 from synthforge.families.causal_lm import CausalLMGenerator, check_base_model, check_params, check_sampling
 from synthforge.quality import expectations as ex
 from synthforge.quality.text_filters import FilterConfig, LabelJudge, TextFilters
+from synthforge.quality.text_selection import choose
 from synthforge.randomness import FIT_SEED_STREAM, JUDGE_SEED_STREAM, SPLIT_SEED_STREAM, derive_seed
-from synthforge.recipe.schema import Recipe
+from synthforge.recipe.schema import TEXT_FAMILIES, Recipe
 from synthforge.sinks.files import read_parts, write_json
 
+SELECTION_FILE = "selection.json"  # family: auto's candidates and scores, beside the chosen model
 FIRST_KEEP_RATE = 0.9  # share of a first draw expected to survive the filters, until measured
 
 
@@ -32,9 +37,12 @@ class TextAcceptor:
     each group as drawn (graded unfiltered in the report)."""
     first_keep_rate = FIRST_KEEP_RATE
 
-    def __init__(self, filters: TextFilters, suite_json: dict, text_column: str, label_column: str | None):
+    def __init__(self, filters: TextFilters, suite_json: dict, text_column: str, label_column: str | None,
+                 judge: LabelJudge | None = None):
         self.filters, self.suite_json = filters, suite_json
         self.text_column, self.label_column = text_column, label_column
+        self.pool, self.diversity = filters.config.pool, filters.config.diversity
+        self.judge = judge
         self._suite = None
 
     def __getstate__(self):
@@ -66,16 +74,30 @@ class TextAcceptor:
         return Verdict(keep=keep, frame=frame, failed=dict(failed), table_failures=table_failures)
 
     def finish(self, rows: pd.DataFrame, shard: Shard, stats: ShardStats, folder: Path) -> pd.DataFrame:
-        return rows
+        """From a pool, the documents each group wants, chosen by the judge (and diversity); else all rows."""
+        if self.pool <= 1 or rows.empty:
+            return rows
+        keep = []
+        for conditions, wanted in shard.groups or (((), shard.rows),):
+            mine = np.ones(len(rows), dtype=bool)
+            for col, value in conditions:
+                mine &= rows[col].astype(str).to_numpy() == str(value)
+            idx = np.flatnonzero(mine)
+            label = dict(conditions).get(self.label_column) if self.label_column else None
+            picked = choose(rows[self.text_column].iloc[idx].tolist(), label, wanted, self.judge, self.diversity)
+            keep += idx[picked].tolist()
+        stats.extra["pool"] = len(rows)
+        return rows.iloc[sorted(keep)].reset_index(drop=True)
 
 
 class Text:
     name, unit = "text", "documents"
 
     def check(self, recipe: Recipe) -> None:
-        if recipe.generator.family not in ("auto", "causal_lm"):
-            raise UserError(f"generator.family: {recipe.generator.family!r} does not generate text; use causal_lm")
-        check_base_model(check_params(recipe.generator.params))
+        if recipe.generator.family not in ("auto", *TEXT_FAMILIES):
+            raise UserError(f"generator.family: {recipe.generator.family!r} does not generate text; use one of "
+                            f"{', '.join(TEXT_FAMILIES)}")
+        check_base_model(family_params(recipe))
         check_sampling(recipe.output.sampling)
         filters = FilterConfig.from_recipe(recipe.quality.filters)
         if not recipe.seed.text_column:
@@ -84,7 +106,7 @@ class Text:
             raise UserError("quality.filters.label_consistency: needs seed.label_column")
 
     def load(self, recipe: Recipe, base_dir: Path | None) -> Seed:
-        params = check_params(recipe.generator.params)
+        params = family_params(recipe)
         seed = read_seed(recipe.seed.source, recipe.seed.format, base_dir, recipe.seed.max_rows)
         frame, notes = prepare(seed.frame, recipe, params.condition_columns)
         train, holdout = split_text(frame, recipe)
@@ -102,7 +124,7 @@ class Text:
 
     def fit(self, recipe: Recipe, seed: Seed, *, device: str, checkpoints: Path, console: Console
             ) -> CausalLMGenerator:
-        params = check_params(recipe.generator.params)
+        params = family_params(recipe)
         if device == "mps":
             device = "cpu"  # the sampling loop's torch.Generator lives on the CPU; MPS would gain little here
         checkpoints.mkdir(parents=True, exist_ok=True)
@@ -120,24 +142,44 @@ class Text:
                 if p.get("epoch_done"):
                     console.print(f"  epoch {p['epoch']}: train loss {p['loss']:.3f}{val} ({p['elapsed']:.0f}s)")
 
-            gen = CausalLMGenerator(params, text_column=recipe.seed.text_column,
-                                    label_column=recipe.seed.label_column,
-                                    sampling=check_sampling(recipe.output.sampling), device=device,
-                                    time_budget=recipe.generator.time_budget,
-                                    random_state=derive_seed(recipe.random_seed, FIT_SEED_STREAM),
-                                    checkpoint_dir=checkpoints)
-            gen.fit(seed.train, progress=on_progress)
+            def make(family: str, values: dict, budget: float, random_state: int, ckpt=None) -> CausalLMGenerator:
+                return CausalLMGenerator(check_params(values, family), text_column=recipe.seed.text_column,
+                                         label_column=recipe.seed.label_column,
+                                         sampling=check_sampling(recipe.output.sampling), device=device,
+                                         time_budget=budget, random_state=random_state, checkpoint_dir=ckpt,
+                                         on_progress=on_progress)
+
+            if recipe.generator.family == "auto":
+                gen, cands = select_text_family(
+                    seed.train, params=recipe.generator.params, make=make, text_column=recipe.seed.text_column,
+                    label_column=recipe.seed.label_column, device=device, time_budget=recipe.generator.time_budget,
+                    random_seed=recipe.random_seed, console=console,
+                    run_documents=int(seed.rows * FilterConfig.from_recipe(recipe.quality.filters).pool))
+                gen.selection_ = [c.row() for c in cands]
+                console.print(f"  auto chose {gen.model_name}: {next(c.why for c in cands if c.chosen)}")
+                return gen
+            gen = make(recipe.generator.family, recipe.generator.params, recipe.generator.time_budget,
+                       derive_seed(recipe.random_seed, FIT_SEED_STREAM), checkpoints)
+            gen.fit(seed.train)
         info = gen.fit_info_
+        if params.mode == "prompt":
+            console.print(f"  {gen.model_name}: no training, {info['train_docs']} seed documents as examples")
+            return gen
         best = f", best epoch {info['best_epoch']}" if info["best_epoch"] is not None else ""  # none without val
         console.print(f"  trained {gen.model_name}: {info['epochs']} epochs, {info['steps']} steps, stopped by "
                       f"{info['stopped']}{best} ({info['train_seconds']:.0f}s)")
         return gen
 
     def load_model(self, folder: Path, *, device: str) -> CausalLMGenerator:
-        return CausalLMGenerator.load(folder, trusted=True, device=device)  # trusted: this run wrote it
+        gen = CausalLMGenerator.load(folder, trusted=True, device=device)  # trusted: this run wrote it
+        if (folder / SELECTION_FILE).exists():
+            gen.selection_ = json.loads((folder / SELECTION_FILE).read_text())
+        return gen
 
     def save_model(self, generator: CausalLMGenerator, folder: Path) -> None:
         generator.save(folder)
+        if getattr(generator, "selection_", None):
+            write_json(Path(folder) / SELECTION_FILE, generator.selection_)
 
     def acceptor(self, recipe: Recipe, seed: Seed, generator: CausalLMGenerator, work: Path) -> TextAcceptor:
         text_col, label_col = recipe.seed.text_column, recipe.seed.label_column
@@ -145,10 +187,11 @@ class Text:
         write_json(work / "expectations" / "suite.json", s)
         fcfg = FilterConfig.from_recipe(recipe.quality.filters)
         judge = None
-        if fcfg.label_consistency is not None:
+        if label_col and (fcfg.label_consistency is not None or fcfg.pool > 1):
             judge = LabelJudge(seed.train[text_col].tolist(), seed.train[label_col].tolist(),
-                               derive_seed(recipe.random_seed, JUDGE_SEED_STREAM) % (2**31))
-        return TextAcceptor(TextFilters(fcfg, seed.state[text_col].tolist(), judge), s, text_col, label_col)
+                               derive_seed(recipe.random_seed, JUDGE_SEED_STREAM) % (2**31),
+                               features=tuple(fcfg.judge.split("+")))
+        return TextAcceptor(TextFilters(fcfg, seed.state[text_col].tolist(), judge), s, text_col, label_col, judge)
 
     def meta(self, generator: CausalLMGenerator) -> dict:
         return {"model": generator.model_name}
@@ -172,13 +215,21 @@ class Text:
         model = {"name": generator.model_name, "fit": generator.fit_info_, "history": generator.history_,
                  "sampling": generator.sampling_config.model_dump(mode="json")}
         return Graded(metrics=quality.metrics, rows_written=len(synthetic),
-                      sections={"text": text_section(quality, model)}, notes=list(quality.notes),
+                      sections={"text": text_section(quality, model),
+                                "selection": getattr(generator, "selection_", None) or []},
+                      notes=list(quality.notes),
                       validation={"expectations": "expectations/suite.json"},
                       run={"model": generator.model_name},
-                      manifest={"model": generator.model_name,
+                      manifest={"model": generator.model_name, "base_model": getattr(generator, "base_", None),
                                 "precision": generator.fit_info_.get("precision", "fp32"),
                                 "generation": {"tokens": filt["tokens"], "seconds": filt["seconds"],
                                                "tokens_per_second": filt["tokens_per_s"]}})
+
+
+def family_params(recipe: Recipe):
+    """`generator.params` checked for the recipe's family (auto: causal_lm, whose default is the scratch model)."""
+    family = recipe.generator.family
+    return check_params(recipe.generator.params, "causal_lm" if family == "auto" else family)
 
 
 def summarise(stats: list[ShardStats]) -> dict:
