@@ -15,13 +15,14 @@ from test_text_run import TINY, corpus, one_thread  # noqa: F401  (one_thread: a
 def test_augment_texts_per_label():
     df = corpus()
     texts, labels = df["review"].tolist(), df["rating"].tolist()
-    out = synthforge.augment(texts, 9, labels=labels, balance=True, random_seed=3,
+    # the scratch family named: `auto` would also try SmolLM2 where it is installed (minutes on CPU)
+    out = synthforge.augment(texts, 9, labels=labels, balance=True, random_seed=3, family="causal_lm",
                              params={**TINY, "epochs": 3}, max_rounds=20)
     assert list(out.columns) == ["text", "label"] and len(out) == 9
     assert out["label"].value_counts().to_dict() == {"negative": 3, "neutral": 3, "positive": 3}
     index = NgramIndex(texts, 12)
     assert not any(index.shares_run(t) for t in out["text"])  # the memorisation filter ran
-    again = synthforge.augment(texts, 9, labels=labels, balance=True, random_seed=3,
+    again = synthforge.augment(texts, 9, labels=labels, balance=True, random_seed=3, family="causal_lm",
                                params={**TINY, "epochs": 3}, max_rounds=20)
     assert again.equals(out)  # seeded
 

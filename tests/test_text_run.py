@@ -10,6 +10,7 @@ import yaml
 
 from synthforge.cli import main
 from synthforge.families.causal_lm import CausalLMGenerator
+from synthforge.errors import UserError
 from synthforge.quality.text_filters import NgramIndex
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -235,6 +236,28 @@ def test_auto_chooses_on_validation_documents_within_the_budget(tmp_path):
     assert gen.fit_info_["train_docs"] + gen.fit_info_["val_docs"] == 24  # the refit saw every training document
     other = next(c for c in scored if c is not best)
     assert other.generator is None and other.why.startswith("validation TSTR")
+
+
+def test_auto_stops_a_candidate_once_its_pace_rules_it_out():
+    """A candidate whose measured CPU seconds a document would make the run's documents cost more than the budget is
+    out after its first call (5 documents), not after its whole share: a slow model overruns by one call at most."""
+    from synthforge.engine.text_select import TextCandidate, select_text_family
+
+    data = corpus()
+    train = data[data["split"] == "train"].reset_index(drop=True)
+    cands = [TextCandidate("scratch", "causal_lm", {**TINY, "epochs": 1})]
+
+    def make(family, values, budget, random_state):
+        from synthforge.families.causal_lm import check_params
+
+        return CausalLMGenerator(check_params(values, family), text_column="review", label_column="rating",
+                                 sampling={"max_new_tokens": 30, "batch_size": 16}, time_budget=budget,
+                                 random_state=random_state)
+
+    with pytest.raises(UserError, match="left no text candidate"):
+        select_text_family(train, params=None, make=make, text_column="review", label_column="rating",
+                           device="cpu", time_budget=600, random_seed=0, cands=cands, run_documents=10**9)
+    assert cands[0].documents == 5 and cands[0].why.startswith("out: ") and "more than time_budget 600" in cands[0].why
 
 
 def test_auto_text_run_records_its_choice(tmp_path, monkeypatch):

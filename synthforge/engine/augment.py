@@ -38,7 +38,8 @@ def augment(data, n: int, *, target: str | None = None, labels=None, balance: bo
     """`n` synthetic items like `data`: a DataFrame gives rows (every column of `data`, in its order and dtype; ids
     and personal data generated fresh; `target` names the column `balance=True` spreads evenly); a list or Series of
     strings gives documents (with `labels`, one per text, they are generated per label); uint8 image arrays or an
-    image folder give images (with `labels`). Quiet unless `progress=True`."""
+    image folder give images (with `labels`). `family` as a recipe's `generator.family` (default: autoregressive
+    for tables, auto for texts and images). Quiet unless `progress=True`."""
     if n <= 0:
         raise UserError(f"n: must be > 0, got {n}")
     started = time.perf_counter()
@@ -49,9 +50,9 @@ def augment(data, n: int, *, target: str | None = None, labels=None, balance: bo
             raise UserError("labels: for a table, name the label column with target=")
         return _table(data, n, target, balance, family or "autoregressive", params, random_seed, max_rounds, say)
     if _is_texts(data):
-        return _texts(list(data), labels, n, balance, params, random_seed, max_rounds, time_budget, say)
+        return _texts(list(data), labels, n, balance, family, params, random_seed, max_rounds, time_budget, say)
     if isinstance(data, (str, Path, np.ndarray)):
-        return _images(data, labels, n, balance, params, random_seed, max_rounds, time_budget, say)
+        return _images(data, labels, n, balance, family, params, random_seed, max_rounds, time_budget, say)
     raise UserError(f"data: a DataFrame (rows), a list of strings (texts) or uint8 image arrays / an image folder; "
                     f"got {type(data).__name__}")
 
@@ -82,8 +83,10 @@ def _table(df, n, target, balance, family, params, random_seed, max_rounds, say)
     return like(out, df, profile)
 
 
-def _recipe(modality: str, seed: dict, n: int, balance: bool, params, random_seed: int, time_budget):
+def _recipe(modality: str, seed: dict, n: int, balance: bool, family, params, random_seed: int, time_budget):
     generator: dict[str, Any] = {"params": dict(params or {})}
+    if family is not None:
+        generator["family"] = family
     if time_budget is not None:
         generator["time_budget"] = time_budget
     output: dict[str, Any] = {"rows": n}
@@ -98,14 +101,14 @@ def _memory_seed(train, rows: int, groups, state) -> Seed:
                 summary=f"{len(train)} items in memory", manifest={}, state=state)
 
 
-def _texts(texts, labels, n, balance, params, random_seed, max_rounds, time_budget, say) -> pd.DataFrame:
+def _texts(texts, labels, n, balance, family, params, random_seed, max_rounds, time_budget, say) -> pd.DataFrame:
     from synthforge.engine.modalities.text import TEXT, condition_groups, prepare
 
     if balance and labels is None:
         raise UserError("balance=True needs labels= (one per text)")
     frame = pd.DataFrame({"text": texts, **({"label": list(labels)} if labels is not None else {})})
     recipe = _recipe("text", {"text_column": "text", **({"label_column": "label"} if labels is not None else {})},
-                     n, balance, params, random_seed, time_budget)
+                     n, balance, family, params, random_seed, time_budget)
     TEXT.check(recipe)
     frame, _ = prepare(frame, recipe, ())
     groups = condition_groups(recipe, frame, ["label"] if labels is not None else [])
@@ -120,7 +123,7 @@ def _texts(texts, labels, n, balance, params, random_seed, max_rounds, time_budg
     return out.reindex(columns=list(frame.columns)).reset_index(drop=True)  # what came in: text (+ label)
 
 
-def _images(data, labels, n, balance, params, random_seed, max_rounds, time_budget, say) -> pd.DataFrame:
+def _images(data, labels, n, balance, family, params, random_seed, max_rounds, time_budget, say) -> pd.DataFrame:
     from synthforge.data.images import ImageSet, read_image_seed
     from synthforge.engine.modalities.image import IMAGE, label_counts
 
@@ -133,7 +136,7 @@ def _images(data, labels, n, balance, params, random_seed, max_rounds, time_budg
         if labels is not None:
             raise UserError("labels: an image folder takes its labels from its subfolders")
         train = read_image_seed(str(data), random_seed=random_seed).data
-    recipe = _recipe("image", {}, n, balance, params, random_seed, time_budget)
+    recipe = _recipe("image", {}, n, balance, family, params, random_seed, time_budget)
     IMAGE.check(recipe)
     counts = label_counts(recipe, train, "label")
     groups = None if counts is None else {(("label", c),): k for c, k in counts.items()}

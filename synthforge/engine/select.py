@@ -11,7 +11,7 @@ of the budget holds another fit of its measured cost; otherwise the validation-s
 
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -97,25 +97,36 @@ def select_family(candidates: tuple[str, ...], profile: Profile, train: pd.DataF
     if not scored:
         raise UserError(f"generator.time_budget: {time_budget:g} CPU s left no candidate of "
                         f"{', '.join(order)} enough time to fit; raise time_budget or name a family")
+    left = time_budget - (time.process_time() - started)
+
+    def refit(best: Candidate, budget: float):
+        return tf.make(best.family, profile, params.get(best.family), device=device, time_budget=budget,
+                       random_state=derive_seed(random_seed, SELECT_SEED_STREAM, order.index(best.family))).fit(train)
+
+    best = crown(scored, name=lambda c: c.family, what="validation score", unit="rows", n_val=len(val_rows),
+                 n_fit=len(fit_rows), n_all=len(train), left=left, refit=refit)
+    return best.generator, results
+
+
+def crown(scored: list, *, name: Callable[[Any], str], what: str, unit: str, n_val: int, n_fit: int, n_all: int,
+          left: float, refit: Callable[[Any, float], Any]):
+    """The best scored candidate (tables or text), chosen and told why; the others told why not, their models
+    dropped. The winner is refitted on every training row by `refit(best, budget)` when the `left` CPU seconds hold
+    1.5× its measured fit, else its fit on the validation split's rest is kept (and said)."""
     best = max(scored, key=lambda c: c.score)
     best.chosen = True
-    others = ", ".join(f"{c.family} {c.score:.3f}" for c in scored if c is not best)
-    best.why = (f"highest validation score: {best.score:.3f}" + (f" vs {others}" if others else "")
-                + f" (scored on {len(val_rows)} validation rows carved from the {len(train)} training rows)")
+    others = ", ".join(f"{name(c)} {c.score:.3f}" for c in scored if c is not best)
+    best.why = (f"highest {what}: {best.score:.3f}" + (f" vs {others}" if others else "")
+                + f" (scored on {n_val} validation {unit} carved from the {n_all} training {unit})")
     for c in scored:
         if c is not best:
-            c.why = f"validation score {c.score:.3f} < {best.score:.3f}"
-            c.generator = None
-    left = time_budget - (time.process_time() - started)
-    if left >= 1.5 * best.fit_seconds:
-        index = order.index(best.family)
-        best.generator = tf.make(best.family, profile, params.get(best.family), device=device,
-                                 time_budget=left, random_state=derive_seed(random_seed, SELECT_SEED_STREAM,
-                                                                            index)).fit(train)
-        best.why += "; refitted on every training row"
+            c.why, c.generator = f"{what} {c.score:.3f} < {best.score:.3f}", None
+    if left >= 1.5 * (best.fit_seconds or 0):
+        best.generator = refit(best, left)
+        best.why += f"; refitted on every training {unit[:-1]}"
     else:
-        best.why += f"; kept its fit on {len(fit_rows)} of {len(train)} training rows (no budget left to refit)"
-    return best.generator, results
+        best.why += f"; kept its fit on {n_fit} of {n_all} training {unit} (no budget left to refit)"
+    return best
 
 
 def epochs_of(gen) -> int | None:

@@ -27,6 +27,7 @@ from rich.console import Console
 from synthforge.errors import UserError
 from synthforge.families.causal_lm import check_params
 from synthforge.families.lm_models import check_base_model
+from synthforge.engine.select import crown
 from synthforge.randomness import SELECT_SEED_STREAM, derive_seed
 
 VALIDATION_FRACTION = 0.2
@@ -102,29 +103,36 @@ def select_text_family(train: pd.DataFrame, *, params: dict | None, make: Callab
         cpu0 = time.process_time()
         gen = make(cand.family, cand.params, share, derive_seed(random_seed, SELECT_SEED_STREAM, i)).fit(fit_docs)
         cand.fit_seconds = round(time.process_time() - cpu0, 1)
-        frames, cpu1 = [], time.process_time()
-        for round_ in range(PER_LABEL):  # a label at a time, a batch at a time, until the share is spent
-            for label in labels:
-                have = sum(len(f) for f in frames if label is None or f[label_column].iloc[0] == label)
-                if have >= PER_LABEL or time.process_time() - cpu0 >= share:
-                    continue
-                n = min(PER_LABEL - have, 10)  # small calls: a slow model overruns its share by one call at most
+        frames, counts, cpu1 = [], dict.fromkeys(labels, 0), time.process_time()
+        round_, hopeless = 0, False
+        while time.process_time() - cpu0 < share and min(counts.values()) < PER_LABEL and not hopeless:
+            for label in [lab for lab, k in counts.items() if k < PER_LABEL]:  # a label at a time
+                # small calls, the fewest that count first: a slow model overruns its share by one call at most
+                n = min(PER_LABEL - counts[label], MIN_PER_LABEL if round_ == 0 else 10)
                 frames.append(gen.sample(n, seed=derive_seed(random_seed, SELECT_SEED_STREAM, 1000 + i, round_),
                                          conditions={label_column: label} if label is not None else None))
-            if time.process_time() - cpu0 >= share:
-                break
-        cand.generate_seconds = round(time.process_time() - cpu1, 1)
+                counts[label] += n
+                pace = (time.process_time() - cpu1) / sum(counts.values())  # CPU s a document so far
+                short = sum(max(0, MIN_PER_LABEL - k) for k in counts.values())
+                # out already by its pace: stop now instead of spending the rest of its share
+                hopeless = (time.process_time() - cpu0 + pace * short > share
+                            or pace * run_documents > time_budget)
+                if hopeless or time.process_time() - cpu0 >= share:
+                    break
+            round_ += 1
+        spent = time.process_time() - cpu1
+        cand.generate_seconds = round(spent, 1)
         docs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame({text_column: []})
         cand.documents = len(docs)
-        fewest = min((int((docs[label_column] == lab).sum()) if label_column else len(docs)) for lab in labels) \
-            if len(docs) else 0
-        if fewest < MIN_PER_LABEL:
-            cand.why = f"out: wrote {fewest} documents of some label in its {share:.0f} CPU s (needs {MIN_PER_LABEL})"
+        pace = spent / max(1, len(docs))
+        if pace * run_documents > time_budget:
+            cand.why = (f"out: {pace:.2f} CPU s a document, so the run's {run_documents} would take "
+                        f"≈ {pace * run_documents:.0f} CPU s, more than time_budget {time_budget:g}")
             continue
-        projected = cand.generate_seconds / len(docs) * run_documents
-        if projected > time_budget:
-            cand.why = (f"out: {cand.generate_seconds / len(docs):.2f} CPU s a document, so the run's "
-                        f"{run_documents} would take ≈ {projected:.0f} CPU s, more than time_budget {time_budget:g}")
+        fewest = min(counts.values())
+        if fewest < MIN_PER_LABEL:
+            cand.why = (f"out: wrote {fewest} documents of some label at {pace:.2f} CPU s a document; "
+                        f"{MIN_PER_LABEL} of each do not fit its {share:.0f} CPU s")
             continue
         if label_column:
             y = docs[label_column].astype(str).to_numpy()
@@ -141,19 +149,9 @@ def select_text_family(train: pd.DataFrame, *, params: dict | None, make: Callab
     if not scored:
         raise UserError(f"generator.time_budget: {time_budget:g} CPU s left no text candidate enough time to fit "
                         f"and write; raise time_budget or name a family")
-    best = max(scored, key=lambda c: c.score)
-    best.chosen = True
-    others = ", ".join(f"{c.name} {c.score:.3f}" for c in scored if c is not best)
-    best.why = (f"highest validation TSTR macro-F1: {best.score:.3f}" + (f" vs {others}" if others else "")
-                + f" ({len(val_docs)} validation documents carved from the {len(train)} training documents)")
-    for c in scored:
-        if c is not best:
-            c.why, c.generator = f"validation TSTR {c.score:.3f} < {best.score:.3f}", None
     left = time_budget - (time.process_time() - started)
-    if left >= 1.5 * (best.fit_seconds or 0):
-        best.generator = make(best.family, best.params, left,
-                              derive_seed(random_seed, SELECT_SEED_STREAM, live.index(best))).fit(train)
-        best.why += "; refitted on every training document"
-    else:
-        best.why += f"; kept its fit on {len(fit_docs)} of {len(train)} training documents (no budget left to refit)"
+    best = crown(scored, name=lambda c: c.name, what="validation TSTR macro-F1", unit="documents",
+                 n_val=len(val_docs), n_fit=len(fit_docs), n_all=len(train), left=left,
+                 refit=lambda best, budget: make(best.family, best.params, budget, derive_seed(
+                     random_seed, SELECT_SEED_STREAM, live.index(best))).fit(train))
     return best.generator, cands

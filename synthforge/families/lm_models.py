@@ -139,7 +139,7 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:  # size and time in the
 def named_base_folder(name: str) -> Path:
     """The named base as a transformers folder (config, safetensors, tokenizer): converted from its GGUF once,
     then cached under the synthforge cache by the file's SHA-256, written under a temporary name and renamed.
-    De-quantizing takes 35-65 s on 2 cores; loading the folder afterwards takes about one."""
+    De-quantizing takes tens of seconds on 2 cores; loading the folder afterwards about one."""
     from synthforge.data.examples import cache_dir
 
     source = _named_file(name)

@@ -19,6 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from synthforge.errors import UserError
+
 
 def condition_key(values: dict[str, Any]) -> str:
     return "|".join(f"{k}={values[k]}" for k in sorted(values))
@@ -75,7 +77,5 @@ def prompt_ids(tokenizer, instruction: str, values: dict[str, str], examples: li
         ids = tokenizer(prompt(tokenizer, instruction, values, examples[:k]), add_special_tokens=False)["input_ids"]
         if len(ids) <= limit:
             return ids
-    from synthforge.errors import UserError
-
     raise UserError(f"generator.params.instruction: the prompt without examples is {len(ids)} tokens, more than "
                     f"the {limit} the model's context leaves beside output.sampling.max_new_tokens")

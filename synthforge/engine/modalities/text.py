@@ -37,13 +37,14 @@ class TextAcceptor:
     each group as drawn (graded unfiltered in the report)."""
     first_keep_rate = FIRST_KEEP_RATE
 
-    def __init__(self, filters: TextFilters, suite_json: dict, text_column: str, label_column: str | None,
-                 judge: LabelJudge | None = None):
+    def __init__(self, filters: TextFilters, suite_json: dict, text_column: str, label_column: str | None):
         self.filters, self.suite_json = filters, suite_json
         self.text_column, self.label_column = text_column, label_column
-        self.pool, self.diversity = filters.config.pool, filters.config.diversity
-        self.judge = judge
         self._suite = None
+
+    @property
+    def pool(self) -> float:
+        return self.filters.config.pool
 
     def __getstate__(self):
         return {**self.__dict__, "_suite": None}
@@ -84,7 +85,8 @@ class TextAcceptor:
                 mine &= rows[col].astype(str).to_numpy() == str(value)
             idx = np.flatnonzero(mine)
             label = dict(conditions).get(self.label_column) if self.label_column else None
-            picked = choose(rows[self.text_column].iloc[idx].tolist(), label, wanted, self.judge, self.diversity)
+            picked = choose(rows[self.text_column].iloc[idx].tolist(), label, wanted, self.filters.judge,
+                            self.filters.config.diversity)
             keep += idx[picked].tolist()
         stats.extra["pool"] = len(rows)
         return rows.iloc[sorted(keep)].reset_index(drop=True)
@@ -191,7 +193,7 @@ class Text:
             judge = LabelJudge(seed.train[text_col].tolist(), seed.train[label_col].tolist(),
                                derive_seed(recipe.random_seed, JUDGE_SEED_STREAM) % (2**31),
                                features=tuple(fcfg.judge.split("+")))
-        return TextAcceptor(TextFilters(fcfg, seed.state[text_col].tolist(), judge), s, text_col, label_col, judge)
+        return TextAcceptor(TextFilters(fcfg, seed.state[text_col].tolist(), judge), s, text_col, label_col)
 
     def meta(self, generator: CausalLMGenerator) -> dict:
         return {"model": generator.model_name}
