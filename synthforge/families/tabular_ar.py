@@ -372,7 +372,10 @@ def _train(net, train: np.ndarray, val: np.ndarray, p: ARParams, device: str, rn
         for x in batches:
             if len(x) == 0:
                 continue
-            keep = (torch.rand(x.shape, device=device) >= p.column_dropout).float() if p.column_dropout else None
+            # inverted, as nn.Dropout: a kept parent counts 1 / (1 - p), so a head sums as much in training as when
+            # it samples with every parent shown (unscaled, sampling sharpened every column: smsa 74.5 % → 78.6 %)
+            keep = ((torch.rand(x.shape, device=device) >= p.column_dropout).float() / (1 - p.column_dropout)
+                    if p.column_dropout else None)
             if keep is not None:
                 keep = torch.cat([torch.ones(len(x), 1, device=device), keep], dim=1)  # never hide the constant
             opt.zero_grad(set_to_none=True)
