@@ -81,10 +81,8 @@ def main() -> None:
 
     from synthforge.data.sources import read_seed
     from synthforge.engine.modalities import text as tm
-    from synthforge.engine.shards import generate_shard, plan_shards
-    from synthforge.quality.expectations import suite_json
     from synthforge.families.causal_lm import CausalLMGenerator, check_params, check_sampling
-    from synthforge.quality.text_filters import FilterConfig, LabelJudge, NgramIndex, TextFilters, tokens
+    from synthforge.quality.text_filters import LabelJudge, NgramIndex, tokens
     from synthforge.quality.text_metrics import _encoder, distinct_n, self_bleu, utility
     from synthforge.recipe import load_recipe
 
@@ -126,18 +124,7 @@ def main() -> None:
         if pool_file.exists():
             pool, gen_info = pd.read_parquet(pool_file), json.loads(pool_file.with_suffix(".json").read_text())
         else:
-            fcfg = FilterConfig.from_recipe(recipe.quality.filters)
-            filt = TextFilters(fcfg, frame[text].tolist())
-            suite = tm.suite(recipe, train, gen.columns)
-            counts = tm.condition_groups(recipe, train, gen.columns)
-            shard = plan_shards(sum(counts.values()), 10**9, recipe.random_seed, counts)[0]
-            started, cpu0 = time.perf_counter(), time.process_time()
-            pool, stats = generate_shard(gen, tm.TextAcceptor(filt, suite_json(suite), text, label), shard,
-                                         recipe.quality.max_rounds)
-            extra = stats.extra
-            gen_info = {"wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu0,
-                        "tokens": extra["tokens"], "sampled": stats.sampled, "dropped": stats.failed,
-                        "memorised_raw": extra["memorised"] / max(stats.sampled, 1)}
+            pool, gen_info = draw_pool(gen, recipe, frame, train, text, label)
             pool_file.parent.mkdir(parents=True, exist_ok=True)
             pool.to_parquet(pool_file)
             pool_file.with_suffix(".json").write_text(json.dumps(gen_info))
@@ -186,6 +173,26 @@ def main() -> None:
     print(table(rows))
     if len(args.seeds) > 1:
         print(seed_table(rows))
+
+
+def draw_pool(gen, recipe, frame, train, text: str, label: str):
+    """Documents per label as the recipe's conditions ask, through the run's own filters and shard loop (the
+    recipe's label filter included, if it has one), and what drawing them cost: (pool, info)."""
+    from synthforge.engine.modalities import text as tm
+    from synthforge.engine.shards import generate_shard, plan_shards
+    from synthforge.quality.expectations import suite_json
+    from synthforge.quality.text_filters import FilterConfig, TextFilters
+
+    filters = TextFilters(FilterConfig.from_recipe(recipe.quality.filters), frame[text].tolist())
+    suite = tm.suite(recipe, train, gen.columns)
+    counts = tm.condition_groups(recipe, train, gen.columns)
+    shard = plan_shards(sum(counts.values()), 10**9, recipe.random_seed, counts)[0]
+    started, cpu0 = time.perf_counter(), time.process_time()
+    pool, stats = generate_shard(gen, tm.TextAcceptor(filters, suite_json(suite), text, label), shard,
+                                 recipe.quality.max_rounds)
+    return pool, {"wall_s": time.perf_counter() - started, "cpu_s": time.process_time() - cpu0,
+                  "tokens": stats.extra["tokens"], "sampled": stats.sampled, "dropped": stats.failed,
+                  "memorised_raw": stats.extra["memorised"] / max(stats.sampled, 1)}
 
 
 def seed_table(rows: list[dict]) -> str:

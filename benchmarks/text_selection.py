@@ -318,10 +318,9 @@ def main() -> None:
 def run_seed(corpus, seed, pool_per_label, per_label, encode, only_rules=None):
     from synthforge.data.sources import read_seed
     from synthforge.engine.modalities import text as tm
-    from synthforge.engine.shards import generate_shard, plan_shards
+    from text import draw_pool  # benchmarks/text.py, beside this file
     from synthforge.families.causal_lm import CausalLMGenerator, check_params, check_sampling
-    from synthforge.quality.expectations import suite_json
-    from synthforge.quality.text_filters import FilterConfig, LabelJudge, TextFilters, tokens
+    from synthforge.quality.text_filters import LabelJudge, tokens
     from synthforge.quality.text_metrics import distinct_n, self_bleu, utility
     from synthforge.randomness import FIT_SEED_STREAM, JUDGE_SEED_STREAM, METRIC_SEED_STREAM, derive_seed
 
@@ -361,17 +360,8 @@ def run_seed(corpus, seed, pool_per_label, per_label, encode, only_rules=None):
         pool = pd.read_parquet(pool_file)
         gen_info = json.loads(pool_file.with_suffix(".json").read_text())
     else:
-        fcfg = FilterConfig.from_recipe(recipe.quality.filters)
-        filt = TextFilters(fcfg, frame[text].tolist())
-        suite = tm.suite(recipe, train, gen.columns)
-        counts = tm.condition_groups(recipe, train, gen.columns)
-        shard = plan_shards(sum(counts.values()), 10**9, recipe.random_seed, counts)[0]
-        t0, c0 = time.perf_counter(), time.process_time()
-        pool, stats = generate_shard(gen, tm.TextAcceptor(filt, suite_json(suite), text, label), shard,
-                                     recipe.quality.max_rounds)
-        gen_info = {"wall_s": time.perf_counter() - t0, "cpu_s": time.process_time() - c0,
-                    "tokens": stats.extra["tokens"], "sampled": stats.sampled, "dropped": stats.failed,
-                    "memorised_raw": stats.extra["memorised"] / max(stats.sampled, 1), "kept": len(pool)}
+        pool, gen_info = draw_pool(gen, recipe, frame, train, text, label)
+        gen_info["kept"] = len(pool)
         pool = pool[[text, label]].reset_index(drop=True)
         pool.to_parquet(pool_file)
         pool_file.with_suffix(".json").write_text(json.dumps(gen_info, default=str))

@@ -101,10 +101,15 @@ def test_filter_config_errors_name_the_key():
         FilterConfig.from_recipe({"pii_patterns": {"bad": "("}})
 
 
-def test_label_consistency_drops_documents_that_read_like_another_label():
+def _judge(**options) -> LabelJudge:
+    """A judge of two labels from nine planted documents each."""
     good = ["great relief wonderful works perfectly", "love it excellent results great", "wonderful great best"]
     bad = ["awful side effects terrible pain", "horrible rash worst nausea", "terrible awful never again"]
-    judge = LabelJudge(good * 3 + bad * 3, ["pos"] * 9 + ["neg"] * 9)
+    return LabelJudge(good * 3 + bad * 3, ["pos"] * 9 + ["neg"] * 9, **options)
+
+
+def test_label_consistency_drops_documents_that_read_like_another_label():
+    judge = _judge()
     for rule in ("argmax", 0.2):
         f = TextFilters(FilterConfig(label_consistency=rule, min_words=1, near_duplicate=None,
                                      memorisation_ngram=4, dedupe=False), [], judge)
@@ -119,9 +124,7 @@ def test_label_consistency_drops_documents_that_read_like_another_label():
 def test_pool_selection_keeps_what_reads_as_the_label_and_spreads_out():
     from synthforge.quality.text_selection import choose
 
-    good = ["great relief wonderful works perfectly", "love it excellent results great", "wonderful great best"]
-    bad = ["awful side effects terrible pain", "horrible rash worst nausea", "terrible awful never again"]
-    judge = LabelJudge(good * 3 + bad * 3, ["pos"] * 9 + ["neg"] * 9)
+    judge = _judge()
     pool = ["terrible awful rash", "great wonderful relief", "awful pain worst", "great wonderful relief today",
             "excellent results love it"]
     # planted: three of five read as 'neg'; asked for two 'pos', the two most 'pos' are kept, in pool order
@@ -135,10 +138,7 @@ def test_pool_selection_keeps_what_reads_as_the_label_and_spreads_out():
 
 
 def test_a_judge_of_words_and_characters_averages_two_models():
-    good = ["great relief wonderful works perfectly", "love it excellent results great", "wonderful great best"]
-    bad = ["awful side effects terrible pain", "horrible rash worst nausea", "terrible awful never again"]
-    words = LabelJudge(good * 3 + bad * 3, ["pos"] * 9 + ["neg"] * 9)
-    both = LabelJudge(good * 3 + bad * 3, ["pos"] * 9 + ["neg"] * 9, features=("words", "chars"))
+    words, both = _judge(), _judge(features=("words", "chars"))
     assert len(both.models) == 2 and set(both.real_p) == {"pos", "neg"}
     docs = ["wonderfully great", "terribly awful"]
     # the character model reads 'wonderfully' and 'terribly', words it never saw, by their stems

@@ -21,17 +21,17 @@ def choose(texts: list[str], label: Any | None, n: int, judge: LabelJudge | None
     """Indices (ascending) of the n documents to keep out of `texts`, all of them when there are no more than n."""
     if len(texts) <= n:
         return list(range(len(texts)))
-    if judge is not None and label is not None:
-        value = judge.probability(texts, label)
+    judged = judge is not None and label is not None
+    value = judge.probability(texts, label) if judged else np.zeros(len(texts))
+    if diversity <= 0:
+        order = np.argsort(-value, kind="stable")[:n]
+        return sorted(int(i) for i in order)
+    if judged:
         vectors = judge.vectors(texts)
     else:
         from sklearn.feature_extraction.text import TfidfVectorizer
 
-        value = np.zeros(len(texts))
         vectors = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit_transform(texts)
-    if diversity <= 0:
-        order = np.argsort(-value, kind="stable")[:n]
-        return sorted(int(i) for i in order)
     nearest = np.zeros(len(texts))
     free = np.ones(len(texts), dtype=bool)
     chosen = []
