@@ -156,12 +156,15 @@ def _check_resumed(out: Path, before: dict[str, int], local_out: Path) -> None:
 def test_interrupted_ray_run_resumes_at_shard_granularity(ray_address, recipe, local_out):
     out = recipe.parent / "stopped"
     partial = out.with_name(out.name + ".partial")
+    # interrupt_main does nothing while SIGINT is ignored, as it is in a suite started in the background (`pytest &`)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     thread, seen = _stop_after(partial, 3, _thread.interrupt_main)  # Ctrl-C in the middle of the shards
     try:
         code = main(["run", str(recipe), "--out", str(out), "-q", "--executor", "ray"])
     finally:
         seen["quit"] = True
         thread.join()
+        signal.signal(signal.SIGINT, previous)
     assert seen["fired"], "the run finished before it could be interrupted"
     assert code == 130 and partial.is_dir() and not out.exists()
     before = _committed(partial)

@@ -28,10 +28,18 @@ ROOT = Path(__file__).resolve().parents[1]
 CLI = [sys.executable, "-m", "synthforge.cli"]
 
 
+def _ctrl_c_default() -> None:
+    """In the child before it starts: Ctrl-C as a terminal delivers it. A test suite started in the background by a
+    non-interactive shell (`pytest &`) inherits SIGINT ignored, and so would every run it starts, which then
+    rightly never sees the SIGINT these tests send."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(tmp_path: Path, args: list[str], name: str) -> tuple[subprocess.Popen, Path]:
     log = tmp_path / f"{name}.stderr"
     with open(log, "w") as err:  # a file, not a pipe: a chatty run can never block on a full pipe
-        proc = subprocess.Popen([*CLI, *args], stdout=subprocess.DEVNULL, stderr=err, text=True, cwd=ROOT)
+        proc = subprocess.Popen([*CLI, *args], stdout=subprocess.DEVNULL, stderr=err, text=True, cwd=ROOT,
+                                preexec_fn=_ctrl_c_default)
     return proc, log
 
 
