@@ -6,7 +6,15 @@
     quality = synthforge.evaluate(real_df, synthetic_df)
 """
 
+import os
+
 __version__ = "0.1.0"
+
+# torch's threads (GNU OpenMP) wait for work by spinning. Beside another CPU-bound job on 2 cores, a 2-thread training
+# step of the drug recipe's GPT-2 cost 2.6 CPU-s spinning vs 1.5 sleeping (1.6 alone), so a CPU-second budget bound
+# sooner and the run went slower (docs/scaling.md; alone, sleeping can cost some wall time). Read when OpenMP starts,
+# i.e. only if synthforge is imported before torch (the CLI always is); the user's own setting wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def __getattr__(name):

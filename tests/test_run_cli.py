@@ -196,3 +196,17 @@ def test_the_cli_answers_in_well_under_a_second_without_heavy_imports(tmp_path):
         assert wall < 3.0, f"{args}: {wall:.1f}s"
     assert "generator.famly: unknown key; did you mean 'family'?" in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_torch_threads_sleep_while_they_wait_unless_the_user_says_otherwise(given, expected):
+    """synthforge is imported before torch on every CLI run, so torch's OpenMP threads start with the policy it sets
+    (spinning threads doubled a step's CPU seconds beside another job); a user's own OMP_WAIT_POLICY is kept."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = "import os, synthforge.cli, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == expected

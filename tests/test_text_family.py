@@ -73,6 +73,38 @@ def test_a_sample_says_what_it_cost_in_its_attrs(fitted):
     assert df.attrs["seconds"] == pytest.approx(fitted.generation_seconds_ - seconds)
 
 
+
+def test_a_row_that_ends_leaves_the_batch_without_changing_the_others(fitted):
+    """Greedy decoding (top_k 1) needs no random draws, so each prefix written in a batch must match the same prefix
+    written alone; the end token is chosen so rows end at different steps and leave the batch (and the KV cache)
+    one by one. A strong repetition penalty keeps greedy rows apart (and the per-row `seen` table is compacted
+    with them)."""
+    import torch
+
+    from synthforge.families.lm_sampling import generate
+    from synthforge.families.lm_training import prefix
+
+    sp = check_sampling({"top_k": 1, "max_new_tokens": 20, "min_new_tokens": 0, "repetition_penalty": 3})
+    tok, model = fitted.tokenizer_, fitted.model_
+    heads = [tok(prefix({"label": lab}) + f"This drug was {w}", add_special_tokens=False)["input_ids"]
+             for lab, words in WORDS.items() for w in words[:2]]
+
+    def write(prefixes, eos):
+        return generate(model, prefixes, torch.Generator().manual_seed(0), sp, eos_id=eos, pad_id=tok.pad_token_id,
+                        banned=[], device="cpu", max_positions=96)
+
+    drafts = [ids for ids, _ in write(heads, -1)]  # nothing ends: 20 tokens each
+
+    def ends(x):  # where each row would end if x were the end token
+        return [d.index(x) if x in d else len(d) for d in drafts]
+
+    eos = max(sorted({x for d in drafts for x in d}), key=lambda x: len(set(ends(x))))
+    alone = [write([h], eos)[0] for h in heads]
+    together = write(heads, eos)
+    assert len({len(ids) for ids, _ in alone}) >= 3 and any(ended for _, ended in alone)
+    assert together == alone
+
+
 def test_unconditioned_sample_draws_labels_from_the_seed(fitted):
     df = fitted.sample(30, seed=1)
     assert set(df["label"]) <= set(WORDS) and df["label"].nunique() >= 2
