@@ -3,8 +3,9 @@ and evaluator): the scratch GPT-2 of the recipe, SmolLM2-135M adapted with LoRA,
 
     python benchmarks/text_families.py --recipe recipes/medical_text.yaml --variants scratch prompted lora \
         --rows 150 --budget 900 --seeds 42
-    # on a GPU machine (bf16 autocast), the one prepared command:
+    # on a GPU machine with the whole package and its evaluator installed (bf16 autocast):
     python benchmarks/text_families.py --variants lora --device cuda --epochs 3 --rows 600
+    # (a GPU machine without them: benchmarks/text_gpu.py fits and generates there and grades here)
 
 Each variant is one run; a row gives what its report and manifest say: TSTR/TRTR, the augmentation gain and its 95 %
 interval, memorisation before and after the filters, distinct-2, the embedding detection AUC, the generation speed

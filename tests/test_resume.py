@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from rich.console import Console
 
 from conftest import write_recipe
 from synthforge.cli import main
@@ -188,3 +189,34 @@ def test_killed_neural_run_reuses_its_saved_model(tmp_path, credit_csv, capsys):
     assert all(after[name] == stamp for name, stamp in parts.items())
     assert json.loads((out / "manifest.json").read_text())["family"] == "ctgan"
     assert df["Status"].isin(["good", "bad"]).all()
+
+
+def test_a_run_fitted_and_generated_in_one_folder_is_graded_by_resume_in_another(tmp_path, credit_csv):
+    """benchmarks/text_gpu.py's path: every stage but grading (`fit_and_generate`) on one machine, the `.partial`
+    folder moved, `resume` grades it elsewhere: the same rows as a run straight through, nothing fitted again."""
+    import shutil
+
+    from synthforge.api import run
+    from synthforge.engine import pipeline as pl
+    from synthforge.engine import workspace as wsp
+    from synthforge.engine.manifest import Timings
+    from synthforge.recipe import load_recipe
+
+    recipe_path = write_recipe(tmp_path, credit_csv, output__rows=120, execution__shard_rows=60)
+    straight = run(recipe_path, out=tmp_path / "straight")
+    recipe = load_recipe(recipe_path)
+    modality, seed = pl.prepare(recipe, tmp_path)
+    ws = wsp.open_run(recipe, seed.sha256, tmp_path / "there" / "run", overwrite=False, resume=False,
+                      base_dir=tmp_path)
+    _, device = pl.torch_setup(recipe)
+    pl.fit_and_generate(modality, recipe, seed, device, ws, Timings(), Console(quiet=True))
+    wsp.release_locks()
+    assert not (tmp_path / "there" / "run").exists() and len(_parts(ws.work)) == 2
+    (tmp_path / "here").mkdir()
+    shutil.move(ws.work, tmp_path / "here" / "run.partial")
+    model = _stamp([tmp_path / "here" / "run.partial" / "model" / "generator.json"])
+
+    graded = run(recipe_path, out=tmp_path / "here" / "run", resume=True)
+    pd.testing.assert_frame_equal(graded.data(), straight.data())
+    assert _stamp([graded.folder / "model" / "generator.json"]) == model  # loaded, not fitted again
+    assert graded.manifest["rows"] == 120 and graded.report.metrics()["detection_auc"].value is not None

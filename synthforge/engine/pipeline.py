@@ -114,15 +114,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     for name, content in seed.files.items():
         write_json(ws.path(name), content)
 
-    with timings.stage("fit"):
-        generator = fit_or_resume(modality, recipe, seed, device, ws, console)
-
-    acceptor = modality.acceptor(recipe, seed, generator, ws.work)
-    shards = plan_shards(seed.rows, recipe.execution.shard_rows, recipe.random_seed, seed.groups)
-    meta = {"recipe": recipe.name, "random_seed": recipe.random_seed, "family": generator.family,
-            **modality.meta(generator)}
-    with timings.stage("generate"):
-        stats = execute(modality, recipe, generator, acceptor, shards, ws, meta, device, console)
+    generator, shards, stats = fit_and_generate(modality, recipe, seed, device, ws, timings, console)
 
     with timings.stage("evaluate"):
         graded = modality.evaluate(recipe, seed, generator, ws.work, stats,
@@ -139,6 +131,21 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
                        **graded.run})
     return finish_run(ws, recipe, report, manifest, started, timings, console,
                       f"{graded.rows_written} {modality.unit}")
+
+
+def fit_and_generate(modality: Modality, recipe: Recipe, seed: Seed, device: str, ws: wsp.Workspace,
+                     timings: Timings, console: Console):
+    """The fitted model and every shard committed in the workspace: all of a run but grading. A run stopped after
+    this (killed, or fitted on another machine: benchmarks/text_gpu.py) is graded by `resume`."""
+    with timings.stage("fit"):
+        generator = fit_or_resume(modality, recipe, seed, device, ws, console)
+    acceptor = modality.acceptor(recipe, seed, generator, ws.work)
+    shards = plan_shards(seed.rows, recipe.execution.shard_rows, recipe.random_seed, seed.groups)
+    meta = {"recipe": recipe.name, "random_seed": recipe.random_seed, "family": generator.family,
+            **modality.meta(generator)}
+    with timings.stage("generate"):
+        stats = execute(modality, recipe, generator, acceptor, shards, ws, meta, device, console)
+    return generator, shards, stats
 
 
 def fit_or_resume(modality: Modality, recipe: Recipe, seed: Seed, device: str, ws: wsp.Workspace,
