@@ -121,7 +121,10 @@ def main() -> None:
     ap.add_argument("--pack", required=True, help="folder of the packed runs (written by fit, read by grade)")
     args = ap.parse_args()
     Path(args.pack).mkdir(parents=True, exist_ok=True)
-    fit(args) if args.stage == "fit" else grade(args)
+    if args.stage == "fit":
+        fit(args)
+    else:
+        grade(args)
 
 
 if __name__ == "__main__":

@@ -134,7 +134,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
 
 
 def fit_and_generate(modality: Modality, recipe: Recipe, seed: Seed, device: str, ws: wsp.Workspace,
-                     timings: Timings, console: Console):
+                     timings: Timings, console: Console) -> tuple[Generator, list, list[ShardStats]]:
     """The fitted model and every shard committed in the workspace: all of a run but grading. A run stopped after
     this (killed, or fitted on another machine: benchmarks/text_gpu.py) is graded by `resume`."""
     with timings.stage("fit"):
