@@ -84,10 +84,14 @@ def test_scratch_run_end_to_end(tmp_path, capsys):
     assert text["utility"]["tstr_drafts"]["train_rows"] == 12
     gain = text["metrics"]["augmentation_gain"]
     assert len(gain["detail"]["runs"]) == 5 and gain["detail"]["ci95"][0] <= gain["value"] <= gain["detail"]["ci95"][1]
+    # beside it, what doubling the real documents (12 -> 24) gives the same evaluator
+    ref = gain["detail"]["real_doubling"]
+    assert ref["rows"] == [12, 24] and ref["ci95"][0] <= ref["mean"] <= ref["ci95"][1]
     assert set(text["samples"]) == {"negative", "neutral", "positive"}
     assert {"distinct_2", "self_bleu", "text_utility", "embedding_similarity"} <= set(text["metrics"])
     html = (out / "report.html").read_text()
     assert 'id="text"' in html and "Samples per label" in html and "data:image/png;base64," in html
+    assert "<em>real</em> documents (12 → 24" in html
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["family"] == "causal_lm" and manifest["generation"]["tokens"] > 0
     assert (out / "model" / "model" / "model.safetensors").exists() and not (out / "checkpoints").exists()

@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from synthforge.quality.text_filters import NgramIndex, tokens, words
 from synthforge.quality.report_model import Metric, TextModel, TextSection
-from synthforge.quality.uplift import uplift, uplift_metrics
+from synthforge.quality.uplift import real_doubling, uplift, uplift_metrics
 
 SAMPLES_PER_LABEL = 3
 LENGTH_BINS = 30
@@ -363,6 +363,9 @@ def utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
             return {"score": fit_score(x, y)["macro_f1"]}
 
         out["uplift"] = uplift(score, len(ys["tstr"]), len(ys["trtr"]), seed=random_seed)
+        out["uplift"]["real_doubling"] = real_doubling(
+            lambda idx: fit_score(xs["trtr"][idx], ys["trtr"][idx])["macro_f1"], trtr, len(ys["trtr"]),
+            seed=random_seed)
     return out
 
 

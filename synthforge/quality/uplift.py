@@ -55,6 +55,24 @@ def uplift(score: Callable[[np.ndarray | None, int], dict[str, float]], n_synthe
     return out
 
 
+def real_doubling(score_subset: Callable[[np.ndarray], float | None], full: float, n_real: int, *, seed: int,
+                  runs: int = RUNS) -> dict | None:
+    """The reference beside a gain: what doubling the real rows gives the same model, i.e. the score of all n real
+    rows minus that of a random half of them, over `runs` halves. The augmentation gain doubles the training set
+    with synthetic rows; where doubling it with real rows gains nothing (a flat learning curve: the drug reviews'
+    300 → 600 lowered macro-F1), a gain floor above 0 asks the synthetic rows to beat real ones. `score_subset`
+    (indices of real rows) may return None (a half missing a class): then there is no reference."""
+    rng = np.random.default_rng(seed + 1)
+    diffs = []
+    for _ in range(runs):
+        half = score_subset(np.sort(rng.choice(n_real, n_real // 2, replace=False)))
+        if half is None:
+            return None
+        diffs.append(full - half)
+    mean, low, high = interval(diffs)
+    return {"mean": mean, "ci95": [low, high], "rows": [n_real // 2, n_real]}
+
+
 def uplift_metrics(result: dict | None, score_name: str, computed_on: dict) -> dict[str, Metric]:
     """augmentation_gain (mean, interval in detail) and augmentation_gain_lower (what the gate reads)."""
     mean = None if result is None else result["mean"]

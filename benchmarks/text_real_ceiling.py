@@ -1,0 +1,89 @@
+"""What *real* documents add under the report's text evaluator: the ceiling a synthetic augmentation gain is judged
+beside (the text recipes' gates ask for a gain whose 95 % interval lies above 0).
+
+    python benchmarks/text_real_ceiling.py [--threads 2]
+
+Evaluator: the report's own (synthforge.quality.text_metrics: all-MiniLM-L6-v2 embeddings + logistic regression with
+balanced classes, macro-F1 on the held-out split), gains as uplift.py reports them (mean of 5 draws, Student-t 95 %).
+- fine-food reviews: the seed's 800 training reviews (the example's split), then + k real reviews drawn from the other
+  3,200 reviews of modeldata's training_data (never in the seed); k = 800 is what the report's gain adds (as many
+  synthetic documents as real ones).
+- drug reviews (600 training reviews, no others exist): a random 300 of them, then + 150 / + 300 of the other half,
+  for three halves (a 300 → 600 learning curve; + 300 uses every remaining review, so its draws do not vary).
+"""
+
+import argparse
+import os
+import sys
+import warnings
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+
+def gains(name: str, base: pd.DataFrame, extra: pd.DataFrame, test: pd.DataFrame, text: str, label: str,
+          sizes: list[int], encode, runs: int = 5) -> list[str]:
+    from sklearn.metrics import f1_score
+
+    from synthforge.quality.text_metrics import _classifier
+    from synthforge.quality.uplift import interval
+
+    y_test = test[label].astype(str).to_numpy()
+    classes = sorted(set(y_test))
+    x_test, x_base, x_extra = (encode(d[text].astype(str).tolist()) for d in (test, base, extra))
+    y_base, y_extra = base[label].astype(str).to_numpy(), extra[label].astype(str).to_numpy()
+
+    def f1(x, y):
+        return f1_score(y_test, _classifier().fit(x, y).predict(x_test), average="macro", labels=classes)
+
+    alone = f1(x_base, y_base)
+    rows = [f"| {name} | {len(base)} real | — | {alone:.4f} |"]
+    print(rows[0], flush=True)
+    rng = np.random.default_rng(0)
+    for k in sizes:
+        diffs = []
+        for _ in range(runs):
+            idx = rng.choice(len(extra), k, replace=False)
+            diffs.append(f1(np.vstack([x_base, x_extra[idx]]), np.concatenate([y_base, y_extra[idx]])) - alone)
+        mean, low, high = interval(diffs)
+        rows.append(f"| {name} | {len(base)} + {k} real | {mean:+.4f} [{low:+.4f}, {high:+.4f}] | "
+                    f"{alone + mean:.4f} |")
+        print(rows[-1], flush=True)
+    return rows
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    warnings.simplefilter("ignore")
+    import torch
+
+    torch.set_num_threads(args.threads)
+    from synthforge.data.examples import EXAMPLES, _rdataset
+    from synthforge.quality.text_metrics import _encoder
+
+    encode = _encoder()
+    print("| corpus | training set | gain over the seed alone [95 %] | macro-F1 |\n|---|---|---|---|")
+    food = EXAMPLES["fine_food_reviews"][1]()
+    everything = _rdataset("modeldata", "training_data")()
+    everything["review"] = everything["review"].str.replace(r"\s*<br\s*/?>\s*", "\n", regex=True).str.strip()
+    seed_train = food[food.split == "train"]
+    others = everything[~everything["review"].isin(set(seed_train["review"]))]
+    gains("fine-food", seed_train, others, food[food.split == "test"], "review", "score", [200, 400, 800, 1600],
+          encode)
+    drug = EXAMPLES["drug_reviews"][1]()
+    train, test = drug[drug.split == "train"].reset_index(drop=True), drug[drug.split == "test"]
+    for r in range(3):
+        p = np.random.default_rng(r).permutation(len(train))
+        gains(f"drug (half {r})", train.iloc[p[:300]], train.iloc[p[300:]], test, "review", "rating", [150, 300],
+              encode)
+
+
+if __name__ == "__main__":
+    main()
