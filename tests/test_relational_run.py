@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from synthforge.cli import main
+from synthforge.quality.uplift import RUNS
 from synthforge.recipe.schema import Recipe
 from test_relational import shop, with_stores
 
@@ -97,7 +98,7 @@ def test_a_second_parent_and_a_task_on_the_joined_table(tmp_path):
     assert set(rel["metrics"]["lookup_children_per_parent_ks"]["detail"]["per_link"]) == {"stores→orders (store_id)"}
     assert set(rel["metrics"]["children_per_parent_ks"]["detail"]["per_link"]) == {"customers→orders"}
     gain = rel["metrics"]["augmentation_gain"]
-    assert gain["computed_on"]["target"] == "amount" and len(gain["detail"]["runs"]) == 5
+    assert gain["computed_on"]["target"] == "amount" and len(gain["detail"]["runs"]) == RUNS
     gates = {g["gate"]: g for g in json.loads((out / "report.json").read_text())["gates"]}
     assert gates["min_augmentation_gain"]["value"] == rel["metrics"]["augmentation_gain_lower"]["value"]
     html = (out / "report.html").read_text()

@@ -27,6 +27,7 @@ from synthforge.quality.uplift import uplift, uplift_metrics
 
 K_PRDC = 5
 FEATURES = 128
+IMAGE_RUNS = 5  # augmentation-uplift draws: each trains two CNNs, so images keep the 5 that text and tables doubled
 JUDGE_STREAM, TSTR_STREAM, SUBSET_STREAM, UPLIFT_STREAM = 1, 2, 3, 4
 
 
@@ -44,7 +45,7 @@ class ImageQuality(BaseModel):
     coverage: Metric
     conditional_accuracy: Metric | None = None
     utility: Metric | None = None
-    augmentation_gain: Metric | None = None  # uplift.py: the CNN on real vs real + synthetic, 5 draws
+    augmentation_gain: Metric | None = None  # uplift.py: the CNN on real vs real + synthetic, IMAGE_RUNS draws
     augmentation_gain_lower: Metric | None = None
     near_copy_share: Metric
     nearest_train_distance: Metric
@@ -152,7 +153,7 @@ def image_uplift(real: np.ndarray, y_real: np.ndarray, synthetic: np.ndarray, y_
         net = train_cnn(x, y, n_classes, seed=model_seed, steps=steps)
         return {"score": float(np.mean(cnn_outputs(net, test)[1] == y_test))}
 
-    result = uplift(score, len(synthetic), len(real), seed=seed)
+    result = uplift(score, len(synthetic), len(real), seed=seed, runs=IMAGE_RUNS)
     return uplift_metrics(result, "accuracy of the small CNN", {
         "features": "pixels (the CNN is trained from scratch on real and on real + synthetic images)",
         "test_on": "holdout", "test_images": len(test), "cnn_steps": steps, "real_images": len(real)})

@@ -11,7 +11,7 @@ so the HTML page only draws what is here.
   the real and synthetic centroids, nearest-neighbour cosine, and a detection AUC (logistic regression, 5 folds).
 * utility: all-MiniLM-L6-v2 embeddings + logistic regression (balanced class weights) on the label, trained on
   synthetic (TSTR), the unfiltered drafts, real (TRTR) and real + synthetic, each scored by macro-F1 on the real
-  holdout; a family the label filter (TF-IDF) never uses. The augmentation gain is uplift.py's: 5 draws, 95 % interval.
+  holdout; a family the label filter (TF-IDF) never uses. The augmentation gain is uplift.py's: 10 draws, 95 % interval.
 """
 
 from __future__ import annotations

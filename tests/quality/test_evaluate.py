@@ -7,6 +7,7 @@ import pytest
 from synthforge.quality.detection import detection_metric
 from synthforge.quality.evaluate import evaluate_tables
 from synthforge.quality.privacy import copy_metrics, exact_copy_share, privacy_metrics
+from synthforge.quality.uplift import RUNS
 
 
 def population(n: int, seed: int) -> pd.DataFrame:
@@ -179,7 +180,7 @@ def test_augmentation_gain_has_an_interval_and_its_gate_reads_the_lower_end():
     harmful = evaluate_tables(train, noise, kinds=kinds, holdout=holdout, target="y", random_seed=0)
     for q in (useful, harmful):
         low, high = q.augmentation_gain.detail["ci95"]
-        assert low <= q.augmentation_gain.value <= high and len(q.augmentation_gain.detail["runs"]) == 5
+        assert low <= q.augmentation_gain.value <= high and len(q.augmentation_gain.detail["runs"]) == RUNS
         assert q.augmentation_gain_lower.value == low and "f1_yes" in q.augmentation_gain.detail["other"]
     assert useful.augmentation_gain_lower.value > harmful.augmentation_gain.detail["ci95"][1]
     gate = {"min_augmentation_gain": -0.03}  # more real-like rows do not hurt; shuffled labels do

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from synthforge.quality.uplift import real_doubling
+from synthforge.quality.uplift import RUNS, real_doubling
 
 
 def test_real_doubling_is_the_full_score_minus_a_random_half_s():
@@ -14,13 +14,13 @@ def test_real_doubling_is_the_full_score_minus_a_random_half_s():
         return len(idx) / 100 + idx.mean() / 1e4
 
     ref = real_doubling(score, full=1.0, n_real=100, seed=3)
-    assert ref["rows"] == [50, 100] and len(seen) == 5
+    assert ref["rows"] == [50, 100] and len(seen) == RUNS
     assert all(len(i) == 50 and len(set(i.tolist())) == 50 for i in seen)
-    diffs = [1.0 - score(i) for i in seen[:5]]
+    diffs = [1.0 - score(i) for i in seen[:RUNS]]
     assert ref["mean"] == pytest.approx(np.mean(diffs)) and 0.49 < ref["mean"] < 0.5
     assert ref["ci95"][0] < ref["mean"] < ref["ci95"][1]
     # different halves each time, and the same ones for the same seed
-    assert len({tuple(i) for i in seen[:5]}) == 5
+    assert len({tuple(i) for i in seen[:RUNS]}) == RUNS
     seen.clear()
     assert real_doubling(score, full=1.0, n_real=100, seed=3) == ref
 
