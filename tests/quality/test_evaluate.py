@@ -35,6 +35,7 @@ def test_copy_of_training_is_flagged():
     assert q.exact_copy_excess.value == pytest.approx(1.0 - q.exact_copy_share.detail["holdout_share"])
     assert not any(n.startswith("easy to tell apart") for n in q.notes)  # copies are not easy to tell apart
     assert q.dcr_share.value > 0.95          # closer to training than to holdout
+    assert 0.5 < q.dcr_share.detail["ci95"][0] <= q.dcr_share.value <= q.dcr_share.detail["ci95"][1]
     assert q.nndr.value == pytest.approx(0.0)
     assert q.detection_auc.value == pytest.approx(0.5, abs=0.05)  # copies are indistinguishable
     hist = q.dcr_share.detail["histogram"]
@@ -47,6 +48,8 @@ def test_fresh_sample_is_private():
     copy, excess = copy_metrics(train, fresh, holdout, KINDS)
     assert copy.value == 0.0 and excess.value == 0.0
     assert dcr.value == pytest.approx(0.5, abs=0.06)
+    low, high = dcr.detail["ci95"]
+    assert low < 0.5 < high and 0.02 < high - low < 0.1  # ≈ ±1.96·0.5/√1500
     assert nndr.value > 0.5
 
 

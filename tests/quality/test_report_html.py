@@ -64,6 +64,8 @@ def test_html_content_and_escaping(report):
                     "notes", "run"):
         assert f'id="{section}"' in html
     assert "column id dropped: id-like" in html
+    low, high = report.tabular.dcr_share.detail["ci95"]
+    assert f"{report.tabular.dcr_share.value:.3f} [{low:.3f}, {high:.3f}]" in html  # the DCR share with its interval
     assert "http://" not in html and "https://" not in html  # self-contained
     assert html.count('class="plot"') >= 7 + 2 + 1 + 1
 
