@@ -4,7 +4,8 @@ beside (the text recipes' gates ask for a gain whose 95 % interval lies above 0)
     python benchmarks/text_real_ceiling.py [--threads 2]
 
 Evaluator: the report's own (synthforge.quality.text_metrics: all-MiniLM-L6-v2 embeddings + logistic regression with
-balanced classes, macro-F1 on the held-out split), gains as uplift.py reports them (mean of 5 draws, Student-t 95 %).
+balanced classes, macro-F1 on the held-out split); each gain is the mean of 5 draws with its Student-t 95 % interval
+(uplift.interval), as the report's gain is of its draws.
 - fine-food reviews: the seed's 800 training reviews (the example's split), then + k real reviews drawn from the other
   3,200 reviews of modeldata's training_data (never in the seed); k = 800 is what the report's gain adds (as many
   synthetic documents as real ones).
@@ -65,14 +66,14 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
-    from synthforge.data.examples import EXAMPLES, _rdataset
+    from synthforge.data.examples import EXAMPLES, _rdataset, html_breaks
     from synthforge.quality.text_metrics import _encoder
 
     encode = _encoder()
     print("| corpus | training set | gain over the seed alone [95 %] | macro-F1 |\n|---|---|---|---|")
     food = EXAMPLES["fine_food_reviews"][1]()
     everything = _rdataset("modeldata", "training_data")()
-    everything["review"] = everything["review"].str.replace(r"\s*<br\s*/?>\s*", "\n", regex=True).str.strip()
+    everything["review"] = html_breaks(everything["review"])
     seed_train = food[food.split == "train"]
     others = everything[~everything["review"].isin(set(seed_train["review"]))]
     gains("fine-food", seed_train, others, food[food.split == "test"], "review", "score", [200, 400, 800, 1600],

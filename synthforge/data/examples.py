@@ -55,8 +55,13 @@ def _fine_food_reviews() -> pd.DataFrame:
     idx = np.sort(np.random.default_rng(0).choice(len(train), 800, replace=False))
     df = pd.concat([train.iloc[idx].assign(split="train"), test.assign(split="test")],
                    ignore_index=True)[["product", "review", "score", "split"]]
-    df["review"] = df["review"].str.replace(r"\s*<br\s*/?>\s*", "\n", regex=True).str.strip()  # HTML line breaks
+    df["review"] = html_breaks(df["review"])
     return df
+
+
+def html_breaks(reviews: pd.Series) -> pd.Series:
+    """The fine-food reviews' HTML line breaks as newlines."""
+    return reviews.str.replace(r"\s*<br\s*/?>\s*", "\n", regex=True).str.strip()
 
 
 EXAMPLES: dict[str, tuple[str, Callable[[], pd.DataFrame]]] = {

@@ -163,8 +163,9 @@ def _share_interval(closer: np.ndarray) -> list[float]:
     """95 % normal interval of the DCR share over the synthetic rows drawn (these training and holdout samples fixed):
     on 2,000 rows it is about ±0.02, so a share of 0.53 on a small table does not by itself tell a generator that
     leans towards its training rows from one that does not (ames, docs/benchmarks.md)."""
+    mean = float(closer.mean())
     half = 1.96 * float(closer.std(ddof=1)) / np.sqrt(len(closer)) if len(closer) > 1 else 0.0
-    return [float(closer.mean()) - half, float(closer.mean()) + half]
+    return [mean - half, mean + half]
 
 
 def privacy_metrics(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,

@@ -76,7 +76,7 @@ def real_doubling(score_subset: Callable[[np.ndarray], float | None], full: floa
             return None
         diffs.append(full - half)
     mean, low, high = interval(diffs)
-    return {"mean": mean, "ci95": [low, high], "rows": [n_real // 2, n_real]}
+    return {"mean": mean, "ci95": [low, high], "rows": [n_real // 2, n_real], "halves": runs}
 
 
 def uplift_metrics(result: dict | None, score_name: str, computed_on: dict) -> dict[str, Metric]:

@@ -14,7 +14,7 @@ def test_real_doubling_is_the_full_score_minus_a_random_half_s():
         return len(idx) / 100 + idx.mean() / 1e4
 
     ref = real_doubling(score, full=1.0, n_real=100, seed=3)
-    assert ref["rows"] == [50, 100] and len(seen) == RUNS
+    assert ref["rows"] == [50, 100] and ref["halves"] == len(seen) == RUNS
     assert all(len(i) == 50 and len(set(i.tolist())) == 50 for i in seen)
     diffs = [1.0 - score(i) for i in seen[:RUNS]]
     assert ref["mean"] == pytest.approx(np.mean(diffs)) and 0.49 < ref["mean"] < 0.5
