@@ -245,8 +245,8 @@ def gain_many(train, test, synth, text, label, encode, runs=30, seed=0):
     xt = encode(test[text].astype(str).tolist())
     xr, yr = encode(train[text].astype(str).tolist()), train[label].astype(str).to_numpy()
     xs, ys = encode(synth[text].astype(str).tolist()), synth[label].astype(str).to_numpy()
-    f1 = lambda x, y: float(f1_score(test_y, _classifier().fit(x, y).predict(xt), average="macro", labels=classes,
-                                     zero_division=0))  # noqa: E731
+    f1 = lambda x, y: float(f1_score(test_y, _classifier(len(y), len(yr)).fit(x, y).predict(xt),  # noqa: E731
+                                     average="macro", labels=classes, zero_division=0))
     base = f1(xr, yr)
 
     def score(idx, _seed):
