@@ -7,6 +7,8 @@ Evaluator: the report's own (synthforge.quality.text_metrics: all-MiniLM-L6-v2 e
 balanced classes and the penalty per document of C = 1 on the recipe's real training documents, macro-F1 on the
 held-out split); each gain is the mean of 5 draws with its Student-t 95 % interval (uplift.interval), as the report's
 gain is of its draws. The first row after each baseline is the control: the same documents twice, no new one.
+`--fixed-c`: C = 1 at every training-set size instead (the report's evaluator before 2026-11-30), where the control
+row shows what the count alone moved.
 - fine-food reviews: the seed's 800 training reviews (the example's split), then + k real reviews drawn from the other
   3,200 reviews of modeldata's training_data (never in the seed); k = 800 is what the report's gain adds (as many
   synthetic documents as real ones).
@@ -29,9 +31,9 @@ import pandas as pd  # noqa: E402
 
 
 def gains(name: str, base: pd.DataFrame, extra: pd.DataFrame, test: pd.DataFrame, text: str, label: str,
-          sizes: list[int], encode, runs: int = 5, real_rows: int | None = None) -> list[str]:
+          sizes: list[int], encode, runs: int = 5, real_rows: int | None = None, fixed_c: bool = False) -> list[str]:
     """`real_rows`: the training-set size whose penalty per document every fit keeps (the recipe's real documents;
-    text_metrics._classifier)."""
+    text_metrics._classifier); `fixed_c`: C = 1 for every fit."""
     from sklearn.metrics import f1_score
 
     from synthforge.quality.text_metrics import _classifier
@@ -43,8 +45,8 @@ def gains(name: str, base: pd.DataFrame, extra: pd.DataFrame, test: pd.DataFrame
     y_base, y_extra = base[label].astype(str).to_numpy(), extra[label].astype(str).to_numpy()
 
     def f1(x, y):
-        return f1_score(y_test, _classifier(len(y), real_rows or len(y_base)).fit(x, y).predict(x_test), average="macro",
-                        labels=classes)
+        model = _classifier(len(y), len(y) if fixed_c else real_rows or len(y_base))
+        return f1_score(y_test, model.fit(x, y).predict(x_test), average="macro", labels=classes)
 
     alone = f1(x_base, y_base)
     rows = [f"| {name} | {len(base)} real | — | {alone:.4f} |"]
@@ -69,6 +71,7 @@ def gains(name: str, base: pd.DataFrame, extra: pd.DataFrame, test: pd.DataFrame
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fixed-c", action="store_true", help="C = 1 at every training-set size (the old evaluator)")
     args = ap.parse_args()
     warnings.simplefilter("ignore")
     import torch
@@ -85,13 +88,13 @@ def main() -> None:
     seed_train = food[food.split == "train"]
     others = everything[~everything["review"].isin(set(seed_train["review"]))]
     gains("fine-food", seed_train, others, food[food.split == "test"], "review", "score", [200, 400, 800, 1600],
-          encode)
+          encode, fixed_c=args.fixed_c)
     drug = EXAMPLES["drug_reviews"][1]()
     train, test = drug[drug.split == "train"].reset_index(drop=True), drug[drug.split == "test"]
     for r in range(3):
         p = np.random.default_rng(r).permutation(len(train))
         gains(f"drug (half {r})", train.iloc[p[:300]], train.iloc[p[300:]], test, "review", "rating", [150, 300],
-              encode, real_rows=len(train))
+              encode, real_rows=len(train), fixed_c=args.fixed_c)
 
 
 if __name__ == "__main__":

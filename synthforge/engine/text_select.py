@@ -136,7 +136,8 @@ def select_text_family(train: pd.DataFrame, *, params: dict | None, make: Callab
             continue
         if label_column:
             y = docs[label_column].astype(str).to_numpy()
-            pred = _classifier(len(y), len(fit_docs)).fit(encode(docs[text_column].astype(str).tolist()), y).predict(x_val)
+            model = _classifier(len(y), len(fit_docs)).fit(encode(docs[text_column].astype(str).tolist()), y)
+            pred = model.predict(x_val)
             cand.score = float(f1_score(val_docs[label_column].astype(str), pred, average="macro",
                                         labels=labels, zero_division=0))
         else:  # no label to learn: the model that reads most like the validation documents (embedding centroid)

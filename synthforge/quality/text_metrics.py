@@ -317,8 +317,9 @@ def embedding_stats(real: list[str], holdout: list[str], synth: list[str], rando
 def _classifier(rows: int, real_rows: int):
     """Logistic regression (balanced classes) whose L2 penalty per document is that of C = 1 on the `real_rows` real
     training documents: C = real_rows / rows. sklearn sums the loss over documents, so at a fixed C a training set
-    twice the size is regularised half as much, and the real documents added to a copy of themselves "gained" +0.012
-    macro-F1 on the drug reviews and -0.013 on the fine-food reviews (measured): a change of count, not of content.
+    twice the size is regularised half as much, and the real documents added to a copy of themselves moved macro-F1 by
+    -0.013 on the fine-food reviews and by +0.002 to -0.014 on halves of the drug reviews
+    (benchmarks/text_real_ceiling.py --fixed-c): a change of count, not of content.
     With the penalty per document fixed, a duplicated training set fits the same model and gains exactly 0, so an
     augmentation gain is what the new documents add."""
     from sklearn.linear_model import LogisticRegression

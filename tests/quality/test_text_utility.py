@@ -5,7 +5,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import f1_score
 
 from synthforge.quality.text_metrics import _classifier, utility
@@ -44,7 +43,7 @@ def test_a_duplicated_training_set_fits_the_same_model(data):
     twice = _classifier(2 * len(y), len(y)).fit(np.vstack([x, x]), np.concatenate([y, y]))
     assert np.allclose(once.coef_, twice.coef_, atol=1e-4) and np.allclose(once.intercept_, twice.intercept_, atol=1e-4)
     # the planted failure: sklearn's sum of losses at a fixed C regularises the doubled set half as much
-    fixed = LogisticRegression(max_iter=2000, class_weight="balanced").fit(np.vstack([x, x]), np.concatenate([y, y]))
+    fixed = _classifier(2 * len(y), 2 * len(y)).fit(np.vstack([x, x]), np.concatenate([y, y]))  # C = 1
     assert not np.allclose(once.coef_, fixed.coef_, atol=1e-2)
 
 
@@ -56,7 +55,7 @@ def test_a_copy_of_the_seed_gains_nothing_and_flipped_labels_lose(data):
     # and at a fixed C the same copy would have moved the score: the check above can fail
     x, y = _encode(train.text.tolist()), train.label.to_numpy()
     x_test, y_test = _encode(holdout.text.tolist()), holdout.label.to_numpy()
-    fixed = LogisticRegression(max_iter=2000, class_weight="balanced")
+    fixed = _classifier(2 * len(y), 2 * len(y))  # C = 1
     doubled = f1_score(y_test, fixed.fit(np.vstack([x, x]), np.concatenate([y, y])).predict(x_test), average="macro")
     assert doubled != pytest.approx(copy["trtr"]["macro_f1"], abs=1e-3)
 
