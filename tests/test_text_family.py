@@ -7,7 +7,7 @@ import pytest
 from synthforge.errors import UserError
 from synthforge.data.corpus import pretrain_texts, read_corpus
 from synthforge.families.causal_lm import CausalLMGenerator, check_params, check_sampling
-from synthforge.families.lm_models import train_tokenizer
+from synthforge.families.lm_models import decode_words, train_tokenizer
 from synthforge.families.generator import Generator, NotFittedError
 
 TINY = {"vocab_size": 320, "n_layer": 1, "n_head": 2, "n_embd": 32, "n_positions": 96, "max_length": 96,
@@ -118,6 +118,48 @@ def test_save_and_load_round_trip(fitted, tmp_path):
     a = fitted.sample(4, seed=2, conditions={"label": "negative"})
     b = loaded.sample(4, seed=2, conditions={"label": "negative"})
     assert a["text"].tolist() == b["text"].tolist()
+
+
+def _words(text: str) -> list[str]:
+    from tokenizers import pre_tokenizers
+
+    # GPT-2's pieces (a word with its leading space, a number, a run of punctuation), the space ("Ġ") dropped
+    return [w.lstrip("Ġ") for w, _ in pre_tokenizers.ByteLevel(add_prefix_space=False).pre_tokenize_str(text)]
+
+
+@pytest.mark.parametrize("kind", ["words", "bpe"])
+def test_a_word_tokenizer_writes_only_words_the_seed_used_twice(kind, tmp_path):
+    """Byte-level BPE spells anything, so an under-trained model writes non-words; with `tokenizer: words` every
+    word written is one the seed used at least min_frequency (2) times, and a word used once is never written."""
+    from collections import Counter
+
+    seed = corpus()
+    seed.loc[0, "text"] = seed.loc[0, "text"].replace("This", "Zyxilon")  # a name used once
+    seed.loc[1:2, "text"] += " My 2nd week (calm) was fine."  # a number then letters, a word after punctuation
+    used = Counter(w for t in seed["text"] for w in _words(t))
+    params = {**TINY, "vocab_size": 2000, "tokenizer": kind}
+    gen = CausalLMGenerator(params, text_column="text", label_column="label", sampling=SAMPLING, random_state=3)
+    gen.fit(seed)
+    written = [w for t in gen.sample(40, seed=1)["text"] for w in _words(t) if any(ch.isalpha() for ch in w)]
+    unseen = {w for w in written if used[w] < 2}
+    if kind == "bpe":  # the control: what the word tokenizer rules out does happen
+        assert unseen
+        return
+    assert used["Zyxilon"] == 1 and written and not unseen
+    tok = gen.tokenizer_  # the seed's own documents read back exactly (the unknown name dropped)
+    assert [decode_words(tok, tok(t, add_special_tokens=False)["input_ids"]).strip() for t in seed["text"]] \
+        == [t.replace("Zyxilon ", "") for t in seed["text"]]
+    gen.save(tmp_path / "m")
+    loaded = CausalLMGenerator.load(tmp_path / "m", device="cpu")
+    assert loaded.sample(5, seed=2)["text"].tolist() == gen.sample(5, seed=2)["text"].tolist()
+
+
+def test_a_word_tokenizer_is_for_a_scratch_model_only():
+    with pytest.raises(UserError, match="generator.params.tokenizer"):
+        check_params({"base_model": "smollm2-135m", "tokenizer": "words"})
+    with pytest.raises(UserError, match="generator.params.tokenizer"):
+        check_params({"tokenizer": "words", "pretrain": {"source": ["example://drug_reviews"], "text_column": "review"}})
+    assert check_params({"tokenizer": "words"}).tokenizer == "words"
 
 
 def test_progress_gets_a_dict_per_step_and_per_epoch():

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthforge.errors import UserError
 from synthforge.families.generator import NotFittedError
-from synthforge.families.lm_models import (apply_lora, base_record, check_base_model, load_pretrained,
+from synthforge.families.lm_models import (apply_lora, base_record, check_base_model, decode_words, load_pretrained,
                                            load_tokenizer, max_positions, quiet_transformers, scratch_model,
                                            train_tokenizer, usable_device, versions)
 from synthforge.families.lm_prompting import condition_key, prompt_ids, rotation, shorten
@@ -93,6 +93,8 @@ class CausalLMParams(_Checked):
     # scratch: tokenizer and model shape
     vocab_size: int = Field(default=4000, ge=300, le=200_000)
     min_frequency: int = Field(default=2, ge=1)
+    tokenizer: Literal["bpe", "words"] = Field(default="bpe", description="scratch: byte-level BPE, or whole words "
+                                               "seen min_frequency times (no non-words; lm_models.train_tokenizer)")
     n_layer: int = Field(default=4, ge=1, le=48)
     n_head: int = Field(default=4, ge=1, le=64)
     n_embd: int = Field(default=256, ge=8, le=8192)
@@ -168,6 +170,9 @@ def check_params(params: dict[str, Any] | None, family: str = "causal_lm") -> Ca
     p = CausalLMParams.from_recipe(params, "generator.params")
     if p.scratch and p.n_embd % p.n_head:
         raise UserError(f"generator.params.n_embd: {p.n_embd} is not a multiple of n_head ({p.n_head})")
+    if p.tokenizer == "words" and (not p.scratch or p.pretrain is not None):
+        raise UserError("generator.params.tokenizer: 'words' is a tokenizer trained on the seed, for base_model: "
+                        "scratch without pretrain (a pre-trained model keeps its own tokenizer)")
     if p.scratch and p.adaptation == "prompt":
         raise UserError("generator.params.base_model: prompting needs a pre-trained model (a folder, a cached hub id "
                         f"or {PROMPTED_BASE}), not scratch")
@@ -272,7 +277,7 @@ class CausalLMGenerator:
             model.resize_token_embeddings(len(tokenizer))
         elif cfg.scratch:
             tokenizer = load_tokenizer(ckpt / "tokenizer") if ckpt and (ckpt / "tokenizer").exists() else \
-                train_tokenizer(texts, controls, cfg.vocab_size, cfg.min_frequency)
+                train_tokenizer(texts, controls, cfg.vocab_size, cfg.min_frequency, cfg.tokenizer)
             if ckpt:
                 tokenizer.save_pretrained(str(ckpt / "tokenizer"))
             model = scratch_model(cfg, len(tokenizer), tokenizer, derive_seed(self.random_state, INIT_STREAM))
@@ -348,7 +353,8 @@ class CausalLMGenerator:
                            pad_id=self.tokenizer_.pad_token_id, banned=self._banned_ids(), device=self.device,
                            max_positions=max_positions(self.model_))
             for ids, ended in out:
-                text = self.tokenizer_.decode(ids, skip_special_tokens=True)
+                text = decode_words(self.tokenizer_, ids) if cfg.scratch and cfg.tokenizer == "words" else \
+                    self.tokenizer_.decode(ids, skip_special_tokens=True)
                 texts.append(tidy(text, ended))
                 counts.append(len(ids))
                 seeds.append(bseed)

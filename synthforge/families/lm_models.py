@@ -1,7 +1,7 @@
 """The causal_lm family's tokenizers and models: where a model comes from, before any training.
 
-* scratch: a byte-level BPE tokenizer trained on the documents (`train_tokenizer`) and a small GPT-2 of the params'
-  shape, its weights drawn from a given seed (`scratch_model`);
+* scratch: a tokenizer (byte-level BPE, or whole words) trained on the documents (`train_tokenizer`) and a small
+  GPT-2 of the params' shape, its weights drawn from a given seed (`scratch_model`);
 * pre-trained: a local folder, a hub id already in the local cache, or a named base that ships inside a pip
   package (`NAMED_BASES`: SmolLM2-135M-Instruct as GGUF, converted once to a safetensors folder in the cache by
   `named_base_folder`), checked cheaply first (`check_base_model`), then loaded without ever downloading
@@ -27,7 +27,7 @@ from synthforge.errors import UserError
 if TYPE_CHECKING:
     from synthforge.families.causal_lm import CausalLMParams
 
-EOS, PAD = "<|endoftext|>", "<|pad|>"
+EOS, PAD, UNK = "<|endoftext|>", "<|pad|>", "<|unk|>"
 
 
 @contextlib.contextmanager
@@ -50,20 +50,51 @@ def quiet_transformers():
 # ---------------------------------------------------------------------- scratch
 
 
-def train_tokenizer(texts: list[str], control_tokens: list[str], vocab_size: int, min_frequency: int):
-    """Byte-level BPE (GPT-2's pre-tokenizer and decoder) trained on the seed; control prefixes are single tokens."""
+def train_tokenizer(texts: list[str], control_tokens: list[str], vocab_size: int, min_frequency: int,
+                    kind: str = "bpe"):
+    """Trained on the seed, GPT-2's byte-level pre-tokenizer and decoder; control prefixes are single tokens.
+
+    "bpe": byte-level BPE, which can spell any string, and so a model that has read a few hundred documents writes
+    non-words from sub-word pieces ("redeemingnder", "illtermale"). "words": one token per pre-token (a word with
+    its leading space, a number, a run of punctuation) seen at least `min_frequency` times, the rest one unknown
+    token that is never sampled: every word written is one the seed used, and a word used once (a name) is never
+    written."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    if kind == "words":
+        tok = Tokenizer(models.WordLevel(unk_token=UNK))
+        trainer = trainers.WordLevelTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
+                                            special_tokens=[EOS, PAD, UNK, *control_tokens])
+    else:
+        tok = Tokenizer(models.BPE())
+        trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
+                                      special_tokens=[EOS, PAD, *control_tokens],
+                                      initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+    # words: a document's first word gets its leading space too, so "This" opening a review and " This" inside one
+    # are one token, and the opening form is not written after another word ("afterThis")
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=kind == "words")
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
-                                  special_tokens=[EOS, PAD, *control_tokens],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(texts, trainer=trainer)
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token=EOS, pad_token=PAD, bos_token=EOS,
-                                   additional_special_tokens=list(control_tokens))
+                                   additional_special_tokens=list(control_tokens),
+                                   **({"unk_token": UNK} if kind == "words" else {}))
+
+
+def decode_words(tokenizer, ids: list[int]) -> str:
+    """A word tokenizer's ids as text, with a space between two pieces that would otherwise run together into one
+    word: a word that followed punctuation or a line break in the seed ("walk-in", "(great") written after a word.
+    GPT-2's pre-tokenizer never splits a run of letters or of digits, so two such pieces side by side are always two
+    words; a number then letters ("2nd", "12oz") is the seed's own spelling and stays joined."""
+    # pieces are in the byte-level alphabet: ASCII letters and digits stand for themselves, a space is "Ġ"
+    def same(a: str, b: str) -> bool:
+        return a.isascii() and b.isascii() and (a.isalpha() and b.isalpha() or a.isdigit() and b.isdigit())
+
+    pieces = [p for p in tokenizer.convert_ids_to_tokens(ids, skip_special_tokens=True) if p]
+    for i in range(1, len(pieces)):
+        if same(pieces[i - 1][-1], pieces[i][0]):
+            pieces[i] = "Ġ" + pieces[i]
+    return tokenizer.convert_tokens_to_string(pieces)
 
 
 def load_tokenizer(folder: Path, trust_remote_code: bool = False):
