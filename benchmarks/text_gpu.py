@@ -28,17 +28,12 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "benchmarks")]
 
-from text_families import VARIANTS, row, table  # noqa: E402
+from text_families import row, table, variant_overrides  # noqa: E402
 
 
 def overrides(variant: str, seed: int, epochs: int, extra: dict) -> dict:
     """The recipe's keys a variant changes: the same on both machines, so the resumed run's recipe hash matches."""
-    family, params = VARIANTS[variant]
-    over = {"random_seed": seed}
-    if family is not None:
-        over["generator.family"] = family
-        over["generator.params"] = {**params, **({"epochs": epochs} if family == "causal_lm" else {})}
-    return {**over, **extra}
+    return {"random_seed": seed, **variant_overrides(variant, epochs), **extra}
 
 
 def fit(args) -> None:
