@@ -1,5 +1,6 @@
 """Text families side by side, each through `synthforge run` on a shipped recipe (same seed split, filters, gates
-and evaluator): the scratch GPT-2 of the recipe, SmolLM2-135M adapted with LoRA, SmolLM2-135M prompted.
+and evaluator): medical_text's scratch GPT-2 (whichever recipe runs), SmolLM2-135M adapted with LoRA, SmolLM2-135M
+prompted, and `family: auto` choosing among them.
 
     python benchmarks/text_families.py --recipe recipes/medical_text.yaml --variants scratch prompted lora \
         --rows 150 --budget 900 --seeds 42
@@ -24,8 +25,8 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# variant → (family, generator.params over the recipe's). None: medical_text's GPT-2 as shipped (its 12 epochs), on
-# whichever recipe runs, so a recipe that ships another family can still be compared with it
+# variant → (family, generator.params over the recipe's). Params None: medical_text's GPT-2 as shipped (its 12
+# epochs), on whichever recipe runs, so a recipe that ships another family can still be compared with it
 SCRATCH_RECIPE = ROOT / "recipes" / "medical_text.yaml"
 VARIANTS = {
     "scratch": ("causal_lm", None),
