@@ -75,6 +75,28 @@ def test_same_seed_same_rows_and_save_load(fitted, tmp_path):
     assert not gen.sample(500, seed=10).equals(gen.sample(500, seed=9))
 
 
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+@pytest.mark.parametrize("device", ["cpu", pytest.param("cuda", marks=[
+    pytest.mark.gpu, pytest.mark.skipif(not _cuda(), reason="needs a CUDA device (benchmarks/gpu_smoke.py)")])])
+def test_a_model_fitted_on_a_device_samples_on_the_cpu(device, tmp_path):
+    """Fitted on `device`, the network comes back to the CPU where `_draw` builds its tokens (on a GPU it once
+    stayed behind, so every default table run would have crashed there), and it samples what its reloaded copy
+    samples."""
+    df = _table(600)
+    profile = Profile.from_frame(df)
+    gen = ARGenerator(profile, {"max_epochs": 3}, device=device, random_state=0).fit(profile.prepare(df))
+    tensors = [*gen.net_.parameters(), *gen.net_.buffers(), *gen.marginals_]
+    assert {t.device.type for t in tensors} == {"cpu"}
+    out = gen.sample(200, seed=1)
+    gen.save(tmp_path / "m")
+    pd.testing.assert_frame_equal(ARGenerator.load(tmp_path / "m", device=device).sample(200, seed=1), out)
+
+
 def test_conditions_on_the_leading_column_are_drawn_not_rejected():
     df = _table(800)
     profile = Profile.from_frame(df)

@@ -246,7 +246,11 @@ class ARGenerator:
         net = _network(self.codec_.cardinalities, self.parents_, p.hidden, p.dropout).to(self.device)
         history, spent = _train(net, train, val, p, self.device, rng, progress,
                                 budget=self.time_budget, started=started)
-        self.net_ = net.eval()
+        # Sampling draws one column at a time through heads of a few thousand weights each: per-step launch cost
+        # dominates on a GPU, and `_draw` builds its token matrix, fixed conditions and generator on the CPU. So the
+        # fitted network comes back to the CPU here, as `load` puts it there, and a model fitted on CUDA samples the
+        # same way as one reloaded from disk (tests/test_tabular_ar.py fits on one device and samples on another).
+        self.net_ = net.to("cpu").eval()
         self.fitted_params_ = {**dataclasses.asdict(p), "order": list(order)}
         self.history_ = history
         self.dp_spent_ = spent

