@@ -328,8 +328,9 @@ def evaluate_images(train: ImageSet, holdout: ImageSet, synthetic: ImageSet, *, 
     n_prdc = min(len(hold), len(syn), 3000)  # three n×n distance matrices
     real_idx = rng.choice(len(hold), n_prdc, replace=False)
     fake_idx = rng.choice(len(syn), n_prdc, replace=False)
-    pr = prdc(f_ho[real_idx], f_sy[fake_idx])
-    prdc_on = {"features": space, "real_holdout": n_prdc, "synthetic": n_prdc, "k": K_PRDC}
+    k = min(K_PRDC, n_prdc - 1)  # a small run has fewer neighbours than K_PRDC (4 images: k = 3)
+    pr = prdc(f_ho[real_idx], f_sy[fake_idx], k)
+    prdc_on = {"features": space, "real_holdout": n_prdc, "synthetic": n_prdc, "k": k}
     texts = {"precision": "share of synthetic images inside some real image's k-NN ball (realism)",
              "recall": "share of real images inside some synthetic image's k-NN ball (diversity)",
              "density": "average number of real k-NN balls holding a synthetic image, divided by k (1 ≈ real)",
