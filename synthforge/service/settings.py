@@ -1,0 +1,41 @@
+"""The service's one settings object: environment first (SYNTHFORGE_*), then the `synthforge serve` flags, then
+defaults. Built once by whoever starts the service and passed down; nothing reads the environment at import."""
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+ENV_PREFIX = "SYNTHFORGE_"
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    data: Path = Field(default=Path("synthforge-data"), description="storage folder: uploads, job outputs, the "
+                       "default SQLite database")
+    database: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<data>/synthforge.db")
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=0, le=65535)
+    workers: int = Field(default=1, ge=1, le=64, description="job processes at a time on this machine")
+    max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    max_rows: int = Field(default=1_000_000, gt=0, description="cap on output.rows a job may ask for")
+    session_hours: float = Field(default=12.0, gt=0, description="web sign-in cookie lifetime")
+    poll_seconds: float = Field(default=0.5, gt=0, description="how often the runner looks for queued jobs")
+    cancel_grace_seconds: float = Field(default=3.0, ge=0, description="SIGTERM, then SIGKILL after this")
+
+    @property
+    def database_url(self) -> str:
+        return self.database or f"sqlite:///{(self.data / 'synthforge.db').resolve()}"
+
+    @classmethod
+    def from_env(cls, environ: dict | None = None, **overrides) -> "Settings":
+        """SYNTHFORGE_DATA, SYNTHFORGE_DATABASE, SYNTHFORGE_WORKERS, ... then `overrides` (flags; None is skipped)."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for name in cls.model_fields:
+            raw = environ.get(ENV_PREFIX + name.upper())
+            if raw is not None and raw != "":
+                values[name] = raw
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls.model_validate(values)
