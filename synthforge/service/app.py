@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from synthforge.service.auth import VerifiedKeys
 from synthforge.service.database import make_engine, migrate, session_factory
 from synthforge.service.runner import Runner
 from synthforge.service.settings import Settings
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
     app = FastAPI(title="synthforge", version=_version(), lifespan=lifespan, docs_url=None, redoc_url=None,
                   description="Synthetic data from a small seed, as a service: datasets, jobs, results.")
     app.state.settings, app.state.sessions, app.state.storage, app.state.runner = settings, sessions, storage, runner
+    app.state.verified_keys = VerifiedKeys()
 
     @app.middleware("http")
     async def headers(request: Request, call_next):

@@ -54,19 +54,45 @@ def create_key(session: Session, tenant_id: str, scopes: list[str], name: str = 
     return NewKey(row=row, secret=secret)
 
 
-def verify_key(session: Session, secret: str) -> Principal | None:
+class VerifiedKeys:
+    """Keys argon2 has accepted lately, by the sha256 of the whole key, for `ttl` seconds: argon2 costs ~0.1-1 s of
+    CPU by design, too much for every poll. A hit still reads the key's row, so revocation and expiry take effect on
+    the next request; only the hash check is skipped. Held by the app (one per process), never module-global."""
+
+    def __init__(self, ttl: float = 300.0, size: int = 10_000):
+        self.ttl, self.size, self._seen = ttl, size, {}
+
+    def get(self, secret: str) -> str | None:
+        import time
+
+        hit = self._seen.get(_sha(secret))
+        return hit[0] if hit and hit[1] > time.monotonic() else None
+
+    def put(self, secret: str, key_id: str) -> None:
+        import time
+
+        if len(self._seen) >= self.size:
+            self._seen.clear()
+        self._seen[_sha(secret)] = (key_id, time.monotonic() + self.ttl)
+
+
+def verify_key(session: Session, secret: str, cache: VerifiedKeys | None = None) -> Principal | None:
     """The key's principal, or None for a malformed, unknown, wrong, revoked or expired key (one answer for all)."""
     parts = secret.split("_") if secret.startswith(KEY_PREFIX) else []
     row = None
     if len(parts) >= 3:
         row = session.scalar(select(ApiKey).where(ApiKey.prefix == parts[1]))
-    try:
-        _hasher.verify(row.hash if row is not None else _DUMMY_HASH, secret)
-    except (VerificationError, InvalidHashError):
-        return None
+    if not (cache is not None and row is not None and cache.get(secret) == row.id):
+        try:
+            _hasher.verify(row.hash if row is not None else _DUMMY_HASH, secret)
+        except (VerificationError, InvalidHashError):
+            return None
     if row is None or not usable(row):
         return None
-    row.last_used_at = now()
+    if cache is not None:
+        cache.put(secret, row.id)
+    if row.last_used_at is None or now() - _aware(row.last_used_at) > timedelta(minutes=1):
+        row.last_used_at = now()  # to the minute: a write per request would serialise every poll on SQLite
     return Principal(key_id=row.id, tenant_id=row.tenant_id, scopes=frozenset(row.scopes.split()))
 
 

@@ -24,6 +24,11 @@ def db(request: Request) -> Iterator[Session]:
             yield session
 
 
+# committed when the route function returns, before the response is sent: a client that reads a 201 and asks again
+# at once must find the row (the default, "request", commits after the response)
+DB = Depends(db, scope="function")
+
+
 def principal(request: Request) -> Principal:
     # its own short transaction (it records the key's last use): a long request, an upload or an event stream,
     # must not hold the database's write lock
@@ -34,7 +39,7 @@ def principal(request: Request) -> Principal:
 def _principal(request: Request, session: Session) -> Principal:
     header = request.headers.get("authorization", "")
     if header.lower().startswith("bearer "):
-        found = auth.verify_key(session, header[7:].strip())
+        found = auth.verify_key(session, header[7:].strip(), request.app.state.verified_keys)
         if found is None:
             raise HTTPException(401, "invalid, revoked or expired API key", headers={"WWW-Authenticate": "Bearer"})
         return found

@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session
 
 from synthforge.errors import UserError
 from synthforge.service.auth import Principal
-from synthforge.service.deps import db, owned, owned_query, scope
+from synthforge.service.deps import DB, owned, owned_query, scope
 from synthforge.service.models import Dataset, Job
 from synthforge.service.schemas import DatasetOut
 from synthforge.service.storage import TooLarge
@@ -42,18 +42,18 @@ async def upload(request: Request, name: str = Query("data.csv", max_length=200,
 
 
 @router.get("", response_model=list[DatasetOut])
-def list_datasets(who: Principal = Depends(scope("read")), session: Session = Depends(db)):
+def list_datasets(who: Principal = Depends(scope("read")), session: Session = DB):
     return session.scalars(owned_query(Dataset, who).order_by(Dataset.created_at.desc())).all()
 
 
 @router.get("/{dataset_id}", response_model=DatasetOut)
-def get_dataset(dataset_id: str, who: Principal = Depends(scope("read")), session: Session = Depends(db)):
+def get_dataset(dataset_id: str, who: Principal = Depends(scope("read")), session: Session = DB):
     return owned(session, Dataset, dataset_id, who)
 
 
 @router.delete("/{dataset_id}", status_code=204)
 def delete_dataset(dataset_id: str, request: Request, who: Principal = Depends(scope("write")),
-                   session: Session = Depends(db)):
+                   session: Session = DB):
     ds = owned(session, Dataset, dataset_id, who)
     if session.scalar(select(Job.id).where(Job.dataset_id == ds.id).limit(1)):
         raise HTTPException(409, f"dataset {dataset_id!r} has jobs; delete them first")

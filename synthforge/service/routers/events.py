@@ -7,7 +7,7 @@ from sqlalchemy import select
 from sse_starlette.sse import EventSourceResponse
 
 from synthforge.service.auth import Principal
-from synthforge.service.deps import db, owned, scope
+from synthforge.service.deps import DB, owned, scope
 from synthforge.service.models import FINAL_STATES, Job, JobEvent
 from synthforge.service.schemas import EventOut
 
@@ -23,7 +23,7 @@ def _after(factory, job_id: str, last: int) -> tuple[list[EventOut], str]:
 
 @router.get("/{job_id}/events", response_model=list[EventOut])
 def list_events(job_id: str, request: Request, after: int = Query(0, ge=0), who: Principal = Depends(scope("read")),
-                session=Depends(db)):
+                session=DB):
     owned(session, Job, job_id, who)
     return _after(request.app.state.sessions, job_id, after)[0]
 

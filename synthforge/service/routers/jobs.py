@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from synthforge.errors import UserError
 from synthforge.service import jobspec
 from synthforge.service.auth import Principal
-from synthforge.service.deps import db, owned, owned_query, scope
+from synthforge.service.deps import DB, owned, owned_query, scope
 from synthforge.service.models import FINAL_STATES, Dataset, Job, JobEvent, now, new_id
 from synthforge.service.schemas import JobIn, JobOut
 
@@ -16,7 +16,7 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 
 @router.post("", response_model=JobOut, status_code=201)
-def submit(body: JobIn, request: Request, who: Principal = Depends(scope("write")), session: Session = Depends(db)):
+def submit(body: JobIn, request: Request, who: Principal = Depends(scope("write")), session: Session = DB):
     ds = owned(session, Dataset, body.dataset_id, who)
     storage, settings = request.app.state.storage, request.app.state.settings
     try:
@@ -33,17 +33,17 @@ def submit(body: JobIn, request: Request, who: Principal = Depends(scope("write"
 
 
 @router.get("", response_model=list[JobOut])
-def list_jobs(who: Principal = Depends(scope("read")), session: Session = Depends(db)):
+def list_jobs(who: Principal = Depends(scope("read")), session: Session = DB):
     return session.scalars(owned_query(Job, who).order_by(Job.created_at.desc())).all()
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, who: Principal = Depends(scope("read")), session: Session = Depends(db)):
+def get_job(job_id: str, who: Principal = Depends(scope("read")), session: Session = DB):
     return owned(session, Job, job_id, who)
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)
-def cancel(job_id: str, who: Principal = Depends(scope("write")), session: Session = Depends(db)):
+def cancel(job_id: str, who: Principal = Depends(scope("write")), session: Session = DB):
     """A queued job ends cancelled at once; a running one when its process has stopped (seconds)."""
     job = owned(session, Job, job_id, who)
     if job.state in FINAL_STATES:
@@ -59,7 +59,7 @@ def cancel(job_id: str, who: Principal = Depends(scope("write")), session: Sessi
 
 
 @router.delete("/{job_id}", status_code=204)
-def delete(job_id: str, request: Request, who: Principal = Depends(scope("write")), session: Session = Depends(db)):
+def delete(job_id: str, request: Request, who: Principal = Depends(scope("write")), session: Session = DB):
     """A finished job: its row, its events and its folder (data, report, the partial run)."""
     job = owned(session, Job, job_id, who)
     if job.state not in FINAL_STATES:

@@ -7,7 +7,7 @@ from fastapi.responses import FileResponse
 from sqlalchemy.orm import Session
 
 from synthforge.service.auth import Principal
-from synthforge.service.deps import db, owned, scope
+from synthforge.service.deps import DB, owned, scope
 from synthforge.service.models import Job
 
 router = APIRouter(prefix="/jobs", tags=["results"])
@@ -28,24 +28,24 @@ def _file(request: Request, session: Session, who: Principal, job_id: str, relat
 
 
 @router.get("/{job_id}/data.parquet", response_class=FileResponse)
-def data(job_id: str, request: Request, who: Principal = Depends(scope("read")), session: Session = Depends(db)):
+def data(job_id: str, request: Request, who: Principal = Depends(scope("read")), session: Session = DB):
     path = _file(request, session, who, job_id, "data.parquet")
     return FileResponse(path, media_type="application/vnd.apache.parquet", filename=f"{job_id}.parquet")
 
 
 @router.get("/{job_id}/report.html", response_class=FileResponse)
 def report_html(job_id: str, request: Request, who: Principal = Depends(scope("read")),
-                session: Session = Depends(db)):
+                session: Session = DB):
     path = _file(request, session, who, job_id, "out/report.html")
     return FileResponse(path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": REPORT_CSP})
 
 
 @router.get("/{job_id}/report.json", response_class=FileResponse)
 def report_json(job_id: str, request: Request, who: Principal = Depends(scope("read")),
-                session: Session = Depends(db)):
+                session: Session = DB):
     return FileResponse(_file(request, session, who, job_id, "out/report.json"), media_type="application/json")
 
 
 @router.get("/{job_id}/manifest.json", response_class=FileResponse)
-def manifest(job_id: str, request: Request, who: Principal = Depends(scope("read")), session: Session = Depends(db)):
+def manifest(job_id: str, request: Request, who: Principal = Depends(scope("read")), session: Session = DB):
     return FileResponse(_file(request, session, who, job_id, "out/manifest.json"), media_type="application/json")
