@@ -17,6 +17,11 @@ router = APIRouter(prefix="/jobs", tags=["jobs"])
 
 @router.post("", response_model=JobOut, status_code=201)
 def submit(body: JobIn, request: Request, who: Principal = Depends(scope("write")), session: Session = DB):
+    return create_job(session, who, request, body)
+
+
+def create_job(session: Session, who: Principal, request: Request, body: JobIn) -> Job:
+    """The job row for a submission (the API's and the pages'), its recipe confined to the tenant; 400 one line."""
     ds = owned(session, Dataset, body.dataset_id, who)
     storage, settings = request.app.state.storage, request.app.state.settings
     try:

@@ -1,7 +1,9 @@
-"""The service end to end on a real server: a job's rows equal `synthforge.run`'s, every route refuses another
-tenant's objects with 404, cancel stops a running job within seconds, the API client and `synthforge submit`."""
+"""The service end to end on one real server (started once for the module, one credit job shared by the tests): a
+job's rows equal `synthforge.run`'s, every route refuses another tenant's objects with 404, events resume, cancel
+stops a running job within seconds, the API client, and the web pages in headless Chromium."""
 
 import io
+import os
 import time
 
 import pandas as pd
@@ -120,3 +122,62 @@ def test_client_and_revoked_key(server, finished, credit_seed_csv):
         a.delete(f"/admin/keys/{keys[0]['id']}")
     with server.client(key) as c:
         assert c.get("/me").status_code == 401
+
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.mark.browser
+def test_pages_in_headless_chromium(server, finished, credit_seed_csv, tmp_path):
+    """Sign in with the key, upload the seed through the page, start a shipped recipe with rows and family, watch
+    its live progress, cancel it; open the finished job: its report inline and its Parquet download. No console
+    errors, no request leaves the server's origin."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not installed")
+    playwright = pytest.importorskip("playwright.sync_api")
+    seed = tmp_path / "seed.csv"
+    seed.write_text("\n".join(credit_seed_csv.read_text().splitlines()[:301]) + "\n")
+    errors, requests = [], []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_context(accept_downloads=True).new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto(server.url + "/ui")
+            page.fill("#key", "sf_0_wrong")
+            page.click("#signin")
+            assert page.locator("#error").is_visible()
+            page.fill("#key", finished["key"])
+            page.click("#signin")
+            assert page.locator(f"a[href='/ui/jobs/{finished['job']['id']}']").is_visible()
+            # upload + start a job from a shipped recipe
+            page.set_input_files("#file", str(seed))
+            with page.expect_navigation():
+                page.click("#upload button")
+            assert page.locator("#datasets tr").count() == 3  # header, the module's dataset, this one
+            page.select_option("#recipe", "credit_tabular")
+            page.fill("#rows", "100")
+            page.select_option("#family", "autoregressive")
+            page.click("#submit")
+            page.wait_for_url("**/ui/jobs/job_*")
+            # live progress: events arrive over the stream (the page's CSP allows no eval: locators only)
+            page.wait_for_selector("#events li:nth-child(2)", timeout=60_000)
+            page.click("#cancel")
+            playwright.expect(page.locator("#state")).to_have_text("cancelled", timeout=30_000)
+            # the finished job: report inline, downloads
+            page.goto(f"{server.url}/ui/jobs/{finished['job']['id']}")
+            assert page.locator("#state").inner_text() == "succeeded"
+            report = page.frame_locator("#report")
+            assert report.locator("#summary").is_visible()
+            with page.expect_download() as download:
+                page.click("#download-data")
+            data = pd.read_parquet(download.value.path())
+            pd.testing.assert_frame_equal(data, finished["local"].data())
+        finally:
+            browser.close()
+    assert errors == []
+    assert all(url.startswith((server.url, "data:")) for url in requests), requests
