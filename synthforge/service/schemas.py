@@ -1,12 +1,16 @@
 """Request and response models: what the API says, never an ORM object, never a hash. A key's secret appears in
 exactly one response, `KeyCreated`, when it is made."""
 
-from datetime import datetime
-from typing import Any, Literal
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from synthforge.service.auth import SCOPES
+
+
+# every time is UTC; SQLite hands times back without their zone, so it is put back here
+UTC = Annotated[datetime, AfterValidator(lambda t: t if t.tzinfo else t.replace(tzinfo=timezone.utc))]
 
 
 class _Out(BaseModel):
@@ -21,7 +25,7 @@ class TenantIn(BaseModel):
 class TenantOut(_Out):
     id: str
     name: str
-    created_at: datetime
+    created_at: UTC
 
 
 class KeyIn(BaseModel):
@@ -37,10 +41,10 @@ class KeyOut(_Out):
     prefix: str
     name: str
     scopes: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    created_at: UTC
+    expires_at: UTC | None
+    revoked_at: UTC | None
+    last_used_at: UTC | None
 
 
 class KeyCreated(KeyOut):
@@ -55,7 +59,7 @@ class DatasetOut(_Out):
     rows: int
     columns: list[str]
     sha256: str
-    created_at: datetime
+    created_at: UTC
 
 
 class RecipeOut(BaseModel):
@@ -83,13 +87,13 @@ class JobOut(_Out):
     attempt: int
     rows: int | None
     cancel_requested: bool
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: UTC
+    started_at: UTC | None
+    finished_at: UTC | None
 
 
 class EventOut(_Out):
     id: int
-    at: datetime
+    at: UTC
     kind: str
     data: dict[str, Any]

@@ -124,6 +124,22 @@ def test_client_and_revoked_key(server, finished, credit_seed_csv):
         assert c.get("/me").status_code == 401
 
 
+def test_submit_command_reads_the_key_from_the_environment(server, finished, monkeypatch, capsys):
+    from synthforge.cli import main
+
+    monkeypatch.setenv("SYNTHFORGE_API_KEY", finished["key"])
+    code = main(["submit", "example://credit_tabular", "--server", server.url,
+                 "--dataset", finished["dataset"]["id"], "--rows", "50"])
+    out, err = capsys.readouterr()
+    assert code == 0 and out.strip().startswith("job_"), (out, err)
+    assert finished["key"] not in out + err
+    with server.client(finished["key"]) as c:
+        assert c.post(f"/jobs/{out.strip()}/cancel").status_code == 200  # leave the worker free
+    monkeypatch.delenv("SYNTHFORGE_API_KEY")
+    assert main(["submit", "example://credit_tabular", "--server", server.url, "--dataset", "x"]) == 2
+    assert "SYNTHFORGE_API_KEY" in capsys.readouterr().err
+
+
 CHROMIUM = "/usr/bin/chromium"
 
 
