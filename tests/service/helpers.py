@@ -25,8 +25,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path, workers: int = 2, port: int | None = None):
-        self.data, self.workers, self.port = data, workers, port or free_port()
+    def __init__(self, data: Path, workers: int = 2, port: int | None = None, database: str | None = None):
+        self.data, self.workers, self.port, self.database = data, workers, port or free_port(), database
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
         self.admin_key = None
@@ -36,7 +36,8 @@ class Server:
         env.pop("SYNTHFORGE_API_KEY", None)
         self.log = open(self.data.parent / f"serve-{self.port}.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "synthforge.cli", "serve", "--port", str(self.port),
-                                      "--data", str(self.data), "--workers", str(self.workers)],
+                                      "--data", str(self.data), "--workers", str(self.workers),
+                                      *(["--database", self.database] if self.database else [])],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         deadline = time.monotonic() + 60
         for line in iter(self.proc.stderr.readline, b""):
@@ -92,3 +93,40 @@ def wait_for(client: httpx.Client, job_id: str, states, timeout: float = 240) ->
             return job
         time.sleep(0.3)
     raise AssertionError(f"job {job_id} not in {states} after {timeout}s: {job}")
+
+
+class Postgres:
+    """A throwaway PostgreSQL (Debian's binaries) on 127.0.0.1, run as the `postgres` user when we are root."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port = folder, free_port()
+        self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _run(self, *args: str) -> None:
+        prefix = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        subprocess.run([*prefix, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def start(self) -> "Postgres":
+        import shutil
+
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.folder / "db"), "--auth=trust", "-U", "postgres")
+        self._run("pg_ctl", "-D", str(self.folder / "db"), "-w", "-l", str(self.folder / "pg.log"), "-o",
+                  f"-p {self.port} -k {self.folder} -h 127.0.0.1", "start")
+        return self
+
+    def database(self) -> str:
+        """A new, empty database's URL."""
+        import secrets
+
+        import psycopg
+
+        name = f"sf_{secrets.token_hex(4)}"
+        with psycopg.connect(f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True) as c:
+            c.execute(f"CREATE DATABASE {name}")
+        return self.url.rsplit("/", 1)[0] + "/" + name
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.folder / "db"), "-m", "fast", "stop")
