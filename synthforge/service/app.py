@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from synthforge.service.auth import VerifiedKeys
 from synthforge.service.database import make_engine, migrate, session_factory
+from synthforge.service.limits import RateLimiter
 from synthforge.service.runner import Runner
 from synthforge.service.settings import Settings
 from synthforge.service.storage import Storage
@@ -54,10 +55,16 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
                   description="Synthetic data from a small seed, as a service: datasets, jobs, results.")
     app.state.settings, app.state.sessions, app.state.storage, app.state.runner = settings, sessions, storage, runner
     app.state.verified_keys = VerifiedKeys()
+    app.state.rate_limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
+    audit = _audit_log(settings.data / "audit.log")
 
     @app.middleware("http")
     async def headers(request: Request, call_next):
         response = await call_next(request)
+        who = getattr(request.state, "principal", None)
+        if who is not None:  # every use of a key: when, which key and tenant, what, the answer (never the key)
+            audit.info("%s %s %s %s %s", who.key_id, who.tenant_id, request.method, request.url.path,
+                       response.status_code)
         for k, v in SECURITY_HEADERS.items():
             response.headers.setdefault(k, v)
         response.headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
@@ -92,6 +99,18 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
         app.include_router(module.router)
     pages.mount(app)
     return app
+
+
+def _audit_log(path) -> logging.Logger:
+    """The audit log: one line per request made with a key, appended to <data>/audit.log."""
+    logger = logging.getLogger(f"synthforge.audit.{path}")
+    if not logger.handlers:
+        handler = logging.FileHandler(path, encoding="utf-8")
+        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
+        logger.propagate = False
+    return logger
 
 
 def _one_line(detail) -> str:

@@ -33,7 +33,13 @@ def principal(request: Request) -> Principal:
     # its own short transaction (it records the key's last use): a long request, an upload or an event stream,
     # must not hold the database's write lock
     with request.app.state.sessions() as session, session.begin():
-        return _principal(request, session)
+        who = _principal(request, session)
+    wait = request.app.state.rate_limiter.take(who.key_id)
+    if wait:
+        raise HTTPException(429, "too many requests for this key; slow down",
+                            headers={"Retry-After": str(max(1, round(wait)))})
+    request.state.principal = who  # for the audit log
+    return who
 
 
 def _principal(request: Request, session: Session) -> Principal:

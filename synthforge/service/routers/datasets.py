@@ -1,10 +1,12 @@
 """Datasets: a seed table uploaded as the request body (streamed, capped, content-checked), listed, read, deleted."""
 
+import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from synthforge.errors import UserError
+from synthforge.service import limits
 from synthforge.service.auth import Principal
 from synthforge.service.deps import DB, owned, owned_query, scope
 from synthforge.service.models import Dataset, Job
@@ -21,13 +23,22 @@ async def upload(request: Request, name: str = Query("data.csv", max_length=200,
                  who: Principal = Depends(scope("write"))):
     """The body is the file (CSV or Parquet), sent as it is: `curl --data-binary @seed.csv`."""
     settings, storage = request.app.state.settings, request.app.state.storage
+
+    def room() -> int:
+        with request.app.state.sessions() as s:
+            return settings.max_stored_bytes - limits.stored_bytes(s, who.tenant_id)
+
+    left = await anyio.to_thread.run_sync(room)
+    limit = min(settings.max_upload_bytes, max(left, 0))
+    why = (f"upload over the cap of {settings.max_upload_bytes} bytes" if limit == settings.max_upload_bytes else
+           f"quota: this tenant may store {settings.max_stored_bytes} bytes and has {max(left, 0)} left")
     length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > settings.max_upload_bytes:
-        raise HTTPException(413, f"upload over the cap of {settings.max_upload_bytes} bytes")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise HTTPException(413, why)
     try:
-        stored = await storage.save_upload(who.tenant_id, request.stream(), settings.max_upload_bytes)
+        stored = await storage.save_upload(who.tenant_id, request.stream(), limit)
     except TooLarge:
-        raise HTTPException(413, f"upload over the cap of {settings.max_upload_bytes} bytes") from None
+        raise HTTPException(413, why) from None
     except UserError as e:
         raise HTTPException(400, str(e)) from None
     row = Dataset(tenant_id=who.tenant_id, name=name, format=stored.format, storage_key=stored.key,

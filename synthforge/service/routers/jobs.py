@@ -6,7 +6,7 @@ from sqlalchemy import update
 from sqlalchemy.orm import Session
 
 from synthforge.errors import UserError
-from synthforge.service import jobspec
+from synthforge.service import jobspec, limits
 from synthforge.service.auth import Principal
 from synthforge.service.deps import DB, owned, owned_query, scope
 from synthforge.service.models import FINAL_STATES, Dataset, Job, JobEvent, now, new_id
@@ -24,6 +24,9 @@ def create_job(session: Session, who: Principal, request: Request, body: JobIn) 
     """The job row for a submission (the API's and the pages'), its recipe confined to the tenant; 400 one line."""
     ds = owned(session, Dataset, body.dataset_id, who)
     storage, settings = request.app.state.storage, request.app.state.settings
+    if limits.active_jobs(session, who.tenant_id) >= settings.max_active_jobs:
+        raise HTTPException(429, f"quota: {settings.max_active_jobs} jobs queued or running at a time; wait for one "
+                                 "to end or cancel one")
     try:
         name, recipe = jobspec.build(body.recipe, body.recipe_yaml, body.overrides,
                                      storage.dataset_path(who.tenant_id, ds.storage_key), settings.max_rows)

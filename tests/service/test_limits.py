@@ -1,0 +1,51 @@
+"""Limits on FastAPI's TestClient (no job runs): a key's request rate (429 with Retry-After), a tenant's jobs
+queued or running, a tenant's stored bytes (413 naming the quota, nothing left), and the audit log of key use."""
+
+import pytest
+from fastapi.testclient import TestClient
+
+from synthforge.service.app import create_app
+from synthforge.service.serve import admin_key
+from synthforge.service.settings import Settings
+
+SEED = b"a,b\n" + b"".join(f"{i},{i % 7}\n".encode() for i in range(200))
+
+
+def _tenant(settings: Settings):
+    admin = admin_key(settings, force=False)
+    client = TestClient(create_app(settings, run_jobs=False))
+    h = {"Authorization": f"Bearer {admin}"}
+    t = client.post("/admin/tenants", json={"name": "acme"}, headers=h).json()
+    key = client.post(f"/admin/tenants/{t['id']}/keys", json={"scopes": ["read", "write"]}, headers=h).json()["key"]
+    client.headers["Authorization"] = f"Bearer {key}"
+    return client, t["id"], key
+
+
+def test_rate_limit_per_key(tmp_path):
+    client, _, _ = _tenant(Settings(data=tmp_path / "d", rate_per_minute=60, rate_burst=3))
+    with client:
+        codes = [client.get("/jobs").status_code for _ in range(5)]
+        assert codes[:3] == [200, 200, 200] and codes[3] == 429
+        r = client.get("/jobs")
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1 and "\n" not in r.json()["detail"]
+
+
+def test_quotas_on_jobs_and_stored_bytes(tmp_path):
+    settings = Settings(data=tmp_path / "d", max_active_jobs=1, max_stored_bytes=len(SEED) + 100)
+    client, tenant, key = _tenant(settings)
+    with client:
+        ds = client.post("/datasets", content=SEED).json()
+        again = client.post("/datasets", content=SEED)
+        assert again.status_code == 413 and again.json()["detail"].startswith("quota:")
+        files = sorted(p.name for p in (settings.data / "tenants" / tenant / "datasets").iterdir())
+        assert len(files) == 1 and not files[0].startswith(".")
+        body = {"dataset_id": ds["id"], "recipe": "credit_tabular", "overrides": {"output.rows": 10}}
+        first = client.post("/jobs", json=body)
+        assert first.status_code == 201
+        second = client.post("/jobs", json=body)
+        assert second.status_code == 429 and second.json()["detail"].startswith("quota:")
+        client.post(f"/jobs/{first.json()['id']}/cancel")
+        assert client.post("/jobs", json=body).status_code == 201
+    audit = (settings.data / "audit.log").read_text()
+    assert f" {tenant} POST /jobs 429" in audit and f" {tenant} POST /datasets 201" in audit
+    assert key not in audit and key.split("_")[2] not in audit
