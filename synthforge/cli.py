@@ -172,6 +172,9 @@ def serve_cmd(host: Optional[str] = typer.Option(None, "--host", help="address t
               database: Optional[str] = typer.Option(None, "--database",
                                                      help="SQLAlchemy URL (default: SQLite in the data folder)"),
               workers: Optional[int] = typer.Option(None, "--workers", help="job processes at a time (default 1)"),
+              executor: Optional[str] = typer.Option(None, "--executor",
+                                                     help="local (default), or ray / ray://HOST:PORT: an existing "
+                                                          "Ray cluster runs the jobs' shards"),
               create_admin_key: bool = typer.Option(False, "--create-admin-key",
                                                     help="print a new admin API key and exit")):
     """Serve the HTTP API and web pages: tenants, datasets, jobs, results (docs/service.md)."""
@@ -183,7 +186,8 @@ def serve_cmd(host: Optional[str] = typer.Option(None, "--host", help="address t
     except ImportError as e:
         raise UserError(f"serve: the service needs its extra ({e.name} missing): pip install 'synthforge[service]'")
     try:
-        settings = Settings.from_env(host=host, port=port, data=data, database=database, workers=workers)
+        settings = Settings.from_env(host=host, port=port, data=data, database=database, workers=workers,
+                                     executor=executor)
     except ValidationError as e:
         first = e.errors()[0]
         raise UserError(f"serve: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None

@@ -21,7 +21,7 @@ FORBIDDEN_KEYS = ("trust_remote_code",)
 
 
 def build(recipe: str | None, recipe_yaml: str | None, overrides: dict[str, Any], dataset_file: Path,
-          max_rows: int) -> tuple[str, dict]:
+          max_rows: int, execution: dict | None = None) -> tuple[str, dict]:
     """(recipe name, the recipe as the job will run it, as JSON-able data), or a one-line UserError."""
     if (recipe is None) == (recipe_yaml is None):
         raise UserError("give either recipe (a shipped recipe's name, see GET /recipes) or recipe_yaml, not both")
@@ -48,8 +48,8 @@ def build(recipe: str | None, recipe_yaml: str | None, overrides: dict[str, Any]
             raise UserError(f"overrides: {key!r} cannot be overridden in the service; allowed: {', '.join(OVERRIDABLE)}")
     _check_paths(overrides, "overrides")
     data["seed"]["source"] = str(dataset_file)
-    data.pop("execution", None)  # the server's: local job processes, its own thread count
-    data["execution"] = {"threads": 1}
+    data.pop("execution", None)  # the server's: where shards run (local or its Ray cluster), its thread count
+    data["execution"] = dict(execution or {"threads": 1})
     from pydantic import ValidationError
 
     from synthforge.recipe.load import _apply_overrides

@@ -4,7 +4,9 @@ defaults. Built once by whoever starts the service and passed down; nothing read
 import os
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field
+import re
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 ENV_PREFIX = "SYNTHFORGE_"
 
@@ -17,6 +19,8 @@ class Settings(BaseModel):
     database: str | None = Field(default=None, description="SQLAlchemy URL; default sqlite:///<data>/synthforge.db")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=0, le=65535)
+    executor: str = Field(default="local", description="where a job's shards run: local (in the job's process), "
+                          "or ray / ray://HOST:PORT / HOST:PORT (an existing Ray cluster, the pipeline's Ray executor)")
     workers: int = Field(default=1, ge=1, le=64, description="job processes at a time on this machine")
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
     max_rows: int = Field(default=1_000_000, gt=0, description="cap on output.rows a job may ask for")
@@ -27,6 +31,21 @@ class Settings(BaseModel):
     session_hours: float = Field(default=12.0, gt=0, description="web sign-in cookie lifetime")
     poll_seconds: float = Field(default=0.5, gt=0, description="how often the runner looks for queued jobs")
     cancel_grace_seconds: float = Field(default=3.0, ge=0, description="SIGTERM, then SIGKILL after this")
+
+    @field_validator("executor")
+    @classmethod
+    def _executor(cls, v: str) -> str:
+        if v in ("local", "ray") or re.fullmatch(r"(ray://)?[\w.-]+:\d+", v):
+            return v
+        raise ValueError(f"{v!r}: expected local, ray, or a Ray cluster's HOST:PORT")
+
+    @property
+    def execution(self) -> dict:
+        """The `execution` section the server writes into every job's recipe (a recipe's own is replaced)."""
+        if self.executor == "local":
+            return {"executor": "local", "threads": 1}
+        address = None if self.executor == "ray" else self.executor
+        return {"executor": "ray", "ray_address": address, "threads": 1}
 
     @property
     def database_url(self) -> str:

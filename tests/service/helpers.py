@@ -25,8 +25,10 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, data: Path, workers: int = 2, port: int | None = None, database: str | None = None):
+    def __init__(self, data: Path, workers: int = 2, port: int | None = None, database: str | None = None,
+                 executor: str | None = None):
         self.data, self.workers, self.port, self.database = data, workers, port or free_port(), database
+        self.executor = executor
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc = None
         self.admin_key = None
@@ -37,7 +39,8 @@ class Server:
         self.log = open(self.data.parent / f"serve-{self.port}.log", "ab")
         self.proc = subprocess.Popen([sys.executable, "-m", "synthforge.cli", "serve", "--port", str(self.port),
                                       "--data", str(self.data), "--workers", str(self.workers),
-                                      *(["--database", self.database] if self.database else [])],
+                                      *(["--database", self.database] if self.database else []),
+                                      *(["--executor", self.executor] if self.executor else [])],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
         deadline = time.monotonic() + 60
         for line in iter(self.proc.stderr.readline, b""):

@@ -29,7 +29,8 @@ def create_job(session: Session, who: Principal, request: Request, body: JobIn) 
                                  "to end or cancel one")
     try:
         name, recipe = jobspec.build(body.recipe, body.recipe_yaml, body.overrides,
-                                     storage.dataset_path(who.tenant_id, ds.storage_key), settings.max_rows)
+                                     storage.dataset_path(who.tenant_id, ds.storage_key), settings.max_rows,
+                                     settings.execution)
     except UserError as e:
         raise HTTPException(400, " ".join(str(e).split())) from None
     job = Job(id=new_id("job"), tenant_id=who.tenant_id, dataset_id=ds.id, recipe_name=name, recipe=recipe,
