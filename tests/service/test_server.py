@@ -197,3 +197,52 @@ def test_pages_in_headless_chromium(server, finished, credit_seed_csv, tmp_path)
             browser.close()
     assert errors == []
     assert all(url.startswith((server.url, "data:")) for url in requests), requests
+
+
+@pytest.mark.slow
+@pytest.mark.browser
+def test_pages_full_flow_rows_equal_synthforge_run(server, credit_seed_csv, tmp_path):
+    """Issue 34's browser check: upload credit_data as CSV in the page, start the credit recipe (rows, family), watch
+    progress reach the end, open the report, download the Parquet: the rows equal `synthforge.run`'s."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} not installed")
+    playwright = pytest.importorskip("playwright.sync_api")
+    import synthforge
+
+    _, key = server.tenant("pages")
+    errors = []
+    with playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        try:
+            page = browser.new_context(accept_downloads=True).new_page()
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(server.url + "/ui")
+            page.fill("#key", key)
+            page.click("#signin")
+            page.set_input_files("#file", str(credit_seed_csv))
+            with page.expect_navigation():
+                page.click("#upload button")
+            page.select_option("#recipe", "credit_tabular")
+            page.fill("#rows", "300")
+            page.select_option("#family", "autoregressive")
+            page.click("#submit")
+            page.wait_for_url("**/ui/jobs/job_*")
+            job_id = page.url.rsplit("/", 1)[1]
+            local = synthforge.run("example://credit_tabular", out=tmp_path / "local",
+                                   **{"output.rows": 300, "generator.family": "autoregressive",
+                                      "seed.source": str(credit_seed_csv)})
+            # the page reloads itself when the stream says the job ended
+            page.wait_for_selector("#report", timeout=600_000)
+            assert page.locator("#state").inner_text() == ("succeeded" if local.passed else "failed_gates")
+            assert page.frame_locator("#report").locator("#summary").is_visible()
+            with page.expect_download() as download:
+                page.click("#download-data")
+            data = pd.read_parquet(download.value.path())
+        finally:
+            browser.close()
+    assert errors == []
+    assert job_id.startswith("job_")
+    pd.testing.assert_frame_equal(data, local.data())
