@@ -41,6 +41,7 @@ class Runner:
         self.running: dict[str, _Running] = {}
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, name="synthforge-runner", daemon=True)
+        self.swept = 0.0  # monotonic time of the last retention sweep
 
     def start(self) -> None:
         self.recover()
@@ -78,6 +79,11 @@ class Runner:
     def tick(self) -> None:
         self._reap()
         self._cancel()
+        if self.settings.retention_days and time.monotonic() - self.swept > 60:
+            from synthforge.service.retention import sweep
+
+            self.swept = time.monotonic()
+            sweep(self.factory, self.storage, self.settings.retention_days)
         while len(self.running) < self.settings.workers and not self.stopping.is_set():
             if not self._claim():
                 break

@@ -28,6 +28,8 @@ class Settings(BaseModel):
     rate_burst: int = Field(default=200, gt=0, description="requests a key may make at once before the rate applies")
     max_active_jobs: int = Field(default=20, gt=0, description="per tenant: jobs queued or running at a time")
     max_stored_bytes: int = Field(default=5 * 1024**3, gt=0, description="per tenant: uploaded bytes kept")
+    retention_days: float | None = Field(default=None, gt=0, description="delete ended jobs and unused datasets "
+                                         "older than this (off by default)")
     session_hours: float = Field(default=12.0, gt=0, description="web sign-in cookie lifetime")
     poll_seconds: float = Field(default=0.5, gt=0, description="how often the runner looks for queued jobs")
     cancel_grace_seconds: float = Field(default=3.0, ge=0, description="SIGTERM, then SIGKILL after this")

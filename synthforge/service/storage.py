@@ -3,7 +3,7 @@ a client's file name is kept only as a label in the database, never joined into 
 
 Uploads are streamed to a temporary name in the tenant's folder, counted as they arrive and refused past the cap
 (the temporary file removed: nothing is left behind), content-checked (CSV parses into a table; Parquet has its
-magic bytes and a readable schema), then renamed to their final, server-generated key."""
+magic bytes and a readable schema; JSON lines parse into a table), then renamed to their final, server-generated key."""
 
 import hashlib
 import os
@@ -85,9 +85,14 @@ class Storage:
 
 
 def check_table(path: Path) -> tuple[str, int, list[str]]:
-    """(format, rows, columns) of an uploaded table, or a one-line UserError: Parquet by its magic bytes, else CSV."""
+    """(format, rows, columns) of an uploaded table, or a one-line UserError: Parquet by its magic bytes, JSON lines
+    by a first line that is a JSON object, else CSV."""
     with open(path, "rb") as f:
         head = f.read(4)
+        f.seek(0)
+        first = f.readline(1 << 20).strip()
+    if first.startswith(b"{") and first.endswith(b"}"):
+        return _check_jsonl(path)
     if head == b"PAR1":
         import pyarrow.parquet as pq
 
@@ -112,3 +117,16 @@ def check_table(path: Path) -> tuple[str, int, list[str]]:
         raise UserError(f"upload: a CSV with {len(df)} rows and {len(df.columns)} columns; a seed needs at least "
                         "2 rows and 1 column")
     return "csv", len(df), [str(c) for c in df.columns]
+
+
+def _check_jsonl(path: Path) -> tuple[str, int, list[str]]:
+    import pandas as pd
+
+    try:
+        df = pd.read_json(path, lines=True, encoding="utf-8", dtype=False)
+    except (ValueError, UnicodeDecodeError) as e:
+        raise UserError(f"upload: starts like JSON lines but is not ({' '.join(str(e).split())[:120]})") from None
+    if len(df) < 2 or len(df.columns) < 1:
+        raise UserError(f"upload: JSON lines with {len(df)} rows and {len(df.columns)} columns; a seed needs at least "
+                        "2 rows and 1 column")
+    return "jsonl", len(df), [str(c) for c in df.columns]

@@ -66,6 +66,10 @@ def test_a_shipped_recipe_runs_on_the_tenants_dataset(app_client, dataset):
     unknown = app_client.post("/jobs", json={"dataset_id": dataset["id"], "recipe": "nope"})
     assert unknown.status_code == 400 and "credit_tabular" in unknown.json()["detail"]
     assert app_client.post(f"/jobs/{job['id']}/cancel").json()["state"] == "cancelled"
+    retried = app_client.post(f"/jobs/{job['id']}/retry").json()
+    assert retried["state"] == "queued" and not retried["cancel_requested"] and retried["finished_at"] is None
+    assert app_client.post(f"/jobs/{job['id']}/retry").status_code == 409  # queued: nothing to retry
+    assert app_client.post(f"/jobs/{job['id']}/cancel").json()["state"] == "cancelled"
 
 
 def test_upload_over_the_cap_is_413_and_leaves_nothing(app_client):
@@ -90,6 +94,21 @@ def test_uploads_are_content_checked(app_client, body, why):
     r = app_client.post("/datasets", params={"name": "x.csv"}, content=body)
     assert r.status_code == 400 and why in r.json()["detail"], r.text
     assert not [p for p in (app_client.tenant_dir / "datasets").iterdir() if p.name.startswith(".")]
+
+
+def test_json_lines_and_parquet_uploads(app_client, tmp_path):
+    import pandas as pd
+
+    frame = pd.DataFrame({"a": range(20), "b": ["x", "y"] * 10})
+    lines = app_client.post("/datasets", params={"name": "s.jsonl"},
+                            content=frame.to_json(orient="records", lines=True).encode())
+    assert lines.status_code == 201 and lines.json()["format"] == "jsonl" and lines.json()["rows"] == 20
+    frame.to_parquet(tmp_path / "s.parquet")
+    parquet = app_client.post("/datasets", params={"name": "s.parquet"}, content=(tmp_path / "s.parquet").read_bytes())
+    assert parquet.status_code == 201 and parquet.json()["format"] == "parquet"
+    assert parquet.json()["columns"] == ["a", "b"]
+    broken = app_client.post("/datasets", content=b'{"a": 1}\n{"a": \n')
+    assert broken.status_code == 400 and "JSON lines" in broken.json()["detail"]
 
 
 def test_dataset_name_is_a_label_not_a_path(app_client, dataset):

@@ -49,3 +49,35 @@ def test_quotas_on_jobs_and_stored_bytes(tmp_path):
     audit = (settings.data / "audit.log").read_text()
     assert f" {tenant} POST /jobs 429" in audit and f" {tenant} POST /datasets 201" in audit
     assert key not in audit and key.split("_")[2] not in audit
+
+
+def test_retention_deletes_old_ended_jobs_and_unused_datasets(tmp_path):
+    from datetime import timedelta
+
+    from sqlalchemy import update
+
+    from synthforge.service.models import Dataset, Job, JobEvent, now
+    from synthforge.service.retention import sweep
+
+    settings = Settings(data=tmp_path / "d", retention_days=30)
+    client, tenant, _ = _tenant(settings)
+    with client:
+        app = client.app
+        old, kept = (client.post("/datasets", content=SEED).json() for _ in range(2))
+        job = client.post("/jobs", json={"dataset_id": kept["id"], "recipe": "credit_tabular"}).json()
+        client.post(f"/jobs/{job['id']}/cancel")
+        folder = app.state.storage.job_dir(tenant, job["id"])
+        folder.mkdir(parents=True)
+        (folder / "data.parquet").write_bytes(b"x")
+        with app.state.sessions() as s, s.begin():
+            long_ago = now() - timedelta(days=31)
+            s.execute(update(Job).values(finished_at=long_ago))
+            s.execute(update(Dataset).where(Dataset.id == old["id"]).values(created_at=long_ago))
+        assert sweep(app.state.sessions, app.state.storage, 30) == (1, 1)
+        assert client.get(f"/jobs/{job['id']}").status_code == 404
+        assert [d["id"] for d in client.get("/datasets").json()] == [kept["id"]]
+        assert not folder.exists()
+        with app.state.sessions() as s:
+            assert s.query(JobEvent).count() == 0
+        files = list((settings.data / "tenants" / tenant / "datasets").iterdir())
+        assert len(files) == 1

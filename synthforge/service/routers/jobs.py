@@ -67,6 +67,21 @@ def cancel(job_id: str, who: Principal = Depends(scope("write")), session: Sessi
     return job
 
 
+@router.post("/{job_id}/retry", response_model=JobOut)
+def retry(job_id: str, who: Principal = Depends(scope("write")), session: Session = DB):
+    """A failed or cancelled job back to the queue; its next process continues the partial run (the pipeline's
+    resume: the fitted model and committed shards are kept)."""
+    job = owned(session, Job, job_id, who)
+    if job.state not in ("failed", "cancelled"):
+        raise HTTPException(409, f"job {job_id!r} is {job.state}; only a failed or cancelled job is retried")
+    session.execute(update(Job).where(Job.id == job.id, Job.state == job.state)
+                    .values(state="queued", resume=1, cancel_requested=0, error=None, finished_at=None))
+    session.add(JobEvent(job_id=job.id, kind="state", data={"state": "queued", "resume": True, "reason": "retry"}))
+    session.flush()
+    session.refresh(job)
+    return job
+
+
 @router.delete("/{job_id}", status_code=204)
 def delete(job_id: str, request: Request, who: Principal = Depends(scope("write")), session: Session = DB):
     """A finished job: its row, its events and its folder (data, report, the partial run)."""
