@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, HTTPException, Request
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
 from synthforge.service.auth import Principal
@@ -46,6 +46,9 @@ def report_json(job_id: str, request: Request, who: Principal = Depends(scope("r
     return FileResponse(_file(request, session, who, job_id, "out/report.json"), media_type="application/json")
 
 
-@router.get("/{job_id}/manifest.json", response_class=FileResponse)
+@router.get("/{job_id}/manifest.json")
 def manifest(job_id: str, request: Request, who: Principal = Depends(scope("read")), session: Session = DB):
-    return FileResponse(_file(request, session, who, job_id, "out/manifest.json"), media_type="application/json")
+    """The run's manifest, with the server's folders taken out of its paths (the seed reads `datasets/<key>`)."""
+    text = _file(request, session, who, job_id, "out/manifest.json").read_text(encoding="utf-8")
+    tenant = str(request.app.state.storage.tenant(who.tenant_id))
+    return Response(text.replace(tenant + "/", ""), media_type="application/json")
