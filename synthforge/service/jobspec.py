@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from synthforge.errors import UserError
-from synthforge.recipe.load import EXAMPLE, format_validation_error, shipped_recipes
+from synthforge.recipe.load import EXAMPLE, parse_recipe, shipped_recipes
 
 MAX_RECIPE_BYTES = 64 * 1024
 # the knobs a job may override, as dotted prefixes; paths and execution are the server's
@@ -35,10 +35,10 @@ def build(recipe: str | None, recipe_yaml: str | None, overrides: dict[str, Any]
         data["seed"] = {k: v for k, v in data.get("seed", {}).items() if k != "source"}
     else:
         data = _parse_yaml(recipe_yaml)
-        _check_paths(data)
-        data.setdefault("output", {}).pop("folder", None) if isinstance(data.get("output"), dict) else None
-        if isinstance(data.get("seed"), dict):
-            data["seed"].pop("source", None)
+        _check_paths(data)  # refused: any path; what is left of seed.source and output.folder, the server sets
+        for section, key in (("output", "folder"), ("seed", "source")):
+            if isinstance(data.get(section), dict):
+                data[section].pop(key, None)
     if not isinstance(data.get("seed"), dict):
         data["seed"] = {}
     if data["seed"].get("tables"):
@@ -50,16 +50,7 @@ def build(recipe: str | None, recipe_yaml: str | None, overrides: dict[str, Any]
     data["seed"]["source"] = str(dataset_file)
     data.pop("execution", None)  # the server's: where shards run (local or its Ray cluster), its thread count
     data["execution"] = dict(execution or {"threads": 1})
-    from pydantic import ValidationError
-
-    from synthforge.recipe.load import _apply_overrides
-    from synthforge.recipe.schema import Recipe
-
-    data = _apply_overrides(data, overrides)
-    try:
-        parsed = Recipe.model_validate(data)
-    except ValidationError as e:
-        raise UserError(f"recipe: {format_validation_error(e)}") from None
+    parsed = parse_recipe(data, source="recipe", **overrides)  # one line naming the key when something is wrong
     if parsed.output.rows > max_rows:
         raise UserError(f"output.rows: {parsed.output.rows} is over this server's cap of {max_rows}")
     return parsed.name, parsed.model_dump(mode="json", by_alias=True)

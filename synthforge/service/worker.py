@@ -13,7 +13,7 @@ import threading
 import traceback
 from pathlib import Path
 
-from sqlalchemy import select, update
+from sqlalchemy import update
 
 from synthforge.service.database import make_engine, session_factory, transaction
 from synthforge.service.models import Job, JobEvent, now

@@ -1,7 +1,6 @@
 """Limits on FastAPI's TestClient (no job runs): a key's request rate (429 with Retry-After), a tenant's jobs
 queued or running, a tenant's stored bytes (413 naming the quota, nothing left), and the audit log of key use."""
 
-import pytest
 from fastapi.testclient import TestClient
 
 from synthforge.service.app import create_app
