@@ -201,11 +201,18 @@ def submit_cmd(recipe: str = typer.Argument(..., help="example://NAME (a shipped
                dataset: Optional[str] = typer.Option(None, "--dataset", help="an uploaded dataset's id"),
                rows: Optional[int] = typer.Option(None, "--rows", help="rows to generate"),
                wait: bool = typer.Option(False, "--wait", help="wait for the job and print where it ended")):
-    """Submit a job to a synthforge service; the API key is read from SYNTHFORGE_API_KEY (never printed)."""
-    from synthforge.service.client import Client, ServiceError
+    """Submit a job to a synthforge service; the API key is read from SYNTHFORGE_API_KEY (never printed). A recipe
+    file of yours is sent without its paths; its seed file is uploaded unless --data or --dataset says otherwise."""
+    from synthforge.service.client import Client, ServiceError, seed_of
 
-    if (data is None) == (dataset is None):
-        raise UserError("submit: give either --data FILE (uploaded first) or --dataset ID")
+    if data is not None and dataset is not None:
+        raise UserError("submit: give --data FILE or --dataset ID, not both")
+    if data is None and dataset is None:
+        data = seed_of(recipe)
+        if data is None:
+            raise UserError("submit: give --data FILE (uploaded first) or --dataset ID")
+    if data is not None and not data.is_file():
+        raise UserError(f"submit: no seed file {data}")
     try:
         client = Client(server)
         dataset_id = dataset or client.upload(data)["id"]

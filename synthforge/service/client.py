@@ -19,6 +19,32 @@ FINAL = ("succeeded", "failed_gates", "failed", "cancelled")
 KEY_ENV = "SYNTHFORGE_API_KEY"
 
 
+def _without_paths(recipe: dict) -> str:
+    import yaml
+
+    recipe = {k: (dict(v) if isinstance(v, dict) else v) for k, v in (recipe or {}).items()}
+    for section, key in (("seed", "source"), ("output", "folder")):
+        if isinstance(recipe.get(section), dict):
+            recipe[section].pop(key, None)
+    return yaml.safe_dump(recipe, sort_keys=False)
+
+
+def seed_of(recipe: str | Path) -> Path | None:
+    """The seed file a local recipe names (relative to the recipe's folder), if it names one."""
+    import yaml
+
+    text = str(recipe)
+    if text.startswith("example://") or not text.endswith((".yaml", ".yml")):
+        return None
+    try:
+        source = ((yaml.safe_load(Path(recipe).read_text(encoding="utf-8")) or {}).get("seed") or {}).get("source")
+    except (OSError, yaml.YAMLError, AttributeError):
+        return None  # the server says what is wrong with the recipe itself
+    if not source or str(source).startswith("example://"):
+        return None
+    return (Path(recipe).resolve().parent / str(source)).resolve()
+
+
 class ServiceError(Exception):
     """What the service refused, as its one-line reason (`HTTP 400: seed.source: ...`)."""
 
@@ -89,14 +115,20 @@ class Client:
             return self._send("POST", "/datasets", params={"name": name or path.name}, content=f,
                               headers={"Content-Type": "application/octet-stream"}).json()
 
-    def submit(self, recipe: str | Path, dataset_id: str, **overrides: Any) -> dict:
-        """A shipped recipe (`credit_tabular` or `example://credit_tabular`) or a recipe YAML file of yours."""
+    def submit(self, recipe: str | Path | dict, dataset_id: str, **overrides: Any) -> dict:
+        """A shipped recipe (`credit_tabular` or `example://credit_tabular`), a recipe YAML file of yours, or a
+        recipe as a dict. The server sets the seed (the dataset) and the output folder: a recipe of yours is sent
+        without its `seed.source` and `output.folder`."""
         body: dict[str, Any] = {"dataset_id": dataset_id, "overrides": overrides}
         text = str(recipe)
-        if text.startswith("example://") or (not text.endswith((".yaml", ".yml")) and "/" not in text):
+        if isinstance(recipe, dict):
+            body["recipe_yaml"] = _without_paths(recipe)
+        elif text.startswith("example://") or (not text.endswith((".yaml", ".yml")) and "/" not in text):
             body["recipe"] = text
         else:
-            body["recipe_yaml"] = Path(recipe).read_text(encoding="utf-8")
+            import yaml
+
+            body["recipe_yaml"] = _without_paths(yaml.safe_load(Path(recipe).read_text(encoding="utf-8")))
         return self._send("POST", "/jobs", json=body).json()
 
     def job(self, job_id: str) -> dict:

@@ -125,7 +125,8 @@ def test_client_and_revoked_key(server, finished, credit_seed_csv):
         assert c.get("/me").status_code == 401
 
 
-def test_submit_command_reads_the_key_from_the_environment(server, finished, monkeypatch, capsys):
+def test_submit_command_reads_the_key_from_the_environment(server, finished, credit_seed_csv, tmp_path,
+                                                          monkeypatch, capsys):
     from synthforge.cli import main
 
     monkeypatch.setenv("SYNTHFORGE_API_KEY", finished["key"])
@@ -136,6 +137,17 @@ def test_submit_command_reads_the_key_from_the_environment(server, finished, mon
     assert finished["key"] not in out + err
     with server.client(finished["key"]) as c:
         assert c.post(f"/jobs/{out.strip()}/cancel").status_code == 200  # leave the worker free
+    # a recipe file of the user's: its seed is uploaded, its paths stay on the user's machine
+    seed = tmp_path / "seed.csv"
+    seed.write_text("\n".join(credit_seed_csv.read_text().splitlines()[:301]) + "\n")
+    (tmp_path / "mine.yaml").write_text("name: mine\nseed:\n  source: seed.csv\n  target: Status\n"
+                                        "output:\n  rows: 50\n  folder: ../runs/mine\n")
+    assert main(["submit", str(tmp_path / "mine.yaml"), "--server", server.url]) == 0
+    job_id = capsys.readouterr().out.strip()
+    with server.client(finished["key"]) as c:
+        job = c.post(f"/jobs/{job_id}/cancel").json()
+        assert job["recipe_name"] == "mine"
+        assert [d["name"] for d in c.get("/datasets").json()][0] == "seed.csv"
     monkeypatch.delenv("SYNTHFORGE_API_KEY")
     assert main(["submit", "example://credit_tabular", "--server", server.url, "--dataset", "x"]) == 2
     assert "SYNTHFORGE_API_KEY" in capsys.readouterr().err
