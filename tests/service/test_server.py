@@ -222,7 +222,6 @@ def test_pages_full_flow_rows_equal_synthforge_run(server, credit_seed_csv, tmp_
     playwright = pytest.importorskip("playwright.sync_api")
     import synthforge
 
-    _, key = server.tenant("pages")
     errors = []
     with playwright.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=[
@@ -232,6 +231,20 @@ def test_pages_full_flow_rows_equal_synthforge_run(server, credit_seed_csv, tmp_
             page = browser.new_context(accept_downloads=True).new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
             page.on("pageerror", lambda e: errors.append(str(e)))
+            # the admin makes a tenant and its key in the page; the key is shown once
+            page.goto(server.url + "/ui")
+            page.fill("#key", server.admin_key)
+            page.click("#signin")
+            page.click("#admin-link")
+            page.fill("#tenant-name", "pages")
+            page.click("#new-tenant button")
+            page.select_option("#key-tenant", label="pages")
+            page.click("#new-key-form button")
+            key = page.locator("#new-key").inner_text().strip()
+            assert key.startswith("sf_")
+            page.goto(server.url + "/ui/admin")
+            assert page.locator("#new-key").count() == 0 and key not in page.content()
+            page.context.clear_cookies()  # a new person: the tenant's key
             page.goto(server.url + "/ui")
             page.fill("#key", key)
             page.click("#signin")

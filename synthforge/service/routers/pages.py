@@ -86,7 +86,8 @@ def home(request: Request, me=Depends(viewer), session: Session = DB):
             session.scalars(owned_query(Job, who).order_by(Job.created_at.desc())).all()]
     return templates.TemplateResponse(request, "home.html", {
         "csrf": csrf, "datasets": datasets, "jobs": jobs, "recipes": shipped(),
-        "families": ("auto", *TABULAR_FAMILIES), "error": request.query_params.get("error", "")})
+        "families": ("auto", *TABULAR_FAMILIES), "error": request.query_params.get("error", ""),
+        "admin": who.allows("admin")})
 
 
 @router.post("/jobs")
@@ -130,6 +131,65 @@ def cancel_job(job_id: str, csrf: str = Form(...), me=Depends(viewer), session: 
         raise HTTPException(403, "this key lacks the 'write' scope")
     cancel(job_id, who, session)
     return RedirectResponse(f"/ui/jobs/{job_id}", status_code=303)
+
+
+def _admin(me) -> tuple[Principal, str]:
+    who, csrf = me
+    if not who.allows("admin"):
+        raise HTTPException(403, "this key lacks the 'admin' scope")
+    return who, csrf
+
+
+def _admin_page(request: Request, session: Session, csrf: str, new_key: str | None = None):
+    from sqlalchemy import select
+
+    from synthforge.service.models import ApiKey, Tenant
+    from synthforge.service.schemas import KeyOut, TenantOut
+
+    tenants = [TenantOut.model_validate(t) for t in session.scalars(select(Tenant).order_by(Tenant.created_at))]
+    keys = [KeyOut.model_validate(k) for k in session.scalars(select(ApiKey).order_by(ApiKey.created_at))]
+    return templates.TemplateResponse(request, "admin.html", {"csrf": csrf, "tenants": tenants, "keys": keys,
+                                                              "new_key": new_key})
+
+
+@router.get("/admin", response_class=HTMLResponse)
+def admin_page(request: Request, me=Depends(viewer), session: Session = DB):
+    return _admin_page(request, session, _admin(me)[1])
+
+
+@router.post("/admin/tenants")
+def admin_new_tenant(request: Request, csrf: str = Form(...), name: str = Form(..., max_length=100),
+                     me=Depends(viewer), session: Session = DB):
+    from sqlalchemy import select
+
+    from synthforge.service.models import Tenant
+    from synthforge.service.schemas import TenantIn
+
+    _csrf_ok(csrf, _admin(me)[1])
+    try:
+        body = TenantIn(name=name)
+    except ValueError:
+        raise HTTPException(400, "tenant name: letters, digits, '_', '.', '-' only") from None
+    if session.scalar(select(Tenant.id).where(Tenant.name == body.name)) is None:
+        auth.create_tenant(session, body.name)
+    return RedirectResponse("/ui/admin", status_code=303)
+
+
+@router.post("/admin/keys", response_class=HTMLResponse)
+def admin_new_key(request: Request, csrf: str = Form(...), tenant_id: str = Form(..., max_length=40),
+                  name: str = Form("", max_length=100), scope: str = Form("write"), me=Depends(viewer),
+                  session: Session = DB):
+    """The new key on the page that made it, once (the response is not cached: Cache-Control no-store)."""
+    from synthforge.service.models import Tenant
+
+    _csrf_ok(csrf, _admin(me)[1])
+    if session.get(Tenant, tenant_id) is None:
+        raise HTTPException(404, f"no tenant {tenant_id!r}")
+    scopes = {"read": ["read"], "write": ["read", "write"], "admin": ["admin"]}.get(scope)
+    if scopes is None:
+        raise HTTPException(400, "scope: read, write or admin")
+    made = auth.create_key(session, tenant_id, scopes, name)
+    return _admin_page(request, session, me[1], new_key=made.secret)
 
 
 def mount(app) -> None:
