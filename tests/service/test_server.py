@@ -84,6 +84,20 @@ def test_another_tenant_gets_404_on_every_route(server, finished):
                 walked += 1
         assert walked >= 17
         assert c.get("/jobs").json() == [] and c.get("/datasets").json() == []
+    # the pages too: B signed in with a browser session gets 404 for A's job page, and the API by cookie as well
+    import re
+
+    import httpx
+
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        form = browser.get("/ui/signin")
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+        assert browser.post("/ui/signin", data={"key": other, "csrf": csrf}).status_code == 303
+        assert browser.get("/ui").status_code == 200
+        assert browser.get(f"/ui/jobs/{ids['job_id']}").status_code == 404
+        assert browser.get(f"/jobs/{ids['job_id']}/report.html").status_code == 404
+        assert browser.post(f"/ui/jobs/{ids['job_id']}/cancel", data={"csrf": "x"}).status_code == 403
+        assert browser.get("/ui/admin").status_code == 403
     with server.client(finished["key"]) as c:  # A's objects are still there, untouched
         assert c.get(f"/jobs/{ids['job_id']}").json()["state"] == "succeeded"
         assert c.get(f"/datasets/{ids['dataset_id']}").status_code == 200
