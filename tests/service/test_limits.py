@@ -80,3 +80,22 @@ def test_retention_deletes_old_ended_jobs_and_unused_datasets(tmp_path):
             assert s.query(JobEvent).count() == 0
         files = list((settings.data / "tenants" / tenant / "datasets").iterdir())
         assert len(files) == 1
+
+
+def test_deleting_a_tenant_reaches_rows_and_files(tmp_path):
+    settings = Settings(data=tmp_path / "d")
+    client, tenant, key = _tenant(settings)
+    admin = {"Authorization": f"Bearer {admin_key(settings, force=True)}"}
+    with client:
+        ds = client.post("/datasets", content=SEED).json()
+        job = client.post("/jobs", json={"dataset_id": ds["id"], "recipe": "credit_tabular"}).json()
+        assert client.delete(f"/admin/tenants/{tenant}", headers=admin).status_code == 409  # a job is queued
+        client.post(f"/jobs/{job['id']}/cancel")
+        folder = settings.data / "tenants" / tenant
+        (folder / "jobs" / job["id"]).mkdir(parents=True)
+        assert client.delete(f"/admin/tenants/{tenant}", headers=admin).status_code == 204
+        assert not folder.exists()
+        assert client.get("/jobs").status_code == 401  # its keys went with it
+        tenants = client.get("/admin/tenants", headers=admin).json()
+        assert tenant not in [t["id"] for t in tenants]
+        assert client.delete(f"/admin/tenants/{tenant}", headers=admin).status_code == 404
