@@ -23,7 +23,11 @@ def __getattr__(name):
         from synthforge import api
 
         return getattr(api, name)
+    if name == "Client":  # the service's client (the `service` extra: httpx)
+        from synthforge.service.client import Client
+
+        return Client
     raise AttributeError(f"module 'synthforge' has no attribute {name!r}")
 
 
-__all__ = ["run", "evaluate", "augment", "Recipe", "RunResult", "__version__"]
+__all__ = ["run", "evaluate", "augment", "Recipe", "RunResult", "Client", "__version__"]

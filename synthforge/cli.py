@@ -163,6 +163,70 @@ def init_cmd(seed: Path = typer.Argument(..., help="seed file"),
     print(out)
 
 
+# --- the service (synthforge/service, docs/service.md): imported only by these two commands -------------------
+
+@app.command("serve")
+def serve_cmd(host: Optional[str] = typer.Option(None, "--host", help="address to bind (default 127.0.0.1)"),
+              port: Optional[int] = typer.Option(None, "--port", help="port (default 8000)"),
+              data: Optional[Path] = typer.Option(None, "--data", help="storage folder (default ./synthforge-data)"),
+              database: Optional[str] = typer.Option(None, "--database",
+                                                     help="SQLAlchemy URL (default: SQLite in the data folder)"),
+              workers: Optional[int] = typer.Option(None, "--workers", help="job processes at a time (default 1)"),
+              executor: Optional[str] = typer.Option(None, "--executor",
+                                                     help="local (default), or ray / ray://HOST:PORT: an existing "
+                                                          "Ray cluster runs the jobs' shards"),
+              create_admin_key: bool = typer.Option(False, "--create-admin-key",
+                                                    help="print a new admin API key and exit")):
+    """Serve the HTTP API and web pages: tenants, datasets, jobs, results (docs/service.md)."""
+    from pydantic import ValidationError
+
+    try:
+        from synthforge.service.serve import serve
+        from synthforge.service.settings import Settings
+    except ImportError as e:
+        raise UserError(f"serve: the service needs its extra ({e.name} missing): pip install 'synthforge[service]'")
+    try:
+        settings = Settings.from_env(host=host, port=port, data=data, database=database, workers=workers,
+                                     executor=executor)
+    except ValidationError as e:
+        first = e.errors()[0]
+        raise UserError(f"serve: {'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    serve(settings, create_admin_key=create_admin_key)
+
+
+@app.command("submit")
+def submit_cmd(recipe: str = typer.Argument(..., help="example://NAME (a shipped recipe) or a recipe YAML to upload"),
+               server: str = typer.Option(..., "--server", help="the service's URL, e.g. http://127.0.0.1:8000"),
+               data: Optional[Path] = typer.Option(None, "--data", help="seed file (CSV/Parquet) to upload"),
+               dataset: Optional[str] = typer.Option(None, "--dataset", help="an uploaded dataset's id"),
+               rows: Optional[int] = typer.Option(None, "--rows", help="rows to generate"),
+               wait: bool = typer.Option(False, "--wait", help="wait for the job and print where it ended")):
+    """Submit a job to a synthforge service; the API key is read from SYNTHFORGE_API_KEY (never printed). A recipe
+    file of yours is sent without its paths; its seed file is uploaded unless --data or --dataset says otherwise."""
+    from synthforge.service.client import Client, ServiceError, seed_of
+
+    if data is not None and dataset is not None:
+        raise UserError("submit: give --data FILE or --dataset ID, not both")
+    if data is None and dataset is None:
+        data = seed_of(recipe)
+        if data is None:
+            raise UserError("submit: give --data FILE (uploaded first) or --dataset ID")
+    if data is not None and not data.is_file():
+        raise UserError(f"submit: no seed file {data}")
+    try:
+        client = Client(server)
+        dataset_id = dataset or client.upload(data)["id"]
+        job = client.submit(recipe, dataset_id, **({"output.rows": rows} if rows else {}))
+        print(job["id"])
+        if wait:
+            job = client.wait(job["id"], progress=True)
+            print(f"{job['id']} {job['state']}" + (f": {job['error']}" if job.get("error") else ""))
+            if job["state"] != "succeeded":
+                raise typer.Exit(1 if job["state"] == "failed_gates" else 2)
+    except ServiceError as e:
+        raise UserError(str(e)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     in_main = threading.current_thread() is threading.main_thread()  # signal handlers can only be set there
     previous = signal.signal(signal.SIGTERM, _terminate) if in_main else None

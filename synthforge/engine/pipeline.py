@@ -13,6 +13,7 @@ import shutil
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Callable
 
 import pandas as pd
 from rich.console import Console
@@ -101,8 +102,12 @@ def prepare(recipe: Recipe, base_dir: Path | None = None) -> tuple[Modality, See
 
 
 def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
-        base_dir: Path | None = None, console: Console | None = None) -> RunResult:
-    console = console or Console(stderr=True, quiet=True)
+        base_dir: Path | None = None, console: Console | None = None,
+        progress: Callable[[str], None] | None = None) -> RunResult:
+    # progress(stage) as each stage starts (load, fit, evaluate, report): the service's events; raising from it
+    # stops the run there (its cancel check)
+    console, progress = console or Console(stderr=True, quiet=True), progress or (lambda stage: None)
+    progress("load")
     timings = Timings()
     started = datetime.now(timezone.utc)
     with timings.stage("load"):
@@ -114,8 +119,10 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     for name, content in seed.files.items():
         write_json(ws.path(name), content)
 
+    progress("fit")
     generator, shards, stats = fit_and_generate(modality, recipe, seed, device, ws, timings, console)
 
+    progress("evaluate")
     with timings.stage("evaluate"):
         graded = modality.evaluate(recipe, seed, generator, ws.work, stats,
                                    metric_seed=derive_seed(recipe.random_seed, METRIC_SEED_STREAM))
@@ -129,6 +136,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
                 "versions": versions(), **graded.manifest}
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family, "threads": threads,
                        **graded.run})
+    progress("report")
     return finish_run(ws, recipe, report, manifest, started, timings, console,
                       f"{graded.rows_written} {modality.unit}")
 

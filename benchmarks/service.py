@@ -1,0 +1,208 @@
+"""Service load benchmark: clients polling, listing and streaming events while jobs run, against the same jobs run
+with no clients (one run, same machine, same server).
+
+    python benchmarks/service.py                       # 50 clients, at least 120 s, 2 jobs on 2 workers
+    python benchmarks/service.py --clients 20 --seconds 60 --out /tmp/service.json
+
+Steps: start `synthforge serve` on 127.0.0.1 (a fresh data folder, --workers 2), make a tenant and key, upload the
+credit seed (CSV). Baseline: 2 credit jobs, nobody else calling; each job's wall time (started → finished, from the
+API). Load: 2 more of the same jobs while N clients each loop (GET /jobs/{id}, GET /jobs, then sleep `--pause`);
+every fifth client instead follows GET /jobs/{id}/stream (resuming with Last-Event-ID when it ends) and polls once a
+second. The load lasts until both jobs have ended and at least `--seconds` have passed. Reported: requests, failed
+requests (any non-2xx, any transport error), p50/p99 latency per route, and the jobs' wall times with and without
+the clients. The per-key rate limit is raised for the run (all clients share one key).
+"""
+
+import argparse
+import asyncio
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+
+JOB = {"output.rows": 2000, "generator.family": "autoregressive", "generator.params": {"max_epochs": 5},
+       "quality.gates": {}}
+FINAL = ("succeeded", "failed_gates", "failed", "cancelled")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data: Path, workers: int) -> tuple[subprocess.Popen, str, str]:
+    port = free_port()
+    env = {**os.environ, "SYNTHFORGE_RATE_PER_MINUTE": "10000000", "SYNTHFORGE_RATE_BURST": "100000",
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "synthforge.cli", "serve", "--port", str(port), "--data",
+                             str(data), "--workers", str(workers)], stderr=subprocess.PIPE, env=env)
+    admin = None
+    for line in iter(proc.stderr.readline, b""):
+        found = re.search(r"(sf_\S+)", line.decode())
+        admin = found.group(1) if found else admin
+        if b"serving on" in line:
+            break
+    url = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            httpx.get(url + "/health")
+            break
+        except httpx.TransportError:
+            time.sleep(0.2)
+    return proc, url, admin
+
+
+def wall(job: dict) -> float:
+    from datetime import datetime
+
+    return (datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
+
+
+def run_jobs(c: httpx.Client, dataset: str, n: int) -> list[str]:
+    return [c.post("/jobs", json={"dataset_id": dataset, "recipe": "credit_tabular", "overrides": JOB}).json()["id"]
+            for _ in range(n)]
+
+
+def wait(c: httpx.Client, ids: list[str]) -> list[dict]:
+    while True:
+        jobs = [c.get(f"/jobs/{j}").json() for j in ids]
+        if all(j["state"] in FINAL for j in jobs):
+            return jobs
+        time.sleep(1)
+
+
+async def load(url: str, key: str, ids: list[str], clients: int, seconds: float, pause: float) -> dict:
+    latencies: dict[str, list[float]] = {"status": [], "list": [], "stream_first_byte": []}
+    failures: list[str] = []
+    done = asyncio.Event()
+    started = time.monotonic()
+
+    async def call(c: httpx.AsyncClient, route: str, path: str) -> dict | list | None:
+        t = time.perf_counter()
+        try:
+            r = await c.get(path)
+        except httpx.HTTPError as e:
+            failures.append(f"{route}: {type(e).__name__}")
+            return None
+        latencies[route].append(time.perf_counter() - t)
+        if r.status_code >= 300:
+            failures.append(f"{route}: HTTP {r.status_code}")
+            return None
+        return r.json()
+
+    async def poller(i: int) -> None:
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+            while not done.is_set():
+                await call(c, "status", f"/jobs/{ids[i % len(ids)]}")
+                await call(c, "list", "/jobs")
+                await asyncio.sleep(pause)
+
+    async def streamer(i: int) -> None:
+        job, last = ids[i % len(ids)], "0"
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+            while not done.is_set():
+                t = time.perf_counter()
+                try:
+                    async with c.stream("GET", f"/jobs/{job}/stream", headers={"Last-Event-ID": last}) as r:
+                        if r.status_code != 200:
+                            failures.append(f"stream: HTTP {r.status_code}")
+                        first = True
+                        async for line in r.aiter_lines():
+                            if first:
+                                latencies["stream_first_byte"].append(time.perf_counter() - t)
+                                first = False
+                            if line.startswith("id:"):
+                                last = line[3:].strip()
+                            if done.is_set():
+                                break
+                except httpx.HTTPError as e:
+                    failures.append(f"stream: {type(e).__name__}")
+                await call(c, "status", f"/jobs/{job}")
+                await asyncio.sleep(1.0)
+
+    async def watch() -> None:
+        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+            while True:
+                states = [(await c.get(f"/jobs/{j}")).json()["state"] for j in ids]
+                if all(s in FINAL for s in states) and time.monotonic() - started >= seconds:
+                    done.set()
+                    return
+                await asyncio.sleep(1)
+
+    tasks = [asyncio.create_task(streamer(i) if i % 5 == 4 else poller(i)) for i in range(clients)]
+    await watch()
+    await asyncio.wait(tasks, timeout=30)
+    return {"seconds": round(time.monotonic() - started, 1), "latencies": latencies, "failures": failures}
+
+
+def summary(values: list[float]) -> dict:
+    if not values:
+        return {"n": 0}
+    a = np.array(values) * 1000
+    return {"n": len(values), "p50_ms": round(float(np.percentile(a, 50)), 1),
+            "p99_ms": round(float(np.percentile(a, 99)), 1), "max_ms": round(float(a.max()), 1)}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clients", type=int, default=50)
+    ap.add_argument("--seconds", type=float, default=120)
+    ap.add_argument("--pause", type=float, default=1.0, help="a polling client's sleep between rounds")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--out", type=Path)
+    args = ap.parse_args()
+
+    import pandas as pd
+
+    from synthforge.data.examples import materialise
+
+    folder = Path(tempfile.mkdtemp(prefix="synthforge-bench-"))
+    seed = folder / "credit.csv"
+    pd.read_parquet(materialise("credit_data")).to_csv(seed, index=False)
+    proc, url, admin = start_server(folder / "data", args.workers)
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=60) as a:
+            tenant = a.post("/admin/tenants", json={"name": "bench"}).json()["id"]
+            key = a.post(f"/admin/tenants/{tenant}/keys", json={"scopes": ["read", "write"]}).json()["key"]
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+            dataset = c.post("/datasets", content=seed.read_bytes()).json()["id"]
+            print("baseline: 2 jobs, no clients", file=sys.stderr)
+            alone = wait(c, run_jobs(c, dataset, 2))
+            print(f"load: 2 jobs, {args.clients} clients", file=sys.stderr)
+            ids = run_jobs(c, dataset, 2)
+            measured = asyncio.run(load(url, key, ids, args.clients, args.seconds, args.pause))
+            loaded = wait(c, ids)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    result = {
+        "clients": args.clients, "load_seconds": measured["seconds"], "workers": args.workers,
+        "cores": os.cpu_count(), "job": JOB,
+        "requests": sum(len(v) for v in measured["latencies"].values()),
+        "failed_requests": len(measured["failures"]), "failures": sorted(set(measured["failures"]))[:10],
+        "routes": {k: summary(v) for k, v in measured["latencies"].items()},
+        "job_wall_alone_s": [round(wall(j), 1) for j in alone],
+        "job_wall_loaded_s": [round(wall(j), 1) for j in loaded],
+        "job_states": [j["state"] for j in alone + loaded],
+    }
+    result["wall_ratio"] = round(sum(result["job_wall_loaded_s"]) / sum(result["job_wall_alone_s"]), 3)
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,54 @@
+"""A finished job's files: the rows as one Parquet file, report.html, report.json, manifest.json."""
+
+from pathlib import Path
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import FileResponse, Response
+from sqlalchemy.orm import Session
+
+from synthforge.service.auth import Principal
+from synthforge.service.deps import DB, owned, scope
+from synthforge.service.models import Job
+
+router = APIRouter(prefix="/jobs", tags=["results"])
+
+# the report is ours and self-contained; its inline styles and scripts are allowed, nothing from elsewhere
+REPORT_CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'; "
+              "font-src data:; frame-ancestors 'self'")
+
+
+def _file(request: Request, session: Session, who: Principal, job_id: str, relative: str) -> Path:
+    job = owned(session, Job, job_id, who)
+    if job.state not in ("succeeded", "failed_gates"):
+        raise HTTPException(409, f"job {job_id!r} is {job.state}; results come when it has succeeded or failed_gates")
+    path = request.app.state.storage.job_dir(who.tenant_id, job.id) / relative
+    if not path.is_file():
+        raise HTTPException(404, f"job {job_id!r} has no {Path(relative).name}")
+    return path
+
+
+@router.get("/{job_id}/data.parquet", response_class=FileResponse)
+def data(job_id: str, request: Request, who: Principal = Depends(scope("read")), session: Session = DB):
+    path = _file(request, session, who, job_id, "data.parquet")
+    return FileResponse(path, media_type="application/vnd.apache.parquet", filename=f"{job_id}.parquet")
+
+
+@router.get("/{job_id}/report.html", response_class=FileResponse)
+def report_html(job_id: str, request: Request, who: Principal = Depends(scope("read")),
+                session: Session = DB):
+    path = _file(request, session, who, job_id, "out/report.html")
+    return FileResponse(path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": REPORT_CSP})
+
+
+@router.get("/{job_id}/report.json", response_class=FileResponse)
+def report_json(job_id: str, request: Request, who: Principal = Depends(scope("read")),
+                session: Session = DB):
+    return FileResponse(_file(request, session, who, job_id, "out/report.json"), media_type="application/json")
+
+
+@router.get("/{job_id}/manifest.json")
+def manifest(job_id: str, request: Request, who: Principal = Depends(scope("read")), session: Session = DB):
+    """The run's manifest, with the server's folders taken out of its paths (the seed reads `datasets/<key>`)."""
+    text = _file(request, session, who, job_id, "out/manifest.json").read_text(encoding="utf-8")
+    tenant = str(request.app.state.storage.tenant(who.tenant_id))
+    return Response(text.replace(tenant + "/", ""), media_type="application/json")
