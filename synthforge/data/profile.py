@@ -42,8 +42,21 @@ class ColumnProfile(BaseModel):
         """How a generated column is made, in words (the profile's notes and the report's Columns table)."""
         if self.generated is None:
             return None
-        return ("new unique ids in the seed's format" if self.generated == "id" else
-                f"fake {self.generated.replace('_', ' ')}s, never a seed's value")
+        return _GENERATED_AS.get(self.generated, f"fake {self.generated.replace('_', ' ')}s (Faker) in the seed's "
+                                                 "case, never a seed's value")
+
+
+_GENERATED_AS = {  # families/identifiers.py makes them so
+    "id": "new ids in the seed's format, numbered from a random offset (not after the seed's largest)",
+    "phone": "valid phone numbers of the seed's region in its layout and dtype, never a seed's value",
+    "card_number": "Luhn-valid card numbers of the seed's lengths and first digits, never a seed's value",
+    "iban": "IBANs of the seed's country and layout with valid check digits, never a seed's value",
+    "postcode": "codes in a seed shape (digit count, leading zeros, text), never a seed's value",
+    "national_id": "codes in a seed shape, never a seed's value",
+    "account_number": "codes in a seed shape (digit count, leading zeros), never a seed's value",
+    "birth_date": "dates drawn between the seed's month-rounded quantiles in its format, never a seed's value",
+    "email": "fake emails at example.* domains, unique, never a seed's value",
+}
 
 
 class Profile(BaseModel):
