@@ -55,3 +55,16 @@ def test_low_cardinality_columns_are_reported_but_not_gated():
     assert not age["high_cardinality"] and age["holdout_share"] > 0.9  # ages repeat in real unseen rows too
     metric = value_leak_metric(train, _table(600, rng), holdout, ["age", "plan"])
     assert metric.value == 0.0 and metric.computed_on["gated_columns"] == []
+
+
+def test_a_zero_inflated_column_counts_through_its_non_zero_values():
+    rng = np.random.default_rng(2)
+
+    def spend(n):
+        return pd.Series(np.where(rng.random(n) < 0.54, 0.0, np.round(rng.gamma(2, 50, n), 2)), name="spend")
+
+    train, holdout = spend(600), spend(150)
+    copied = column_leak(train, train.sample(frac=1, random_state=0), holdout)
+    assert copied["high_cardinality"] and copied["excess"] > 0.3  # every non-zero amount a seed amount (~46 %)
+    honest = column_leak(train, spend(600), holdout)
+    assert abs(honest["excess"]) < 0.08  # zeros are in both; fresh amounts rarely equal a seed's
