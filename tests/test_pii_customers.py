@@ -75,6 +75,9 @@ def test_customers_init_and_run_never_copy_personal_data(tmp_path):
     report = json.loads((out / "report.json").read_text())
     treated = {c["name"]: c["treatment"] for c in report["columns"]}
     assert treated["phone"].startswith("generated: valid phone numbers")
+    assert "why: phone (personal data): header 'phone' names phones" in treated["phone"]
+    assert "why: name (personal data): header 'holder'" in treated["holder"]
+    assert treated["spend"] and not treated["spend"].startswith("generated")  # modelled
     assert treated["card_number"].startswith("generated: Luhn-valid card numbers")
     assert treated["zip"].startswith("generated: codes in a seed shape")
     graded = {r["column"]: r for r in report["tabular"]["identifiers"]}

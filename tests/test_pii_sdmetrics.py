@@ -68,6 +68,7 @@ def test_customers_graded_as_sdmetrics_does_once_its_metadata_marks_the_same_per
            "birth_date": "date_of_birth"}
     theirs = _sdmetrics(real, synthetic, update=pii)
     assert set(ours["compared"]) == {"plan", "spend", "churned"}
+    assert any("'card_number' graded as card number" in n and "Luhn" in n for n in ours["notes"])
     assert abs(ours["column_shapes"]["value"] - theirs["Column Shapes"]) < 0.01
     if theirs.get("Column Pair Trends") is not None and not np.isnan(theirs["Column Pair Trends"]):
         assert ours["pair_trends"]["value"] is None or \

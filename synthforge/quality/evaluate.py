@@ -129,7 +129,8 @@ def evaluate_frames(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.
                           target=target if target in kinds else None, random_seed=random_seed, max_rows=max_rows)
     notes = ([f"columns not in the synthetic table, not compared: {', '.join(absent)}"] if absent else [])
     notes += [f"column {c.name!r} not compared: {c.dropped}" for c in profile.columns if c.dropped]
-    notes += [f"column {c!r} graded as {k.replace('_', ' ')} (format, uniqueness, leaks), not as a distribution"
-              for c, k in treated.items()]
+    why = {c.name: c.reason for c in profile.columns}
+    notes += [f"column {c!r} graded as {k.replace('_', ' ')} (format, uniqueness, leaks), not as a distribution "
+              f"(why: {why[c]})" for c, k in treated.items()]
     return tab.model_copy(update={"notes": tab.notes + notes,
                                   "identifiers": grade_identifiers(real, synthetic, treated)})

@@ -232,7 +232,7 @@ def column_reports(profile: Profile, generator) -> list[ColumnReport]:
         if c.dropped:
             treatment = f"left out: {c.dropped}"
         elif c.generated:
-            treatment = f"generated: {c.generated_as()}"
+            treatment = f"generated: {c.generated_as()} (why: {c.reason})"
         else:
             parts = [c.grid, codec.get(c.name)]
             treatment = "; ".join(p for p in parts if p) or f"modelled by {generator.family}"
