@@ -122,8 +122,10 @@ def classify(name: str, values: pd.Series) -> tuple[str, str] | None:
         return ("birth_date", f"{said} and the values are dates (a quasi-identifier)") if hint == "birth_date" \
             else None
     numeric = pd.api.types.is_numeric_dtype(nn)
-    if numeric and not np.all(np.mod(nn.to_numpy(dtype=float), 1) == 0):
-        return None  # fractions are measurements, not codes
+    if numeric:
+        floats = nn.to_numpy(dtype=float)
+        if not np.isfinite(floats).all() or np.abs(floats).max() >= 1e18 or np.any(np.mod(floats, 1) != 0):
+            return None  # fractions (and infinities) are measurements, not codes
     text = (nn.astype("int64").astype(str) if numeric else nn.astype(str).str.strip()).head(2000)
     digits = text.str.replace(r"\D", "", regex=True)
     n_digits = digits.str.len()

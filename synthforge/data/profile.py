@@ -203,7 +203,8 @@ def _id_by_header(name: str, nn: pd.Series) -> tuple[str, str] | None:
     if distinct <= _MAX_DISCRETE_LEVELS:
         return None
     if pd.api.types.is_numeric_dtype(nn):
-        if not np.all(np.mod(nn.to_numpy(dtype=float), 1) == 0):
+        floats = nn.to_numpy(dtype=float)
+        if not np.isfinite(floats).all() or np.any(np.mod(floats, 1) != 0):
             return None
     elif nn.astype(str).str.len().mean() > 40:
         return None
