@@ -84,5 +84,7 @@ def test_customers_init_and_run_never_copy_personal_data(tmp_path):
     assert set(graded) == {"customer_id", "holder", "email", "phone", "card_number", "birth_date", "zip"}
     assert all(r["leaked"] == 0.0 for r in graded.values()) and graded["card_number"]["well_formed"] == 1.0
     leak = report["tabular"]["value_leak_excess"]
-    assert {r["column"] for r in leak["detail"]["columns"]} == {"plan", "spend", "churned"}
+    rows = {r["column"]: r for r in leak["detail"]["columns"]}
+    assert set(rows) == {"plan", "spend", "churned"}  # the modelled columns, each beside the holdout's share
+    assert rows["spend"]["high_cardinality"] and not rows["plan"]["high_cardinality"]  # 54 % zeros, amounts gated
     assert not (out / "model" / "generated.json").read_text().count("digest")
