@@ -139,7 +139,8 @@ def test_generated_cards_phones_zips_dates_names_have_the_seed_format_and_are_ne
     assert out["iban"].map(iban_valid).all() and out["iban"].str.startswith("ES").all()
     assert out["zip"].str.fullmatch(r"\d{5}").all()
     dates = pd.to_datetime(out["dob"], format="%m/%d/%Y")
-    assert dates.min() >= pd.Timestamp("1939-12-01") and dates.max() <= pd.Timestamp("1991-06-30")  # the seed spans 1940-1991
+    # the seed spans 1940-1991
+    assert dates.min() >= pd.Timestamp("1939-12-01") and dates.max() <= pd.Timestamp("1991-06-30")
     assert out["holder"].str.fullmatch(r"([A-Z][\w'.-]* ?)+").all()  # capitalised like the seed
 
 

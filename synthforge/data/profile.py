@@ -217,7 +217,8 @@ def _leading_zero_codes(nn: pd.Series) -> bool:
     if pd.api.types.is_numeric_dtype(nn) or not (nn.dtype == object or pd.api.types.is_string_dtype(nn)):
         return False
     text = nn.astype(str).str.strip()
-    return bool(text.str.fullmatch(r"\d{2,}").all() and text.str.len().nunique() == 1 and text.str.startswith("0").any())
+    return bool(text.str.fullmatch(r"\d{2,}").all() and text.str.len().nunique() == 1
+                and text.str.startswith("0").any())
 
 
 def _detect(nn: pd.Series) -> tuple[str, str]:

@@ -72,8 +72,9 @@ def value_leak_metric(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.
     return Metric(name="value_leak_excess", value=value, lower=-1.0, upper=1.0, higher_is_better=False,
                   definition="largest, over high-cardinality modelled columns (>= "
                              f"{MIN_DISTINCT} distinct training values, >= {MIN_DISTINCT_RATIO:.0%} of the values "
-                             "other than the most common one distinct), of the share of synthetic values that are exact training values of that "
-                             "column minus the real holdout's own share; 0 when no column is high-cardinality",
+                             "other than the most common one distinct), of the share of synthetic values that are "
+                             "exact training values of that column minus the real holdout's own share; 0 when no "
+                             "column is high-cardinality",
                   computed_on={"columns": len(rows), "gated_columns": [r["column"] for r in gated],
                                "min_distinct": MIN_DISTINCT, "min_distinct_ratio": MIN_DISTINCT_RATIO},
                   detail={"columns": rows, "worst": worst})
