@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from synthforge.data.pii import header_kind, iban_valid, luhn_digit, phone_region, words
+from synthforge.data.pii import iban_valid, luhn_digit, phone_region, words
 from synthforge.data.profile import Profile
 
 _UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -394,4 +394,4 @@ def _fake(rule: ColumnRule, rows: np.ndarray, rng: np.random.Generator, locale: 
     return np.array(out, dtype=object)
 
 
-__all__ = ["ColumnRule", "GENERATED_FILE", "GeneratedColumns", "canonical", "header_kind", "shape"]
+__all__ = ["ColumnRule", "GENERATED_FILE", "GeneratedColumns", "canonical", "shape"]
