@@ -49,7 +49,7 @@ def test_customers_init_and_run_never_copy_personal_data(tmp_path):
     recipe = tmp_path / "customers.yaml"
     assert main(["init", str(csv), "--out", str(recipe)]) == 0
     text = recipe.read_text()
-    for line in ("#   phone: pii (phone (personal data): header 'phone' names phones",
+    for line in ("#   phone: pii (phone (personal data): header 'phone' means a phone number",
                  "#   card_number: pii (card number (personal data)", "#   holder: pii (name (personal data)",
                  "#   zip: pii (postcode (personal data)", "#   customer_id: id (header 'customer_id' names an id"):
         assert line in text, line
@@ -75,7 +75,7 @@ def test_customers_init_and_run_never_copy_personal_data(tmp_path):
     report = json.loads((out / "report.json").read_text())
     treated = {c["name"]: c["treatment"] for c in report["columns"]}
     assert treated["phone"].startswith("generated: valid phone numbers")
-    assert "why: phone (personal data): header 'phone' names phones" in treated["phone"]
+    assert "why: phone (personal data): header 'phone' means a phone number" in treated["phone"]
     assert "why: name (personal data): header 'holder'" in treated["holder"]
     assert treated["spend"] and not treated["spend"].startswith("generated")  # modelled
     assert treated["card_number"].startswith("generated: Luhn-valid card numbers")

@@ -71,6 +71,10 @@ _ORGANISATION = re.compile(r"\b(?:inc|corp|corporation|company|co|llc|ltd|plc|gm
                            r"aero|intl|international|regional|municipal|county|field|university|college|school|"
                            r"hospital|clinic|bank|group|services|cent(?:er|re)|station|base|club|association|"
                            r"institute|authority)\b", re.IGNORECASE)
+_LABELS = {"name": "a person's name", "first_name": "a first name", "last_name": "a last name",
+           "phone": "a phone number", "email": "an email", "address": "an address", "card_number": "a card number",
+           "iban": "an IBAN", "postcode": "a postcode", "birth_date": "a birth date", "national_id": "a national id",
+           "account_number": "an account number"}
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "ES", "IT", "NL", "BE", "CH", "AT", "PT", "IE", "SE", "CA", "AU", "IN",
                  "BR", "MX", "AR", "PL")
 
@@ -117,7 +121,7 @@ def classify(name: str, values: pd.Series) -> tuple[str, str] | None:
     if len(nn) == 0 or pd.api.types.is_bool_dtype(nn):
         return None
     hint = header_kind(name)
-    said = f"header {name!r} names {hint.replace('_', ' ')}s" if hint else ""
+    said = f"header {name!r} means {_LABELS[hint]}" if hint else ""
     if pd.api.types.is_datetime64_any_dtype(nn):
         return ("birth_date", f"{said} and the values are dates (a quasi-identifier)") if hint == "birth_date" \
             else None
