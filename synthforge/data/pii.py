@@ -242,18 +242,22 @@ def iban_valid(value: str) -> bool:
 
 
 def phone_region(text: pd.Series) -> tuple[str | None, float]:
-    """The region whose numbers most of these values are (by `phonenumbers.is_valid_number`), and that share."""
+    """The region whose numbers most of these values are, and that share: a value counts for a region when
+    `phonenumbers` parses it, read as dialled there, to a valid number of that region's country code (so +44
+    numbers count for GB whatever region they are read from, and 2015550123 for US; ties go to the earlier region)."""
     import phonenumbers
 
     sample = text.head(200).tolist()
     best, share = None, 0.0
     for region in PHONE_REGIONS:
+        code = phonenumbers.country_code_for_region(region)
         ok = 0
         for v in sample:
             try:
-                ok += phonenumbers.is_valid_number(phonenumbers.parse(v, region))
+                parsed = phonenumbers.parse(v, region)
             except phonenumbers.NumberParseException:
-                pass
+                continue
+            ok += parsed.country_code == code and phonenumbers.is_valid_number(parsed)
         if ok / len(sample) > share:
             best, share = region, ok / len(sample)
         if share >= 0.99:

@@ -111,7 +111,7 @@ def _pii_rule(name: str, kind: str, s: pd.Series) -> ColumnRule:
     numeric = pd.api.types.is_numeric_dtype(nn)
     text = (nn.astype("int64").astype(str) if numeric else nn.astype(str).str.strip()).head(5000)
     if kind in ("phone", "card_number") + _CODES:  # layouts of numbers and codes; a name's length is nobody's business
-        layouts = text.map(shape).value_counts()
+        layouts = text.map(_phone_layout if kind == "phone" else shape).value_counts()
         rule.shapes = list(layouts.index[:20]) if len(layouts) else []
     digits = text.str.replace(r"\D", "", regex=True)
     if kind in ("name", "first_name", "last_name", "email", "address"):
@@ -120,7 +120,9 @@ def _pii_rule(name: str, kind: str, s: pd.Series) -> ColumnRule:
             "upper" if (letters == letters.str.upper()).mean() >= 0.9 and kind != "email" else ""
         rule.locale = next((_LOCALES[w] for w in words(name) if w in _LOCALES), "en_US")
     elif kind == "phone":
-        rule.region, _ = phone_region(text)
+        region, share = phone_region(text)
+        # numbers that are often invalid (made up, or ambiguous between regions): random digits in the seed's layouts
+        rule.region = region if share >= 0.8 else ""
         rule.lengths = [int(x) for x in digits.str.len().value_counts().index[:1]]
     elif kind == "card_number":
         counts = digits.str.len().value_counts()
@@ -140,6 +142,22 @@ def _pii_rule(name: str, kind: str, s: pd.Series) -> ColumnRule:
         rule.quantiles = [int(q) for q in np.quantile(days, np.linspace(0, 1, 21))] if len(days) else [0, 36500]
         rule.date_format = "" if pd.api.types.is_datetime64_any_dtype(nn) else _date_format(text)
     return rule
+
+
+def _phone_layout(value: str) -> str:
+    """A phone number's layout: digits as 9, the rest kept (an extension's x, brackets), and a leading +country code
+    kept as written (+44 115 496 0777 -> +44 999 999 9999)."""
+    import phonenumbers
+
+    head = ""
+    if value.startswith("+"):
+        try:
+            head = f"+{phonenumbers.parse(value, None).country_code}"
+        except phonenumbers.NumberParseException:
+            head = ""
+    if head and value.startswith(head):
+        return head + re.sub(r"\d", "9", value[len(head):])
+    return re.sub(r"\d", "9", value)
 
 
 def _date_format(text: pd.Series) -> str:
@@ -281,7 +299,10 @@ def _generate(rule: ColumnRule, n: int, start: int, rng: np.random.Generator, lo
         return np.array([_iban(rule, rng) for _ in rows], dtype=object)
     if rule.kind == "birth_date":
         return _birth_dates(rule, len(rows), rng)
-    if rule.kind in _CODES or (rule.kind == "phone" and rule.shapes):  # phones of no known region: the seed's shape
+    if rule.kind == "phone" and rule.shapes:  # phones of no known region: the seed's layouts
+        return np.array([_phone_from_layout(rule.shapes[rng.integers(len(rule.shapes))], rng) for _ in rows],
+                        dtype=object)
+    if rule.kind in _CODES:
         return np.array([_from_shape(rule.shapes[rng.integers(len(rule.shapes))], rng) for _ in rows], dtype=object)
     return _fake(rule, rows, rng, rule.locale if rule.locale != "en_US" else locale)
 
@@ -301,16 +322,31 @@ def _from_shape(shape: str, rng: np.random.Generator) -> str:
     return "".join(pick[ch][rng.integers(len(pick[ch]))] if ch in pick else ch for ch in shape)
 
 
+def _phone_from_layout(layout: str, rng: np.random.Generator) -> str:
+    """Random digits in a seed phone layout, the country code and any letters kept (numbers of no known region)."""
+    head = re.match(r"^\+\d+", layout)
+    keep = head.group(0) if head else ""
+    return keep + "".join(str(rng.integers(10)) if ch == "9" else ch for ch in layout[len(keep):])
+
+
 def _digits(n: int, rng: np.random.Generator) -> str:
     return "".join(str(d) for d in rng.integers(0, 10, n))
 
 
+def _head(layout: str) -> str:
+    """A layout's leading +country code ("+39" of "+39 999 999"), kept as written."""
+    head = re.match(r"^\+\d+(?=\D)", layout)
+    return head.group(0) if head else ""
+
+
 def _into(layout: str, digits: str) -> str:
-    """digits written into a layout's 9s ("(999) 999-9999"), when the counts agree; else the digits as they are."""
-    if layout.count("9") != len(digits):
+    """digits written into a layout's 9s ("(999) 999-9999"), when the counts agree; else the digits as they are.
+    A leading +country code is kept as written (+39 999 ... keeps its 9)."""
+    keep = _head(layout)
+    if layout[len(keep):].count("9") != len(digits):
         return digits
     it = iter(digits)
-    return "".join(next(it) if ch == "9" else ch for ch in layout)
+    return keep + "".join(next(it) if ch == "9" else ch for ch in layout[len(keep):])
 
 
 def _phone(rule: ColumnRule, rng: np.random.Generator) -> str:
@@ -330,10 +366,18 @@ def _phone(rule: ColumnRule, rng: np.random.Generator) -> str:
             break
     number = number or str(example.national_number)
     layout = rule.shapes[rng.integers(len(rule.shapes))] if rule.shapes else ""
-    for digits in (number, cc + number, "0" + number):  # the seed may write the country code or a trunk 0
-        if layout.count("9") == len(digits):
+    if layout.startswith("+") and not re.match(rf"^\+{cc}\D", layout):
+        layout = "+"  # another country's layout: the region's own international form below
+    # the seed may write the country code (after a +) or a trunk 0
+    for digits in ((number, cc + number) if layout.startswith("+") else (number, "0" + number)):
+        if layout[len(_head(layout)):].count("9") == len(digits):
             return _into(layout, digits)
-    return number
+    if rule.dtype.startswith(("int", "Int", "float")):
+        return number
+    # no seed layout has this many digits: the region's own way of writing it, international if the seed's is
+    style = phonenumbers.PhoneNumberFormat.INTERNATIONAL if layout.startswith("+") else \
+        phonenumbers.PhoneNumberFormat.NATIONAL
+    return phonenumbers.format_number(phonenumbers.parse(number, rule.region), style)
 
 
 def _card(rule: ColumnRule, rng: np.random.Generator) -> str:
