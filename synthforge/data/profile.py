@@ -11,7 +11,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from synthforge.data import grid
-from synthforge.data.pii import PII_TYPES, detect_pii
+from synthforge.data.pii import PII_TYPES, classify, header_is_id
 from synthforge.errors import UserError
 
 Kind = Literal["numerical", "categorical", "datetime", "boolean", "id", "pii", "text"]
@@ -42,8 +42,21 @@ class ColumnProfile(BaseModel):
         """How a generated column is made, in words (the profile's notes and the report's Columns table)."""
         if self.generated is None:
             return None
-        return ("new unique ids in the seed's format" if self.generated == "id" else
-                f"fake {self.generated.replace('_', ' ')}s, never a seed's value")
+        return _GENERATED_AS.get(self.generated, f"fake {self.generated.replace('_', ' ')}s (Faker) in the seed's "
+                                                 "case, never a seed's value")
+
+
+_GENERATED_AS = {  # families/identifiers.py makes them so
+    "id": "new ids in the seed's format, numbered from a random offset (not after the seed's largest)",
+    "phone": "valid phone numbers of the seed's region in its layout and dtype, never a seed's value",
+    "card_number": "Luhn-valid card numbers of the seed's lengths and first digits, never a seed's value",
+    "iban": "IBANs of the seed's country and layout with valid check digits, never a seed's value",
+    "postcode": "codes in a seed shape (digit count, leading zeros, text), never a seed's value",
+    "national_id": "codes in a seed shape, never a seed's value",
+    "account_number": "codes in a seed shape (digit count, leading zeros), never a seed's value",
+    "birth_date": "dates drawn between the seed's month-rounded quantiles in its format, never a seed's value",
+    "email": "fake emails at example.* domains, unique, never a seed's value",
+}
 
 
 class Profile(BaseModel):
@@ -139,12 +152,15 @@ def _profile_column(name: str, s: pd.Series, override: str | None) -> ColumnProf
     if len(nn) == 0:
         return ColumnProfile(**base, kind=override or "categorical", reason="no values",
                              dropped="every value is missing")
-    textual = nn.dtype == object or pd.api.types.is_string_dtype(nn)
-    pii = detect_pii(name, nn) if textual and override in (None, "pii") else None
+    found = classify(name, nn) if override in (None, "pii") else None  # header and values, any dtype (pii.py)
+    pii = found[0] if found else None
+    by_header = _id_by_header(name, nn) if override is None and pii is None else None
     if override:
         kind, reason, warning = override, "seed.columns override", _override_check(name, nn, override)
     elif pii is not None:
-        kind, reason, warning = "pii", f"{pii.replace('_', ' ')}s (personal data)", _mixed_warning(name, nn)
+        kind, reason, warning = "pii", f"{pii.replace('_', ' ')} (personal data): {found[1]}", None
+    elif by_header is not None:
+        (kind, reason), warning = by_header, _mixed_warning(name, nn)
     else:
         (kind, reason), warning = _detect(nn), _mixed_warning(name, nn)
     dropped, generated = None, None
@@ -178,11 +194,43 @@ def _profile_column(name: str, s: pd.Series, override: str | None) -> ColumnProf
                          **extra)
 
 
+def _id_by_header(name: str, nn: pd.Series) -> tuple[str, str] | None:
+    """An id named by its header, as SDV reads `*_id` (subject_id, customerId, ID): whole numbers or short codes,
+    more distinct values than a handful of levels. Ids that repeat across rows (a subject's visits) stay ids."""
+    if not header_is_id(name) or pd.api.types.is_bool_dtype(nn) or pd.api.types.is_datetime64_any_dtype(nn):
+        return None
+    distinct = int(nn.nunique())
+    if distinct <= _MAX_DISCRETE_LEVELS:
+        return None
+    if pd.api.types.is_numeric_dtype(nn):
+        floats = nn.to_numpy(dtype=float)
+        if not np.isfinite(floats).all() or np.any(np.mod(floats, 1) != 0):
+            return None
+    elif nn.astype(str).str.len().mean() > 40:
+        return None
+    repeats = f", each repeated {len(nn) / distinct:.1f} times on average" if distinct < len(nn) else ""
+    return "id", f"header {name!r} names an id (as SDV reads `*_id`); {distinct} distinct values{repeats}"
+
+
+def _leading_zero_codes(nn: pd.Series) -> bool:
+    """Digit strings of one length, some starting with 0 (zip codes, account numbers): codes, not numbers."""
+    if pd.api.types.is_numeric_dtype(nn) or not (nn.dtype == object or pd.api.types.is_string_dtype(nn)):
+        return False
+    text = nn.astype(str).str.strip()
+    return bool(text.str.fullmatch(r"\d{2,}").all() and text.str.len().nunique() == 1
+                and text.str.startswith("0").any())
+
+
 def _detect(nn: pd.Series) -> tuple[str, str]:
     n, distinct = len(nn), nn.nunique()
     ratio = distinct / n
     if pd.api.types.is_bool_dtype(nn) or (nn.dtype == object and nn.map(_is_bool).all()):
         return "boolean", "boolean values"
+    if _leading_zero_codes(nn):
+        width = len(str(nn.iloc[0]).strip())
+        if n >= 20 and ratio > 0.5:
+            return "id", f"{width}-digit codes with leading zeros, {ratio:.0%} distinct: kept as text, id-like"
+        return "categorical", f"{width}-digit codes with leading zeros ({distinct} distinct): kept as text"
     if pd.api.types.is_datetime64_any_dtype(nn):
         return "datetime", "datetime dtype"
     if pd.api.types.is_timedelta64_dtype(nn):

@@ -102,7 +102,8 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
         if fmt == "csv":
             frame = pd.read_csv(path, encoding="utf-8")
             sep = _other_separator(frame)
-            return pd.read_csv(path, encoding="utf-8", sep=sep) if sep else frame
+            frame = pd.read_csv(path, encoding="utf-8", sep=sep) if sep else frame
+            return _codes_as_text(path, frame, sep or ",")
         if fmt == "parquet":
             return pd.read_parquet(path)
         return pd.read_json(path, lines=True, encoding="utf-8")
@@ -117,6 +118,27 @@ def _read(path: Path, fmt: str) -> pd.DataFrame:
     except (ValueError, pd.errors.ParserError, OSError) as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise UserError(f"seed.source: {path} is not readable as {fmt} ({first[:160]})") from None
+
+
+def _codes_as_text(path: Path, frame: pd.DataFrame, sep: str) -> pd.DataFrame:
+    """Columns pandas read as numbers that are codes in the file: digit strings of one length, some starting with 0
+    (zip codes, account numbers: 01234 read as 1234 loses its zero), or any digits under a postcode header
+    (zip, plz, cp ...). They are read again as text, as written."""
+    from synthforge.data.pii import header_kind  # same layer: what a header names
+
+    numeric = [c for c in frame.columns if pd.api.types.is_numeric_dtype(frame[c])
+               and not pd.api.types.is_bool_dtype(frame[c])]
+    if not numeric:
+        return frame
+    raw = pd.read_csv(path, encoding="utf-8", sep=sep, dtype=str, usecols=numeric)
+    for c in numeric:
+        text = raw[c].dropna().str.strip()
+        if not len(text) or not text.str.fullmatch(r"\d+").all():
+            continue
+        zeros = text.str.len().nunique() == 1 and text.str.len().iloc[0] >= 2 and text.str.startswith("0").any()
+        if zeros or (header_kind(str(c)) == "postcode" and text.str.len().min() >= 3):
+            frame[c] = raw[c].str.strip()
+    return frame
 
 
 def _other_separator(frame: pd.DataFrame) -> str | None:

@@ -12,6 +12,7 @@ from .identifiers import grade_identifiers
 from .privacy import copy_metrics, privacy_metrics
 from .report_model import COLUMN_KINDS, ColumnKind, TabularQuality
 from .utility import uplift_on_target, utility_metric
+from .value_leak import value_leak_metric
 
 __all__ = ["ColumnKind", "evaluate_frames", "evaluate_tables", "infer_kinds"]
 
@@ -95,6 +96,7 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
     dcr, nndr, privacy_notes = privacy_metrics(real, synthetic, holdout, kinds, max_rows=max_rows, seed=random_seed)
     notes += privacy_notes
 
+    leak = value_leak_metric(real, synthetic, holdout, cols) if holdout is not None else None
     utility, gains = None, {}
     if target is not None:
         if target in kinds:
@@ -109,7 +111,7 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
     return TabularQuality(column_shapes=shapes, pair_trends=trends, overall=overall,
                           detection_auc=detection, exact_copy_share=copies, exact_copy_excess=excess,
                           dcr_share=dcr,
-                          nndr=nndr, utility=utility, notes=notes, compared=cols, **gains)
+                          nndr=nndr, utility=utility, notes=notes, compared=cols, value_leak_excess=leak, **gains)
 
 
 def evaluate_frames(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.DataFrame | None = None,
@@ -127,7 +129,8 @@ def evaluate_frames(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.
                           target=target if target in kinds else None, random_seed=random_seed, max_rows=max_rows)
     notes = ([f"columns not in the synthetic table, not compared: {', '.join(absent)}"] if absent else [])
     notes += [f"column {c.name!r} not compared: {c.dropped}" for c in profile.columns if c.dropped]
-    notes += [f"column {c!r} graded as {k.replace('_', ' ')} (format, uniqueness, leaks), not as a distribution"
-              for c, k in treated.items()]
+    why = {c.name: c.reason for c in profile.columns}
+    notes += [f"column {c!r} graded as {k.replace('_', ' ')} (format, uniqueness, leaks), not as a distribution "
+              f"(why: {why[c]})" for c, k in treated.items()]
     return tab.model_copy(update={"notes": tab.notes + notes,
                                   "identifiers": grade_identifiers(real, synthetic, treated)})

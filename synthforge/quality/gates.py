@@ -14,6 +14,7 @@ GATE_METRICS: dict[str, tuple[str, str]] = {
     "max_exact_copies_excess": ("exact_copy_excess", "max"),  # over the real holdout's own copy share
     "max_dcr_share": ("dcr_share", "max"),
     "min_nndr": ("nndr", "min"),
+    "max_value_leak_excess": ("value_leak_excess", "max"),  # value_leak.py: per column, over the holdout's share
     "min_utility": ("utility", "min"),
     # text family (text_metrics.py)
     "min_text_utility": ("text_utility", "min"),

@@ -489,6 +489,7 @@ def build_view(report: Report) -> dict:
         view["privacy"] = {"copies": tab.exact_copy_share, "excess": tab.exact_copy_excess, "dcr": tab.dcr_share,
                            "nndr": tab.nndr,
                            "plot": dcr_plot(tab.dcr_share.detail.get("histogram", {}))}
+        view["value_leak"] = tab.value_leak_excess  # value_leak.py: one row per modelled column
         view["utility"] = tab.utility
         view["gain"] = tab.augmentation_gain
         view["utility_plot"] = utility_plot(tab.utility) if tab.utility else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pandas as pd
 
 from synthforge.data.pii import PII_TYPES, looks_like
-from synthforge.families.identifiers import shape
+from synthforge.families.identifiers import canonical, shape
 
 
 def _canon(s: pd.Series) -> pd.Series:
@@ -18,6 +18,9 @@ def _canon(s: pd.Series) -> pd.Series:
 def grade_identifier(name: str, kind: str, real: pd.Series, synthetic: pd.Series) -> dict:
     """One row of the report's identifier table. kind: "id" or a PII type."""
     r, s = _canon(real), _canon(synthetic)
+    # a leak is the same value in another layout too: (555) 010-2030 is 5550102030, "Anna" is "anna"
+    seen = set(r.map(lambda v: canonical(kind, v)))
+    copied = s.map(lambda v: canonical(kind, v)).isin(seen)
     if kind in PII_TYPES:
         well_formed = float(looks_like(kind, s).mean()) if len(s) else None
         form = f"looks like a {kind.replace('_', ' ')}"
@@ -27,8 +30,8 @@ def grade_identifier(name: str, kind: str, real: pd.Series, synthetic: pd.Series
         form = "has a shape the seed's ids have (digits, letters, separators)"
     return {"column": name, "treated_as": kind, "format": form, "well_formed": well_formed,
             "unique": float(s.nunique() / len(s)) if len(s) else None,
-            "leaked": float(s.isin(set(r)).mean()) if len(s) else None,
-            "leaked_values": int(s[s.isin(set(r))].nunique()),
+            "leaked": float(copied.mean()) if len(s) else None,
+            "leaked_values": int(s[copied].nunique()),
             "null_share": {"real": float(real.isna().mean()), "synthetic": float(synthetic.isna().mean())}}
 
 

@@ -44,13 +44,14 @@ class TabularQuality(BaseModel):
     notes: list[str] = Field(default_factory=list)
     compared: list[str] = Field(default_factory=list)  # the columns the metrics above compared
     identifiers: list[dict] = Field(default_factory=list)  # ids and PII: format, uniqueness, leaks (identifiers.py)
+    value_leak_excess: Metric | None = None  # per modelled column: synthetic vs holdout share of seed values
 
     def metrics(self) -> dict[str, Metric]:
         """Flat metric name -> Metric (what gates look up)."""
         out = {}
         for field in ("column_shapes", "pair_trends", "overall", "detection_auc",
                       "exact_copy_share", "exact_copy_excess", "dcr_share", "nndr", "utility",
-                      "augmentation_gain", "augmentation_gain_lower"):
+                      "augmentation_gain", "augmentation_gain_lower", "value_leak_excess"):
             metric = getattr(self, field)
             if metric is not None:
                 out[field] = metric

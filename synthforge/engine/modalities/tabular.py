@@ -154,7 +154,8 @@ class Tabular:
         profile, _ = seed.state
         s = ex.suite_json(suite(recipe, profile, seed.train))
         write_json(work / "expectations" / "suite.json", s)
-        return TabularAcceptor(s, model.generated)
+        # the seed's values as keyed digests under a fresh in-memory key (never saved; a resumed run rebuilds them)
+        return TabularAcceptor(s, model.generated.guard(seed.state[1]))
 
     def meta(self, model: TabularModel) -> dict:
         return {}
@@ -231,7 +232,7 @@ def column_reports(profile: Profile, generator) -> list[ColumnReport]:
         if c.dropped:
             treatment = f"left out: {c.dropped}"
         elif c.generated:
-            treatment = f"generated: {c.generated_as()}"
+            treatment = f"generated: {c.generated_as()} (why: {c.reason})"
         else:
             parts = [c.grid, codec.get(c.name)]
             treatment = "; ".join(p for p in parts if p) or f"modelled by {generator.family}"
