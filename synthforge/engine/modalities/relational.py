@@ -307,8 +307,10 @@ class Relational:
             suites[s.name] = ex.suite_json(ex.build_suite(f"{recipe.name}_{s.name}_suite", kinds, frame,
                                                           auto=recipe.quality.auto_expectations))
             write_json(work / "expectations" / f"{s.name}.suite.json", suites[s.name])
-        return RelationalAcceptor(suites, specs, seed.state["columns"],
-                                  {n: f.generated for n, f in model.generator.fitted_.items()}, model.sides())
+        # a model loaded from disk (resume) holds no digests of the seed's values (identifiers.py keeps them in
+        # memory only): guard every table's generated columns again from the seed this run has read
+        generated = {n: f.generated.guard(seed.train[n]) for n, f in model.generator.fitted_.items()}
+        return RelationalAcceptor(suites, specs, seed.state["columns"], generated, model.sides())
 
     def meta(self, model: RelationalModel) -> dict:
         return {}
