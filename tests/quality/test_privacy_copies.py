@@ -143,3 +143,29 @@ def test_anonymeter_risks_on_copies_and_fresh_rows(credit):
     gate = {"max_inference_risk": yaml.safe_load((RECIPES / "credit_tabular.yaml").read_text())
             ["quality"]["gates"]["max_inference_risk"]}
     assert not check_gates(copies, gate)[0].passed and check_gates(honest, gate)[0].passed
+
+
+def test_report_page_shows_the_copy_checks_and_attack_beside_the_holdout():
+    from synthforge.quality.evaluate import evaluate_tables
+    from synthforge.quality.html import render_html
+    from synthforge.quality.report_model import Report
+
+    rng = np.random.default_rng(3)
+
+    def draw(n):
+        x = rng.normal(size=n)
+        return pd.DataFrame({"x": x, "y": x + rng.normal(size=n), "g": rng.choice(list("abc"), n)})
+
+    train, hold = draw(400), draw(200)
+    kinds = {"x": "numerical", "y": "numerical", "g": "categorical"}
+    tab = evaluate_tables(train, train.copy(), kinds=kinds, holdout=hold, random_seed=0, membership_attacks=False)
+    assert tab.mia_auc is None and tab.near_copy_excess.value > 0.9
+    mia, _ = membership_metric(train, train.copy(), hold, kinds, seed=0)
+    tab = tab.model_copy(update={"mia_auc": mia})
+    assert tab.metrics()["mia_auc"].value > 0.95
+    html = render_html(Report(title="r", created="now", status="no_gates", gates=[], tabular=tab))
+    near = tab.near_copy_excess
+    assert f"{near.detail['synthetic_share']:.2%} (excess {near.value:+.2%})" in html
+    assert f"{near.detail['holdout_share']:.2%}" in html and "Membership inference AUC" in html
+    low, high = mia.detail["chance_ci95"]
+    assert f"0.5 [{low:.3f}, {high:.3f}]" in html
