@@ -31,7 +31,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.neighbors import NearestNeighbors
 
 from .detection import one_thread, seeded_cap
-from .privacy import PRIVACY_MAX_ROWS, _canonical, _Encoder, _snap
+from .privacy import FULL_TRAIN_MAX_ROWS, PRIVACY_MAX_ROWS, _canonical, _Encoder, _snap
 from .report_model import Metric
 
 MAX_TARGETS = 2_000  # non-members (and as many members) scored by the attacks
@@ -72,7 +72,7 @@ def membership_metric(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.
     if len(mem) < 2 or len(non) < 4 or len(syn) < 2 or not kinds:
         return Metric(name="mia_auc", value=None, lower=0.0, upper=1.0, higher_is_better=False,
                       definition=definition, computed_on=on), ["membership inference: too few rows"]
-    enc = _Encoder(train, kinds)
+    enc = _Encoder(seeded_cap(train, FULL_TRAIN_MAX_ROWS, seed + 4), kinds)
     xm, xn, xs = enc.transform(mem), enc.transform(non), enc.transform(syn)
     labels = np.r_[np.ones(len(xm)), np.zeros(len(xn))]
     xq = np.vstack([xm, xn])
@@ -180,5 +180,9 @@ def attack_metrics(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.Dat
                    kinds: dict[str, str], *, target: str | None, seed: int) -> tuple[dict[str, Metric], list[str]]:
     """The report's attack figures: mia_auc, and anonymeter's three risks where it is installed."""
     mia, notes = membership_metric(train, synthetic, holdout, kinds, seed=seed)
-    risks, more = anonymeter_metrics(train, synthetic, holdout, kinds, target=target, seed=seed)
+    try:
+        risks, more = anonymeter_metrics(train, synthetic, holdout, kinds, target=target, seed=seed)
+    except Exception as err:  # noqa: BLE001 - a third-party attack that fails must not sink the report; a gate on
+        # its risk then fails (value missing), and the note says why
+        risks, more = {}, [f"anonymeter risks not computed: {type(err).__name__}: {err}"]
     return {"mia_auc": mia, **risks}, notes + more
