@@ -193,7 +193,7 @@ def _at_or_under(d: np.ndarray, threshold: float) -> float:
 
 def _holdout_threshold(d_real: np.ndarray, q: float) -> float:
     """q-th quantile of the holdout's positive distances to training (0 if every holdout row equals a training row):
-    positive, so that nudged copies (distance 1e-5) still count on a table where 11 % of unseen rows equal a
+    positive, so that nudged copies (distance 1e-5) still count on a table where a fifth of unseen rows equal a
     training row and the plain 5th percentile is 0."""
     positive = d_real[d_real > 0]
     return float(np.quantile(positive, q)) if len(positive) else 0.0
