@@ -9,6 +9,7 @@ from synthforge.data.profile import Profile
 from .detection import detection_metric
 from .fidelity import fidelity_metrics
 from .identifiers import grade_identifiers
+from .membership import attack_metrics
 from .privacy import copy_metrics, privacy_metrics
 from .report_model import COLUMN_KINDS, ColumnKind, TabularQuality
 from .utility import uplift_on_target, utility_metric
@@ -59,12 +60,14 @@ def _fidelity_sample(df: pd.DataFrame, seed: int) -> pd.DataFrame:
 def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
                     kinds: dict[str, ColumnKind] | None = None,
                     holdout: pd.DataFrame | None = None, target: str | None = None,
-                    random_seed: int = 0, max_rows: int = 50_000) -> TabularQuality:
+                    random_seed: int = 0, max_rows: int = 50_000,
+                    membership_attacks: bool = True) -> TabularQuality:
     """All tabular metrics for one real/synthetic pair.
 
     real: the rows the generator trained on. holdout: real rows it never saw (needed for the
     DCR share, used as the utility test set). max_rows caps (seeded) the rows used by
-    detection, utility and privacy distances; fidelity uses every row.
+    detection, utility and privacy distances; fidelity uses every row. membership_attacks: run the
+    membership-inference and anonymeter attacks (membership.py; needs a holdout; a few seconds).
     """
     kinds = dict(infer_kinds(real) if kinds is None else kinds)
     _check_inputs(real, synthetic, holdout, kinds)
@@ -93,8 +96,13 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
         notes.append(f"easy to tell apart: a classifier separates synthetic from real rows with AUC "
                      f"{detection.value:.3f} (>= {EASY_TO_TELL})")
     copies, excess = copy_metrics(real, synthetic, holdout, kinds)
-    dcr, nndr, privacy_notes = privacy_metrics(real, synthetic, holdout, kinds, max_rows=max_rows, seed=random_seed)
+    dcr, nndr, close, near, privacy_notes = privacy_metrics(real, synthetic, holdout, kinds, max_rows=max_rows,
+                                                            seed=random_seed)
     notes += privacy_notes
+    attacks = {}
+    if holdout is not None and membership_attacks:
+        attacks, attack_notes = attack_metrics(real, synthetic, holdout, kinds, target=target, seed=random_seed)
+        notes += attack_notes
 
     leak = value_leak_metric(real, synthetic, holdout, cols) if holdout is not None else None
     utility, gains = None, {}
@@ -110,8 +118,9 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
         notes.append("utility and augmentation gain: no target column, so no downstream task to measure them on")
     return TabularQuality(column_shapes=shapes, pair_trends=trends, overall=overall,
                           detection_auc=detection, exact_copy_share=copies, exact_copy_excess=excess,
-                          dcr_share=dcr,
-                          nndr=nndr, utility=utility, notes=notes, compared=cols, value_leak_excess=leak, **gains)
+                          dcr_share=dcr, close_share_excess=close, near_copy_excess=near,
+                          nndr=nndr, **attacks, utility=utility, notes=notes, compared=cols, value_leak_excess=leak,
+                          **gains)
 
 
 def evaluate_frames(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.DataFrame | None = None,

@@ -15,6 +15,11 @@ GATE_METRICS: dict[str, tuple[str, str]] = {
     "max_dcr_share": ("dcr_share", "max"),
     "min_nndr": ("nndr", "min"),
     "max_value_leak_excess": ("value_leak_excess", "max"),  # value_leak.py: per column, over the holdout's share
+    # full-train copy checks and attacks (privacy.py, membership.py); the excesses are over the holdout's own rate
+    "max_close_share_excess": ("close_share_excess", "max"),
+    "max_near_copy_excess": ("near_copy_excess", "max"),
+    "max_mia_auc": ("mia_auc", "max"),
+    "max_inference_risk": ("inference_risk", "max"),
     "min_utility": ("utility", "min"),
     # text family (text_metrics.py)
     "min_text_utility": ("text_utility", "min"),

@@ -34,6 +34,8 @@ HEADLINE = [  # (metric key, label, format)
     ("exact_copy_share", "Exact copies", "{:.2%}"),
     ("dcr_share", "DCR share", "{:.3f}"),
     ("nndr", "NNDR (median)", "{:.3f}"),
+    ("near_copy_excess", "Near copies, excess", "{:+.2%}"),
+    ("mia_auc", "Membership-inference AUC", "{:.3f}"),
     ("utility", "Utility TSTR/TRTR", "{:.3f}"),
     ("augmentation_gain", "Augmentation gain", "{:+.3f}"),
 ]
@@ -487,7 +489,9 @@ def build_view(report: Report) -> dict:
         view["detection"] = tab.detection_auc
         view["detection_folds"] = ", ".join(_fmt(a) for a in tab.detection_auc.detail.get("fold_auc", []))
         view["privacy"] = {"copies": tab.exact_copy_share, "excess": tab.exact_copy_excess, "dcr": tab.dcr_share,
-                           "nndr": tab.nndr,
+                           "nndr": tab.nndr, "close": tab.close_share_excess, "near": tab.near_copy_excess,
+                           "mia": tab.mia_auc, "risks": [m for m in (tab.singling_out_risk, tab.linkability_risk,
+                                                                     tab.inference_risk) if m is not None],
                            "plot": dcr_plot(tab.dcr_share.detail.get("histogram", {}))}
         view["value_leak"] = tab.value_leak_excess  # value_leak.py: one row per modelled column
         view["utility"] = tab.utility

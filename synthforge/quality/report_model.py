@@ -38,6 +38,12 @@ class TabularQuality(BaseModel):
     dcr_share: Metric
     exact_copy_excess: Metric | None = None
     nndr: Metric
+    close_share_excess: Metric | None = None  # privacy.py: full-train distances against the holdout's own
+    near_copy_excess: Metric | None = None
+    mia_auc: Metric | None = None  # membership.py: the stronger of two membership-inference attacks
+    singling_out_risk: Metric | None = None  # anonymeter, the holdout as control
+    linkability_risk: Metric | None = None
+    inference_risk: Metric | None = None
     utility: Metric | None = None
     augmentation_gain: Metric | None = None  # uplift.py: mean over draws, 95 % interval in detail
     augmentation_gain_lower: Metric | None = None
@@ -50,8 +56,9 @@ class TabularQuality(BaseModel):
         """Flat metric name -> Metric (what gates look up)."""
         out = {}
         for field in ("column_shapes", "pair_trends", "overall", "detection_auc",
-                      "exact_copy_share", "exact_copy_excess", "dcr_share", "nndr", "utility",
-                      "augmentation_gain", "augmentation_gain_lower", "value_leak_excess"):
+                      "exact_copy_share", "exact_copy_excess", "dcr_share", "nndr", "close_share_excess",
+                      "near_copy_excess", "mia_auc", "singling_out_risk", "linkability_risk", "inference_risk",
+                      "utility", "augmentation_gain", "augmentation_gain_lower", "value_leak_excess"):
             metric = getattr(self, field)
             if metric is not None:
                 out[field] = metric
@@ -270,7 +277,8 @@ class Report(BaseModel):
 
 # what a metric is read against: real held-out data's own score, or chance
 _BASELINES = {"detection_auc": 0.5, "dcr_share": 0.5, "utility": 1.0, "text_utility": 1.0, "exact_copy_excess": 0.0,
-              "augmentation_gain": 0.0, "embedding_auc": 0.5}
+              "augmentation_gain": 0.0, "embedding_auc": 0.5, "close_share_excess": 0.0, "near_copy_excess": 0.0,
+              "mia_auc": 0.5, "singling_out_risk": 0.0, "linkability_risk": 0.0, "inference_risk": 0.0}
 
 
 def _baseline(m: Metric):

@@ -18,6 +18,8 @@ GATE_KEYS = (
     "min_quality", "min_column_shapes", "min_pair_trends", "max_detection_auc",
     "max_dcr_share", "max_exact_copies", "max_exact_copies_excess", "min_nndr", "min_utility",
     "max_value_leak_excess",
+    # full-train copy checks and attacks (synthforge/quality/privacy.py, membership.py)
+    "max_close_share_excess", "max_near_copy_excess", "max_mia_auc", "max_inference_risk",
     # text family (synthforge/quality/text_metrics.py)
     "min_text_utility", "min_augmentation_gain", "max_memorisation", "max_memorisation_raw", "min_distinct_2",
     "max_self_bleu", "max_embedding_auc",

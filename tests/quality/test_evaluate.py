@@ -44,7 +44,7 @@ def test_copy_of_training_is_flagged():
 
 def test_fresh_sample_is_private():
     train, holdout, fresh = population(1500, 1), population(1500, 2), population(1500, 3)
-    dcr, nndr, _ = privacy_metrics(train, fresh, holdout, KINDS, max_rows=50_000, seed=0)
+    dcr, nndr, _, _, _ = privacy_metrics(train, fresh, holdout, KINDS, max_rows=50_000, seed=0)
     copy, excess = copy_metrics(train, fresh, holdout, KINDS)
     assert copy.value == 0.0 and excess.value == 0.0
     assert dcr.value == pytest.approx(0.5, abs=0.06)
