@@ -104,3 +104,38 @@ def test_smollm2_extra_adapts_the_packaged_base_with_lora(tmp_path):
 def test_images_extra_trains_a_tiny_unet(tmp_path):
     py, env = _fresh_env(tmp_path, "images")
     _run(py, env, smoke.images(tmp_path, "cpu"), tmp_path)
+
+
+def test_service_extra_serves_and_answers_with_a_key(tmp_path):
+    """`synthforge serve` from a venv with `[service]` alone: it starts, prints its admin key once, and answers
+    `/health` and `/me` (with that key) on loopback."""
+    import json as _json
+    import socket
+    import time
+    import urllib.request
+
+    py, env = _fresh_env(tmp_path, "service")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = open(tmp_path / "serve.log", "w+")
+    server = subprocess.Popen([str(py.parent / "synthforge"), "serve", "--port", str(port), "--data",
+                               str(tmp_path / "data")], env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, (tmp_path / "serve.log").read_text()
+                time.sleep(1)
+        key = next(w for w in (tmp_path / "serve.log").read_text().split() if w.startswith("sf_"))
+        me = urllib.request.Request(f"http://127.0.0.1:{port}/me", headers={"Authorization": f"Bearer {key}"})
+        with urllib.request.urlopen(me, timeout=10) as r:
+            assert "admin" in _json.dumps(_json.loads(r.read()))
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()

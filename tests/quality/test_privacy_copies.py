@@ -151,8 +151,7 @@ def test_anonymeter_risks_on_copies_and_fresh_rows(credit):
     assert copies["inference_risk"].value > 0.8 and copies["linkability_risk"].value > 0.8
     assert honest["inference_risk"].value < 0.15 and honest["linkability_risk"].value < 0.1
     assert "Status" in honest["inference_risk"].detail["secrets"]
-    gate = {"max_inference_risk": yaml.safe_load((RECIPES / "credit_tabular.yaml").read_text())
-            ["quality"]["gates"]["max_inference_risk"]}
+    gate = {"max_inference_risk": 0.3}  # docs/privacy.md's threshold (not shipped: anonymeter is installed apart)
     assert not check_gates(copies, gate)[0].passed and check_gates(honest, gate)[0].passed
 
 
