@@ -19,10 +19,16 @@ def test_run_writes_complete_folder(tmp_path, credit_csv, capsys):
     out = tmp_path / "out"
     assert main(["run", str(recipe), "--out", str(out), "--quiet"]) == 0
     for name in ("report.html", "report.json", "manifest.json", "profile.json", "recipe.yaml",
-                 "expectations/suite.json", "expectations/result.json", "model/generator.json"):
+                 "expectations/suite.json", "expectations/result.json"):
         assert (out / name).exists(), name
+    # the fitted model and the exact suite and profile: only in the private folder beside it
+    private = tmp_path / "out.private"
+    assert not (out / "model").exists() and not (out / "private").exists()
+    for name in ("model/generator.json", "expectations/suite.json", "profile.json", "private.json"):
+        assert (private / name).exists(), name
     assert not (tmp_path / "out.partial").exists()
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"]["private"] == str(private.resolve()) and manifest["trust_remote_code"] is False
     assert manifest["complete"] is True and manifest["status"] == "passed"
     assert len(manifest["seed"]["sha256"]) == 64 and manifest["rows"] == 300
     assert set(manifest["timings"]) >= {"load", "fit", "generate", "evaluate"}

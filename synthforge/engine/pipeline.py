@@ -26,6 +26,7 @@ from synthforge.engine.modality import Modality, Seed
 from synthforge.engine.shards import ShardStats, plan_shards
 from synthforge.errors import GateFailed
 from synthforge.families.device import resolve_device
+from synthforge.families.lm_models import remote_code_allowed
 from synthforge.families.generator import Generator
 from synthforge.quality.gates import check_gates, report_status
 from synthforge.quality.report_model import GateResult, Report
@@ -101,20 +102,27 @@ def prepare(recipe: Recipe, base_dir: Path | None = None) -> tuple[Modality, See
 
 
 def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
-        base_dir: Path | None = None, console: Console | None = None) -> RunResult:
+        base_dir: Path | None = None, console: Console | None = None, private_out: str | Path | None = None,
+        trust_remote_code: bool = False) -> RunResult:
+    """`private_out`: where the private part (model, exact suite and profile) goes instead of `<folder>.private`.
+    `trust_remote_code`: a base model's folder may run its own Python (never a recipe key; named in the manifest)."""
     console = console or Console(stderr=True, quiet=True)
     timings = Timings()
     started = datetime.now(timezone.utc)
     with timings.stage("load"):
         modality, seed = prepare(recipe, base_dir)
-    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume, base_dir=base_dir)
+    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume, base_dir=base_dir,
+                      private_out=private_out)
     threads, device = torch_setup(recipe)  # torch (seconds to import) only once the seed and the folder are fine
     console.print(f"[bold]synthforge[/] {recipe.name}: {seed.summary} from {seed.path} → {ws.final}",
                   soft_wrap=True)  # a path is never wrapped mid-way
-    for name, content in seed.files.items():
+    for name, content in seed.files.items():  # what was read holds seed values: the private part
+        write_json(ws.private(name), content)
+    for name, content in seed.shared.items():
         write_json(ws.path(name), content)
 
-    generator, shards, stats = fit_and_generate(modality, recipe, seed, device, ws, timings, console)
+    with remote_code_allowed(trust_remote_code):
+        generator, shards, stats = fit_and_generate(modality, recipe, seed, device, ws, timings, console)
 
     with timings.stage("evaluate"):
         graded = modality.evaluate(recipe, seed, generator, ws.work, stats,
@@ -126,7 +134,7 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     manifest = {"seed": seed.manifest, "modality": modality.name, "rows": graded.rows_written,
                 "family": generator.family, "device": device, "precision": fit_info.get("precision", "fp32"),
                 "world_size": 1, "threads": threads, "executor": recipe.execution.executor, "shards": len(shards),
-                "versions": versions(), **graded.manifest}
+                "trust_remote_code": trust_remote_code, "versions": versions(), **graded.manifest}
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family, "threads": threads,
                        **graded.run})
     return finish_run(ws, recipe, report, manifest, started, timings, console,
@@ -152,13 +160,13 @@ def fit_or_resume(modality: Modality, recipe: Recipe, seed: Seed, device: str, w
                   console: Console) -> Generator:
     """The model this run saved (resume), or a new one fitted, saved under a temporary name and renamed into place;
     the per-epoch checkpoints a killed fit left are the family's to resume from, and go once the model is saved."""
-    model_dir = ws.path("model")
+    model_dir = ws.private("model")
     if (model_dir / "generator.json").exists():
         console.print("  resuming with the model already fitted in this run")
         return modality.load_model(model_dir, device=device)
     checkpoints = ws.path("checkpoints")
     generator = modality.fit(recipe, seed, device=device, checkpoints=checkpoints, console=console)
-    tmp = model_dir.with_name("model.tmp")
+    tmp = model_dir.with_name("model.tmp")  # in the private part, beside model/
     shutil.rmtree(tmp, ignore_errors=True)
     modality.save_model(generator, tmp)
     os.replace(tmp, model_dir)
@@ -172,7 +180,7 @@ def execute(modality: Modality, recipe: Recipe, generator, acceptor, shards, ws:
         from synthforge.engine.ray_executor import run_ray
 
         # workers sample on the CPU: one core each (a GPU run samples here, where the model is)
-        return run_ray(modality.name, ws.path("model"), acceptor, shards, ws.work, recipe.quality.max_rounds, meta,
+        return run_ray(modality.name, ws.private("model"), acceptor, shards, ws.work, recipe.quality.max_rounds, meta,
                        address=recipe.execution.ray_address, console=console, device="cpu")
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total} {task.fields[unit]}"), TimeElapsedColumn(),
@@ -219,7 +227,8 @@ def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict
                 "recipe_sha256": ws.recipe_hash, "random_seed": recipe.random_seed, **manifest,
                 "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
                 "cpu_timings": timings.cpu_seconds,
-                "failing_gates": [g.model_dump() for g in report.gates if not g.passed]}
+                "failing_gates": [g.model_dump() for g in report.gates if not g.passed],
+                "files": files_note(ws)}
     write_json(ws.path("report.json"), report.model_dump(mode="json"))
     from synthforge.quality.html import render_html  # matplotlib: imported once there is a report to draw
 
@@ -232,6 +241,18 @@ def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict
     if not result.passed:
         raise GateFailed(f"quality gate failed: {failing_gates(report)} (output kept in {folder})", result)
     return result
+
+
+def files_note(ws: wsp.Workspace) -> dict:
+    """The manifest's word on which files may be handed on and which may not (README, "What a run writes")."""
+    return {"shareable": str(ws.final), "private": str(ws.private_final) if ws.private_final else None,
+            "shareable_holds": "data, report.json/html, expectations/ (a shareable suite: bounds rounded outward, "
+                               "rare or many categories left out), profile.json (the same rule), recipe.yaml, "
+                               "manifest.json",
+            "private_holds": "model/ (the fitted generator: codec, frequencies, digests, shots, weights), "
+                             "expectations/ (the exact suite), profile.json (the exact profile), seed files; it "
+                             "holds seed values: never share it" if ws.private_final else
+                             "nothing kept (output.keep_private: false / --no-model)"}
 
 
 def failing_gates(report: Report) -> str:
