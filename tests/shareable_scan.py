@@ -9,6 +9,12 @@ fewer than MIN_DIGITS significant digits are not searched: 12, 250 or 0.5 print 
 and rounded metrics, and the shareable suite's own bounds are rounded to 2 digits, so such a match says nothing about
 the seed. Embedded PNG pictures (the report's plots, `data:image/png;base64,...`) are not text and are not searched.
 
+Strings of three characters or fewer (airport codes such as ROC) are words of any report too ("ROC AUC"): they count
+only where they stand alone as a value (a whole JSON string or key, a whole HTML table cell). Timestamps (the
+report's creation time) are taken out of text before numbers are read from it. A value that the shareable rule
+releases for a low-cardinality column (`quality.expectations.releasable_values`: at most 20 values, each seen 5
+times, e.g. a plane's seat count) is not searched for another column that happens to share it (`released=`).
+
 JSON files are read as JSON: an evenly spaced list of numbers (a histogram's edges, `numpy.linspace`) is only its two
 ends (its inner points follow from them and the bin count), and numbers under COUNT_KEYS are counts of what the run
 did or saw (epochs, rows, distinct values), not values of a column; the same numbers are then not searched in the
@@ -27,11 +33,16 @@ import pandas as pd
 
 HIGH_DISTINCT = 50
 MIN_DIGITS = 3
-COUNT_KEYS = {"distinct", "epochs", "rows", "steps", "count", "best_epoch", "rows_sampled", "rows_valid",
+# everything under these counts rows (children of one parent, rows a metric used, rows per table), not values
+COUNT_PARENTS = {"children_per_parent", "computed_on", "seed_rows_train", "seed_rows_holdout", "tables", "failed"}
+COUNT_KEYS = {"distinct", "epochs", "rows", "steps", "count", "best_epoch", "rows_sampled", "rows_valid", "index",
+              "requested", "sampled", "rounds", "invalid", "start",
               "rows_requested", "rows_dropped", "seed_rows_train", "seed_rows_holdout", "train", "holdout"}
 TEXT_SUFFIXES = {".json", ".html", ".yaml", ".yml", ".txt", ".csv", ".md"}
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w])")
 _BASE64 = re.compile(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+")
+_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?)?(?:[+-]\d{2}:\d{2}|Z)?")
+SHORT = 3
 
 
 def significant_digits(x: float) -> int:
@@ -83,7 +94,7 @@ def significant_digits_of_text(v: str) -> int:
 
 def _string_pattern(strings: dict[str, str]) -> re.Pattern | None:
     forms = set()
-    for s in strings:
+    for s in (s for s in strings if len(s) > SHORT):
         forms |= {s, html.escape(s), json.dumps(s)[1:-1]}
     if not forms:
         return None
@@ -91,48 +102,77 @@ def _string_pattern(strings: dict[str, str]) -> re.Pattern | None:
     return re.compile(rf"(?<![A-Za-z0-9])(?:{alternatives})(?![A-Za-z0-9])")
 
 
-def scan_text(text: str, numbers: dict[float, str], pattern: re.Pattern | None) -> list[tuple[str, str]]:
+def scan_text(text: str, numbers: dict[float, str], pattern: re.Pattern | None,
+              short: dict[str, str] | None = None) -> list[tuple[str, str]]:
     """(column, value as found) for every seed value in `text`."""
     text = _BASE64.sub("", text)
     found = []
+    for cell in re.findall(r">\s*([^<>]{1,%d}?)\s*<" % SHORT, text):
+        if cell in (short or {}):
+            found.append((short[cell], cell))
+    if pattern is not None:
+        found += [("(text)", m.group(0)) for m in pattern.finditer(text)]
+    text = _TIMESTAMP.sub(" ", text)
     for token in _NUMBER.findall(text):
         v = float(token)
         if v in numbers:
             found.append((numbers[v], token))
-    if pattern is not None:
-        for m in pattern.finditer(text):
-            found.append(("(text)", m.group(0)))
     return found
 
 
-def _json_numbers(obj, key: str | None, out: list, counts: set) -> None:
-    """Every number `obj` holds as a value (see the module's docstring for evenly spaced lists and COUNT_KEYS)."""
+def _json_numbers(obj, key: str | None, out: list, counts: set, words: list | None = None) -> None:
+    """Every number `obj` holds as a value (see the module's docstring for evenly spaced lists and COUNT_KEYS);
+    `words` gets every string and key."""
+    words = [] if words is None else words
     if isinstance(obj, dict):
         for k, v in obj.items():
-            _json_numbers(v, str(k), out, counts)
+            words.append(str(k))
+            if k in COUNT_PARENTS:
+                under: list = []
+                _json_numbers(v, str(k), under, counts, words)
+                counts.update(under)
+                continue
+            _json_numbers(v, str(k), out, counts, words)
     elif isinstance(obj, list):
         nums = [v for v in obj if isinstance(v, (int, float)) and not isinstance(v, bool)]
         if len(nums) == len(obj) >= 3 and np.allclose(np.diff(nums), nums[1] - nums[0], rtol=1e-6, atol=1e-9):
             out.extend([nums[0], nums[-1]])
             return
         for v in obj:
-            _json_numbers(v, key, out, counts)
+            _json_numbers(v, key, out, counts, words)
     elif isinstance(obj, (int, float)) and not isinstance(obj, bool):
         (counts.add(float(obj)) if key in COUNT_KEYS else out.append(float(obj)))
-    elif isinstance(obj, str) and _NUMBER.fullmatch(obj.strip()):
-        out.append(float(obj))
+    elif isinstance(obj, str):
+        words.append(obj)
+        if _NUMBER.fullmatch(obj.strip()):
+            out.append(float(obj))
 
 
-def scan_json(text: str, numbers: dict[float, str], pattern: re.Pattern | None, counts: set) -> list[tuple]:
-    found, values = [], []
-    _json_numbers(json.loads(text), None, values, counts)
+def scan_json(text: str, numbers: dict[float, str], pattern: re.Pattern | None, counts: set,
+              short: dict[str, str]) -> list[tuple]:
+    found, values, words = [], [], []
+    _json_numbers(json.loads(text), None, values, counts, words)
     found += [(numbers[v], v) for v in dict.fromkeys(values) if v in numbers]
+    found += [(short[w], w) for w in dict.fromkeys(words) if w in short]
     if pattern is not None:
         found += [("(text)", m.group(0)) for m in pattern.finditer(_BASE64.sub("", text))]
     return found
 
 
-def scan_folder(folder: Path, seed: pd.DataFrame | list[pd.DataFrame], skip_data_columns=()) -> list[tuple]:
+def released_values(frames: list[pd.DataFrame]) -> set:
+    from synthforge.quality.expectations import releasable_values
+
+    out = set()
+    for f in frames:
+        for col in f.columns:
+            for v in releasable_values(f[col]) or ():
+                out |= {str(v)} | ({float(v)} if isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+                                  else set())
+    return out
+
+
+def scan_folder(folder: Path, seed: pd.DataFrame | list[pd.DataFrame], skip_data_columns=(),
+                released: list[pd.DataFrame] = ()) -> list[tuple]:
     """(file, column, value) for every seed value found in any file under `folder`. Parquet files are read as
     values (every column but `skip_data_columns`) and their key/value metadata as text; every other file must be
     text. `seed`: one frame, or several (a relational seed's tables)."""
@@ -142,13 +182,17 @@ def scan_folder(folder: Path, seed: pd.DataFrame | list[pd.DataFrame], skip_data
         n, s = seed_values(f)
         numbers |= n
         strings |= s
+    free = released_values([*frames, *released])
+    numbers = {v: c for v, c in numbers.items() if v not in free}
+    strings = {v: c for v, c in strings.items() if v not in free}
+    short = {v: c for v, c in strings.items() if len(v) <= SHORT}
     pattern = _string_pattern(strings)
     hits, counts = [], set()
     files = sorted(p for p in Path(folder).rglob("*") if p.is_file())
     for path in files:  # JSON first: the counts it names are then known when the HTML is searched
         if path.suffix == ".json":
             rel = str(path.relative_to(folder))
-            hits += [(rel, c, v) for c, v in scan_json(path.read_text(), numbers, pattern, counts)]
+            hits += [(rel, c, v) for c, v in scan_json(path.read_text(), numbers, pattern, counts, short)]
     text_numbers = {v: c for v, c in numbers.items() if v not in counts}
     for path in files:
         rel = str(path.relative_to(folder))
@@ -172,7 +216,7 @@ def scan_folder(folder: Path, seed: pd.DataFrame | list[pd.DataFrame], skip_data
         elif path.suffix == ".json":
             continue
         elif path.suffix in TEXT_SUFFIXES or path.name.startswith("."):
-            hits += [(rel, c, v) for c, v in scan_text(path.read_text(errors="replace"), text_numbers, pattern)]
+            hits += [(rel, c, v) for c, v in scan_text(path.read_text(errors="replace"), text_numbers, pattern, short)]
         else:
             hits.append((rel, "(unscanned file type)", path.suffix))
     return hits
