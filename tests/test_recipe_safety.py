@@ -115,7 +115,7 @@ def test_overwrite_never_deletes_a_decoy_with_a_manifest(tmp_path, credit_csv, c
     (decoy / "thesis.docx").write_text("a user's document")
     assert main(["run", str(recipe), "--out", str(decoy), "--overwrite", "-q"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and "not a complete synthforge output" in err[0], err
+    assert len(err) == 1 and "not a synthforge output" in err[0], err
     assert (decoy / "thesis.docx").read_text() == "a user's document"
     # nor a private folder that is not synthforge's
     mine = tmp_path / "mine"

@@ -7,8 +7,8 @@ says it is complete. So a folder named like the output is always a finished data
 Rules, in the order `open_workspace` applies them:
 
 * `<folder>` must be a folder path; an existing `<folder>` is replaced (at commit) only with `--overwrite` or
-  `--resume`, and only if it is empty or a complete synthforge output (its manifest parses and has synthforge's own
-  keys, and its recipe.yaml is there): never a folder of the user's, even one holding a file named manifest.json.
+  `--resume`, and only if it is empty or a synthforge output (its manifest parses and has synthforge's own keys,
+  and its recipe.yaml is there): never a folder of the user's, even one holding a file named manifest.json.
 * what is fitted from the seed (the model, the exact expectation suite, the exact profile) is written under
   `<folder>.partial/private/` and moved at commit to the private folder (`<folder>.private/` unless the recipe or
   `--private-out` names another; left out with `output.keep_private: false` / `--no-model`), so the folder a user
@@ -20,6 +20,7 @@ Rules, in the order `open_workspace` applies them:
   pass. One without progress (killed before anything was fitted) has nothing to keep and is started again.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -116,9 +117,9 @@ def open_workspace(final: Path, recipe_hash: str, *, overwrite: bool, resume: bo
     if final.exists() and not final.is_dir():
         raise UserError(f"output.folder: {final} is a file; choose a folder path")
     if final.is_dir() and not _replaceable(final):
-        raise UserError(f"output.folder: {final} holds files but is not a complete synthforge output (no "
-                        f"{MANIFEST} with synthforge's keys and a recipe.yaml); synthforge never replaces such a "
-                        "folder; choose a new or empty folder with --out")
+        raise UserError(f"output.folder: {final} holds files that are not a synthforge output (no {MANIFEST} with "
+                        "synthforge's keys beside its recipe.yaml); synthforge never replaces such a folder; choose a "
+                        "new or empty folder with --out")
     if private_final is not None and private_final.exists():
         if not is_private_folder(private_final) and not (private_final.is_dir() and not any(private_final.iterdir())):
             raise UserError(f"output.private_folder: {private_final} exists and is not a synthforge private folder "
@@ -218,13 +219,14 @@ def has_progress(work: Path) -> bool:
 
 
 def is_synthforge_output(folder: Path) -> bool:
-    """A complete run synthforge wrote: its manifest parses, is complete and has synthforge's own keys, and the
-    recipe it ran is beside it. A folder that merely holds a file named manifest.json is not one."""
+    """A run synthforge wrote: its manifest parses and has synthforge's own keys (`complete` among them, true or not:
+    a folder whose manifest says false is an unfinished run that --resume redoes), and the recipe it ran is beside
+    it. A folder that merely holds a file named manifest.json is not one."""
     try:
         manifest = json.loads((Path(folder) / MANIFEST).read_text())
     except (OSError, ValueError):
         return False
-    return (isinstance(manifest, dict) and manifest.get("complete") is True
+    return (isinstance(manifest, dict) and isinstance(manifest.get("complete"), bool)
             and all(k in manifest for k in MANIFEST_KEYS) and isinstance(manifest.get("versions"), dict)
             and "synthforge" in manifest["versions"] and (Path(folder) / "recipe.yaml").is_file())
 
@@ -298,7 +300,12 @@ def commit(ws: Workspace) -> Path:
                 olds.append(ws.private_final.with_name(ws.private_final.name + f".old{os.getpid()}"))
                 os.replace(ws.private_final, olds[-1])
             ws.private_final.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(private, ws.private_final)
+            try:
+                os.replace(private, ws.private_final)
+            except OSError as e:  # --private-out on another file system: copied, then the original removed
+                if e.errno != errno.EXDEV:
+                    raise
+                shutil.move(str(private), str(ws.private_final))
     (ws.work / STATE).unlink(missing_ok=True)
     (ws.work / LOCK).unlink(missing_ok=True)
     _unlock(ws.work)
