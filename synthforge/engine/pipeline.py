@@ -26,8 +26,8 @@ from synthforge.engine.modality import Modality, Seed
 from synthforge.engine.shards import ShardStats, plan_shards
 from synthforge.errors import GateFailed
 from synthforge.families.device import resolve_device
-from synthforge.families.lm_models import remote_code_allowed
 from synthforge.families.generator import Generator
+from synthforge.families.lm_models import remote_code_allowed
 from synthforge.quality.gates import check_gates, report_status
 from synthforge.quality.report_model import GateResult, Report
 from synthforge.randomness import METRIC_SEED_STREAM, derive_seed
@@ -180,8 +180,8 @@ def execute(modality: Modality, recipe: Recipe, generator, acceptor, shards, ws:
         from synthforge.engine.ray_executor import run_ray
 
         # workers sample on the CPU: one core each (a GPU run samples here, where the model is)
-        return run_ray(modality.name, ws.private("model"), acceptor, shards, ws.work, recipe.quality.max_rounds, meta,
-                       address=recipe.execution.ray_address, console=console, device="cpu")
+        return run_ray(modality.name, ws.private("model"), acceptor, shards, ws.work, recipe.quality.max_rounds,
+                       meta, address=recipe.execution.ray_address, console=console, device="cpu")
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total} {task.fields[unit]}"), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
