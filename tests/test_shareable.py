@@ -85,3 +85,35 @@ def test_shareable_relational_run_holds_no_seed_value(tmp_path):
     modelled = {c for f in tables.values() for c in f.columns} - keys
     hits = scan_folder(out, list(tables.values()), skip_data_columns=modelled, released=[joined, *train.values()])
     assert hits == [], hits[:20]
+
+
+def test_shareable_suite_and_profile_rules():
+    """The rule itself, on a frame built to hit each branch: bounds outward, a rare category drops the whole set, a
+    user's own expectation is kept as written, a profile warning loses its example value."""
+    from synthforge.data.profile import Profile
+    from synthforge.engine.modalities.tabular import shareable_profile
+    from synthforge.quality import expectations as ex
+
+    assert [ex.outward(18424, True), ex.outward(1169, False), ex.outward(0.0137, False), ex.outward(-3.71, False)] \
+        == [19000.0, 1100.0, 0.013, -3.8]
+    frame = pd.DataFrame({"amount": [1169.0 + 7 * i for i in range(60)],
+                          "plan": ["basic"] * 30 + ["gold"] * 29 + ["diamond"],  # one rare value
+                          "tier": ["a", "b", "c"] * 20,
+                          "when": ["2020-01-0" + str(1 + i % 9) for i in range(59)] + ["not a date"]})
+    user = (("expect_column_values_to_be_between", {"column": "amount", "min_value": 1169.0}),)
+    exact = ex.suite_json(ex.build_suite("s", {"amount": "numerical", "plan": "categorical", "tier": "categorical"},
+                                         frame, user=user))
+    shared = ex.shareable_suite(exact, frame, user)
+    kinds = [(e["type"], e["kwargs"].get("column")) for e in shared["expectations"]]
+    assert ("expect_column_values_to_be_in_set", "plan") not in kinds  # 'diamond' is seen once: the set goes
+    sets = {e["kwargs"]["column"]: e["kwargs"]["value_set"] for e in shared["expectations"]
+            if e["type"] == "expect_column_values_to_be_in_set"}
+    assert sets == {"tier": ["a", "b", "c"]}
+    bounds = [e["kwargs"] for e in shared["expectations"] if e["type"] == "expect_column_values_to_be_between"]
+    assert {"column": "amount", "min_value": 1100.0, "max_value": 1600.0} in bounds  # derived: 1169 .. 1582
+    assert {"column": "amount", "min_value": 1169.0} in bounds  # the user's own, as written
+    assert shared["meta"]["synthforge"]["left_out"] == 1
+    profile = Profile.from_frame(frame)
+    cols = {c["name"]: c for c in shareable_profile(profile, frame)["columns"]}
+    assert (cols["amount"]["minimum"], cols["amount"]["maximum"]) == (1100.0, 1600.0)
+    assert "not a date" not in json.dumps(cols) and "1169" not in json.dumps(cols)

@@ -2,6 +2,7 @@
 personal data generated fresh, graded by fidelity / detection / privacy / utility against the holdout."""
 
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -209,6 +210,8 @@ def shareable_profile(profile: Profile, frame: pd.DataFrame) -> dict:
             released = (ex.releasable_values(frame[c["name"]])
                         if not c.get("generated") and c["kind"] in ("categorical", "boolean") else None)
             c["categories"] = sorted(str(v) for v in released) if released else None
+        if c.get("warning"):  # "... (e.g. <a seed value>) ..." / "e.g. <value> in data row N": the example goes
+            c["warning"] = re.sub(r"\s*\(e\.g\. [^)]*\)|,?\s*e\.g\. .*? in data row \d+", "", c["warning"])
     d["shareable"] = ex.SHARE_RULE
     return d
 
