@@ -99,7 +99,7 @@ def run_cmd(recipe: str = typer.Argument(..., help="recipe YAML, or example://NA
 
 def _warn(result) -> None:
     """What the run changed or left out of the seed (columns dropped, values read as missing), one line each."""
-    for note in (result.report.notes if result is not None else ()):
+    for note in ((result.notes or result.report.notes) if result is not None else ()):  # with their examples
         err.print(f"warning: {note}", markup=False, soft_wrap=True)
 
 

@@ -28,6 +28,7 @@ from synthforge.errors import GateFailed
 from synthforge.families.device import resolve_device
 from synthforge.families.generator import Generator
 from synthforge.families.lm_models import remote_code_allowed
+from synthforge.quality.expectations import drop_examples
 from synthforge.quality.gates import check_gates, report_status
 from synthforge.quality.report_model import GateResult, Report
 from synthforge.randomness import METRIC_SEED_STREAM, derive_seed
@@ -42,6 +43,7 @@ class RunResult:
     status: str  # passed | failed | no_gates
     report: Report
     manifest: dict
+    notes: tuple[str, ...] = ()  # for the console: report.notes with the seed values they quote as examples
 
     @property
     def passed(self) -> bool:
@@ -137,8 +139,9 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
                 "trust_remote_code": trust_remote_code, "versions": versions(), **graded.manifest}
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family, "threads": threads,
                        **graded.run})
+    said = [*seed.notes, *graded.notes]  # what grade() noted, in the same order, before examples were dropped
     return finish_run(ws, recipe, report, manifest, started, timings, console,
-                      f"{graded.rows_written} {modality.unit}")
+                      f"{graded.rows_written} {modality.unit}", notes=(*said, *report.notes[len(said):]))
 
 
 def fit_and_generate(modality: Modality, recipe: Recipe, seed: Seed, device: str, ws: wsp.Workspace,
@@ -203,7 +206,8 @@ def grade(recipe: Recipe, modality: Modality, seed: Seed, stats: list[ShardStats
                   "table_failures": sorted({t for s in stats for t in s.table_failures}), **graded.validation,
                   "shards": [s.to_dict() for s in stats]}
     gates = check_gates(graded.metrics, dict(recipe.quality.gates))
-    notes = [*seed.notes, *graded.notes]
+    # the report is shareable: a note keeps what it says about a column, not the seed value it quoted as an example
+    notes = [drop_examples(n) for n in (*seed.notes, *graded.notes)]
     if graded.rows_written < requested:
         gates.append(GateResult(gate="rows", metric="valid_rows", threshold=requested, value=graded.rows_written,
                                 passed=False))
@@ -219,7 +223,7 @@ def grade(recipe: Recipe, modality: Modality, seed: Seed, stats: list[ShardStats
 
 
 def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict, started: datetime,
-               timings: Timings, console: Console, what: str) -> RunResult:
+               timings: Timings, console: Console, what: str, notes: tuple[str, ...] = ()) -> RunResult:
     """Report, then manifest (last: it marks the run complete), then the folder renamed into place. A failed gate
     raises GateFailed with the kept result."""
     manifest = {"complete": True, "status": report.status,
@@ -235,7 +239,8 @@ def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict
     write_text(ws.path("report.html"), render_html(report))
     write_json(ws.path(wsp.MANIFEST), manifest)
     folder = wsp.commit(ws)
-    result = RunResult(folder=folder, status=report.status, report=report, manifest=manifest)
+    result = RunResult(folder=folder, status=report.status, report=report, manifest=manifest,
+                       notes=tuple(notes) or tuple(report.notes))
     label = {"passed": "[green]passed", "failed": "[red]failed", "no_gates": "[yellow]done, no gates"}[report.status]
     console.print(f"{label}[/]: {what} in {folder} ({sum(timings.seconds.values()):.0f}s)")
     if not result.passed:

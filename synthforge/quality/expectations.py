@@ -172,6 +172,12 @@ SHARE_RULE = (f"numeric bounds rounded outward to {SHARE_DIGITS} significant dig
               "recipe's own expectations as written; the exact suite is in the run's private folder")
 
 
+def drop_examples(text: str) -> str:
+    """A note or warning without the seed value it quotes as an example ("3 values are not dates (e.g. 'Jane
+    Doe'); read as missing" → "3 values are not dates; read as missing"): what the shareable folder may say."""
+    return re.sub(r"\s*\(e\.g\. [^)]*\)|,?\s*e\.g\. .*? in data row \d+", "", text)
+
+
 def outward(x: float, up: bool, digits: int = SHARE_DIGITS) -> float:
     """`x` rounded away from the inside of a range to `digits` significant digits: up for a maximum, down for a
     minimum (so the rounded range still holds every seed value)."""

@@ -2,7 +2,6 @@
 personal data generated fresh, graded by fidelity / detection / privacy / utility against the holdout."""
 
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -211,7 +210,7 @@ def shareable_profile(profile: Profile, frame: pd.DataFrame) -> dict:
                         if not c.get("generated") and c["kind"] in ("categorical", "boolean") else None)
             c["categories"] = sorted(str(v) for v in released) if released else None
         if c.get("warning"):  # "... (e.g. <a seed value>) ..." / "e.g. <value> in data row N": the example goes
-            c["warning"] = re.sub(r"\s*\(e\.g\. [^)]*\)|,?\s*e\.g\. .*? in data row \d+", "", c["warning"])
+            c["warning"] = ex.drop_examples(c["warning"])
     d["shareable"] = ex.SHARE_RULE
     return d
 
