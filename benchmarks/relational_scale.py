@@ -21,7 +21,7 @@ sys.path.insert(0, str(ROOT))
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--run", required=True, help="a finished flights_relational run folder (its model/ is used)")
+    ap.add_argument("--run", required=True, help="a finished flights_relational run folder (its private folder's model/ is used)")
     ap.add_argument("--scale", type=int, default=10)
     ap.add_argument("--check", type=int, default=2, help="shards drawn again locally and compared")
     ap.add_argument("--cpus", type=int, default=os.cpu_count() or 1)
@@ -41,7 +41,9 @@ def main() -> None:
     path = ROOT / "recipes" / "flights_relational.yaml"
     recipe = load_recipe(path)
     seed = RELATIONAL.load(recipe, recipe_base_dir(path))
-    model_dir = Path(args.run) / "model"
+    run_dir = Path(args.run)  # the model is in the run's private folder (<run>.private/model), or an older run's own
+    model_dir = next((p for p in (run_dir.with_name(run_dir.name + ".private") / "model", run_dir / "model")
+                      if p.exists()), run_dir / "model")
     model = RELATIONAL.load_model(model_dir, device="cpu")
     work = Path(tempfile.mkdtemp(prefix="sf-rel-scale-"))
     acceptor = RELATIONAL.acceptor(recipe, seed, model, work)

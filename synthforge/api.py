@@ -15,8 +15,11 @@ from synthforge.recipe import Recipe, load_recipe, parse_recipe, recipe_base_dir
 
 
 def run(recipe: Recipe | dict | str | Path, *, out: str | Path | None = None, overwrite: bool = False,
-        resume: bool = False, **overrides: Any) -> RunResult:
-    """Run a recipe (object, dict or YAML path). `overrides` are dotted keys, e.g. `**{"output.rows": 100}`."""
+        resume: bool = False, private_out: str | Path | None = None, trust_remote_code: bool = False,
+        **overrides: Any) -> RunResult:
+    """Run a recipe (object, dict or YAML path). `overrides` are dotted keys, e.g. `**{"output.rows": 100}`.
+    `private_out`: where the model and the exact suite and profile go (default `<out>.private`);
+    `trust_remote_code`: let a base model folder run its own Python (never a recipe key)."""
     base_dir = None
     if isinstance(recipe, (str, Path)):
         base_dir = recipe_base_dir(recipe)
@@ -24,7 +27,8 @@ def run(recipe: Recipe | dict | str | Path, *, out: str | Path | None = None, ov
     elif isinstance(recipe, dict) or overrides:
         recipe = parse_recipe(recipe, **overrides)
     try:
-        return _run(recipe, out=out, overwrite=overwrite, resume=resume, base_dir=base_dir)
+        return _run(recipe, out=out, overwrite=overwrite, resume=resume, base_dir=base_dir, private_out=private_out,
+                    trust_remote_code=trust_remote_code)
     finally:
         release_locks()  # a run that failed here must not keep its .partial locked for the notebook's lifetime
 

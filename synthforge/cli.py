@@ -60,23 +60,34 @@ def run_cmd(recipe: str = typer.Argument(..., help="recipe YAML, or example://NA
             ray_address: Optional[str] = typer.Option(None, "--ray-address", help="Ray cluster address"),
             licence: Optional[str] = typer.Option(None, "--licence",
                                                   help="permissive: never use a BSL-licensed backend (SDV)"),
+            private_out: Optional[Path] = typer.Option(
+                None, "--private-out", help="folder for the fitted model and the exact suite and profile (they hold "
+                "seed values; default: <output>.private beside the output)"),
+            no_model: bool = typer.Option(False, "--no-model", help="keep no private folder (no model to reuse); "
+                                          "the shareable output is the same"),
+            trust_remote_code: bool = typer.Option(
+                False, "--trust-remote-code", help="let a base_model folder run its own Python (transformers "
+                "auto_map); off by default, never a recipe key, named in the manifest"),
             quiet: bool = typer.Option(False, "--quiet", "-q", help="print nothing but the output folder")):
     """Fit a generator on the recipe's seed and write a validated, graded dataset."""
     from synthforge.recipe import load_recipe, recipe_base_dir
 
     r = load_recipe(recipe, **{"output.rows": rows, "generator.device": device, "execution.executor": executor,
-                               "execution.ray_address": ray_address, "licence": licence})
+                               "execution.ray_address": ray_address, "licence": licence,
+                               "output.keep_private": False if no_model else None})
     from synthforge.engine.pipeline import run  # seconds of imports (torch, SDV): only for a recipe that parsed
     try:
         result = run(r, out=out, overwrite=overwrite, resume=resume, base_dir=recipe_base_dir(recipe),
-                     console=Console(stderr=True, quiet=quiet))
+                     console=Console(stderr=True, quiet=quiet), private_out=private_out,
+                     trust_remote_code=trust_remote_code)
     except KeyboardInterrupt:
         # the same options again (a different --rows would be a different run) plus --resume; one line
         again = ["synthforge", "run", str(recipe), "--resume"]
         for flag, value in (("--out", out), ("--rows", rows), ("--device", device), ("--executor", executor),
-                            ("--ray-address", ray_address), ("--licence", licence)):
+                            ("--ray-address", ray_address), ("--licence", licence), ("--private-out", private_out)):
             if value is not None:
                 again += [flag, str(value)]
+        again += [flag for flag, on in (("--no-model", no_model), ("--trust-remote-code", trust_remote_code)) if on]
         err.print(f"interrupted; continue with: {shlex.join(again)}", markup=False, soft_wrap=True)
         raise typer.Exit(143 if isinstance(sys.exc_info()[1], Terminated) else 130)
     except GateFailed as e:
@@ -88,7 +99,7 @@ def run_cmd(recipe: str = typer.Argument(..., help="recipe YAML, or example://NA
 
 def _warn(result) -> None:
     """What the run changed or left out of the seed (columns dropped, values read as missing), one line each."""
-    for note in (result.report.notes if result is not None else ()):
+    for note in ((result.notes or result.report.notes) if result is not None else ()):  # with their examples
         err.print(f"warning: {note}", markup=False, soft_wrap=True)
 
 

@@ -94,7 +94,7 @@ def test_end_to_end_writes_an_imagefolder(tmp_path, seed_folder, capsys):
     assert all(m["computed_on"]["features"] for m in section["metrics"].values())  # each says its feature space
     assert len(section["samples"]["rows"]) == len(CLASSES) and "data:image" not in json.dumps(section)
     assert section["training"]["steps"] == 6 and not (out / "checkpoints").exists()
-    assert (out / "model" / "unet" / "diffusion_pytorch_model.safetensors").exists()
+    assert (out.with_name(out.name + ".private") / "model" / "unet" / "diffusion_pytorch_model.safetensors").exists()
     html = (out / "report.html").read_text()
     assert "data:image/png;base64," in html and "http://" not in html.replace("http://www.w3.org", "")
     assert "corrupt image" in capsys.readouterr().err  # the skipped file is reported

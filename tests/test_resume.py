@@ -151,7 +151,7 @@ def test_killed_neural_run_reuses_its_saved_model(tmp_path, credit_csv, capsys):
                           output__rows=200, execution__shard_rows=50, execution__threads=1)  # 4 parts
     out = tmp_path / "out"
     partial = out.with_name("out.partial")
-    model = partial / "model"
+    model = partial / "private" / "model"  # the model is private: built in the .partial's private part
     args = ["run", str(recipe), "--out", str(out)]
     import torch  # noqa: F401  (the in-process run below must reach the folder within the child's fit)
     from synthforge.families.sdv_tabular import synthesizer_class
@@ -184,7 +184,9 @@ def test_killed_neural_run_reuses_its_saved_model(tmp_path, credit_csv, capsys):
     text = log.read_text()
     assert "resuming with the model already fitted in this run" in text and "fitting ctgan" not in text
     df = _finished(out, rows=200, shards=4)
-    assert _stamp([out / "model" / "synthesizer.pkl", out / "model" / "generator.json"]) == saved
+    private = out.with_name("out.private")  # moved out of the shareable folder at commit
+    assert not (out / "model").exists()
+    assert _stamp([private / "model" / "synthesizer.pkl", private / "model" / "generator.json"]) == saved
     after = _stamp(_parts(out))
     assert all(after[name] == stamp for name, stamp in parts.items())
     assert json.loads((out / "manifest.json").read_text())["family"] == "ctgan"
@@ -214,9 +216,10 @@ def test_a_run_fitted_and_generated_in_one_folder_is_graded_by_resume_in_another
     assert not (tmp_path / "there" / "run").exists() and len(_parts(ws.work)) == 2
     (tmp_path / "here").mkdir()
     shutil.move(ws.work, tmp_path / "here" / "run.partial")
-    model = _stamp([tmp_path / "here" / "run.partial" / "model" / "generator.json"])
+    model = _stamp([tmp_path / "here" / "run.partial" / "private" / "model" / "generator.json"])
 
     graded = run(recipe_path, out=tmp_path / "here" / "run", resume=True)
     pd.testing.assert_frame_equal(graded.data(), straight.data())
-    assert _stamp([graded.folder / "model" / "generator.json"]) == model  # loaded, not fitted again
+    # loaded, not fitted again; committed to the private folder beside the output
+    assert _stamp([tmp_path / "here" / "run.private" / "model" / "generator.json"]) == model
     assert graded.manifest["rows"] == 120 and graded.report.metrics()["detection_auc"].value is not None

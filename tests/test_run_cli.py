@@ -19,10 +19,16 @@ def test_run_writes_complete_folder(tmp_path, credit_csv, capsys):
     out = tmp_path / "out"
     assert main(["run", str(recipe), "--out", str(out), "--quiet"]) == 0
     for name in ("report.html", "report.json", "manifest.json", "profile.json", "recipe.yaml",
-                 "expectations/suite.json", "expectations/result.json", "model/generator.json"):
+                 "expectations/suite.json", "expectations/result.json"):
         assert (out / name).exists(), name
+    # the fitted model and the exact suite and profile: only in the private folder beside it
+    private = tmp_path / "out.private"
+    assert not (out / "model").exists() and not (out / "private").exists()
+    for name in ("model/generator.json", "expectations/suite.json", "profile.json", "private.json"):
+        assert (private / name).exists(), name
     assert not (tmp_path / "out.partial").exists()
     manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["files"]["private"] == str(private.resolve()) and manifest["trust_remote_code"] is False
     assert manifest["complete"] is True and manifest["status"] == "passed"
     assert len(manifest["seed"]["sha256"]) == 64 and manifest["rows"] == 300
     assert set(manifest["timings"]) >= {"load", "fit", "generate", "evaluate"}
@@ -210,3 +216,25 @@ def test_torch_threads_sleep_while_they_wait_unless_the_user_says_otherwise(give
     code = "import os, synthforge.cli, torch; print(os.environ['OMP_WAIT_POLICY'])"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == expected
+
+
+def test_private_folder_is_placed_or_left_out_and_overwrite_replaces_it(tmp_path, credit_csv, capsys):
+    """--private-out puts the model elsewhere; --no-model keeps none; the shareable folder is the same either way;
+    an existing private folder needs --overwrite like the output."""
+    recipe = write_recipe(tmp_path, credit_csv)
+    elsewhere = tmp_path / "vault" / "t-model"
+    assert main(["run", str(recipe), "--out", str(tmp_path / "a"), "--private-out", str(elsewhere), "-q"]) == 0
+    assert (elsewhere / "model" / "generator.json").exists() and not (tmp_path / "a.private").exists()
+    assert json.loads((tmp_path / "a" / "manifest.json").read_text())["files"]["private"] == str(elsewhere)
+    assert main(["run", str(recipe), "--out", str(tmp_path / "b"), "--no-model", "-q"]) == 0
+    assert not (tmp_path / "b.private").exists() and not (tmp_path / "b" / "model").exists()
+    assert json.loads((tmp_path / "b" / "manifest.json").read_text())["files"]["private"] is None
+    pd.testing.assert_frame_equal(read_output(tmp_path / "a"), read_output(tmp_path / "b"))
+    # a private folder left by an earlier run is replaced only with --overwrite
+    assert main(["run", str(recipe), "--out", str(tmp_path / "c"), "--private-out", str(elsewhere), "-q"]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    stamp = (elsewhere / "model" / "generator.json").stat().st_mtime_ns
+    assert main(["run", str(recipe), "--out", str(tmp_path / "c"), "--private-out", str(elsewhere), "--overwrite",
+                 "-q"]) == 0
+    assert (elsewhere / "model" / "generator.json").stat().st_mtime_ns != stamp
+    assert not list(tmp_path.glob("**/*.old*"))

@@ -95,10 +95,12 @@ def test_scratch_run_end_to_end(tmp_path, capsys):
     assert "<em>real</em> documents (12 → 24" in html
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["family"] == "causal_lm" and manifest["generation"]["tokens"] > 0
-    assert (out / "model" / "model" / "model.safetensors").exists() and not (out / "checkpoints").exists()
+    private = out.with_name(out.name + ".private")  # the model is private: beside the shareable output
+    assert (private / "model" / "model" / "model.safetensors").exists() and not (out / "checkpoints").exists()
+    assert not (out / "model").exists()
     assert (out / "expectations" / "suite.json").exists()
     # the seed's HTML entities were unescaped before training
-    assert "&quot;" not in (out / "model" / "tokenizer" / "tokenizer.json").read_text()
+    assert "&quot;" not in (private / "model" / "tokenizer" / "tokenizer.json").read_text()
 
 
 def test_a_model_that_memorises_fails_the_raw_memorisation_gate(tmp_path):
@@ -193,7 +195,9 @@ def test_prompted_family_runs_end_to_end(tmp_path):
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["family"] == "prompted" and manifest["model"] == f"{base}+prompt"
     assert len(manifest["base_model"]["sha256"]) == 64 and manifest["cpu_timings"]["fit"] >= 0
-    assert sorted(p.name for p in (out / "model").iterdir()) == ["generator.json", "shots.json"]
+    # the seed documents the prompts show are private: never in the shareable output
+    assert sorted(p.name for p in (tmp_path / "out.private" / "model").iterdir()) == ["generator.json", "shots.json"]
+    assert not (out / "model").exists()
     assert len(pd.read_parquet(out / "data")) == 12
 
 
@@ -210,7 +214,8 @@ def test_food_reviews_recipe(tmp_path):
     assert report["text"]["metrics"]["augmentation_gain_lower"]["value"] > 0
     assert len(pd.read_parquet(out / "data")) == 800
     assert json.loads((out / "manifest.json").read_text())["model"] == "smollm2-135m+lora"
-    assert json.loads((out / "model" / "generator.json").read_text())["fit"]["stopped"] == "epochs"  # not the cap
+    assert json.loads((tmp_path / "food.private" / "model" / "generator.json").read_text())["fit"]["stopped"] == \
+        "epochs"  # not the cap
 
 
 def test_auto_chooses_on_validation_documents_within_the_budget(tmp_path):
@@ -279,4 +284,4 @@ def test_auto_text_run_records_its_choice(tmp_path, monkeypatch):
     assert rows["scratch"]["chosen"] and rows["scratch"]["score"] is not None
     assert rows["smollm2-135m+prompt"]["why"].startswith("skipped: generator.params.base_model: smollm2-135m needs")
     assert rows["smollm2-135m+lora"]["why"].startswith("skipped")
-    assert (tmp_path / "out" / "model" / "selection.json").exists()
+    assert (tmp_path / "out.private" / "model" / "selection.json").exists()

@@ -30,7 +30,8 @@ class Seed:
     notes: list[str] = field(default_factory=list)
     details: list[str] = field(default_factory=list)  # more lines for `synthforge validate`
     state: Any = None  # what the modality keeps of its seed (profile, full frame, image seed)
-    files: dict[str, Any] = field(default_factory=dict)  # JSON written beside the output: what was read (profile)
+    files: dict[str, Any] = field(default_factory=dict)  # JSON of what was read (profile): the private part only
+    shared: dict[str, Any] = field(default_factory=dict)  # JSON for the shareable folder (a coarsened profile)
 
 
 @dataclass

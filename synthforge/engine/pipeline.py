@@ -28,6 +28,8 @@ from synthforge.engine.shards import ShardStats, plan_shards
 from synthforge.errors import GateFailed
 from synthforge.families.device import resolve_device
 from synthforge.families.generator import Generator
+from synthforge.families.lm_models import remote_code_allowed
+from synthforge.quality.expectations import drop_examples
 from synthforge.quality.gates import check_gates, report_status
 from synthforge.quality.report_model import GateResult, Report
 from synthforge.randomness import METRIC_SEED_STREAM, derive_seed
@@ -42,6 +44,7 @@ class RunResult:
     status: str  # passed | failed | no_gates
     report: Report
     manifest: dict
+    notes: tuple[str, ...] = ()  # for the console: report.notes with the seed values they quote as examples
 
     @property
     def passed(self) -> bool:
@@ -102,25 +105,31 @@ def prepare(recipe: Recipe, base_dir: Path | None = None) -> tuple[Modality, See
 
 
 def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
-        base_dir: Path | None = None, console: Console | None = None,
-        progress: Callable[[str], None] | None = None) -> RunResult:
-    # progress(stage) as each stage starts (load, fit, evaluate, report): the service's events; raising from it
-    # stops the run there (its cancel check)
+        base_dir: Path | None = None, console: Console | None = None, private_out: str | Path | None = None,
+        trust_remote_code: bool = False, progress: Callable[[str], None] | None = None) -> RunResult:
+    """`private_out`: where the private part (model, exact suite and profile) goes instead of `<folder>.private`.
+    `trust_remote_code`: a base model's folder may run its own Python (never a recipe key; named in the manifest).
+    `progress(stage)` as each stage starts (load, fit, evaluate, report): the service's events; raising from it
+    stops the run there (its cancel check)."""
     console, progress = console or Console(stderr=True, quiet=True), progress or (lambda stage: None)
     progress("load")
     timings = Timings()
     started = datetime.now(timezone.utc)
     with timings.stage("load"):
         modality, seed = prepare(recipe, base_dir)
-    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume, base_dir=base_dir)
+    ws = wsp.open_run(recipe, seed.sha256, out, overwrite=overwrite, resume=resume, base_dir=base_dir,
+                      private_out=private_out)
     threads, device = torch_setup(recipe)  # torch (seconds to import) only once the seed and the folder are fine
     console.print(f"[bold]synthforge[/] {recipe.name}: {seed.summary} from {seed.path} → {ws.final}",
                   soft_wrap=True)  # a path is never wrapped mid-way
-    for name, content in seed.files.items():
+    for name, content in seed.files.items():  # what was read holds seed values: the private part
+        write_json(ws.private(name), content)
+    for name, content in seed.shared.items():
         write_json(ws.path(name), content)
 
     progress("fit")
-    generator, shards, stats = fit_and_generate(modality, recipe, seed, device, ws, timings, console)
+    with remote_code_allowed(trust_remote_code):
+        generator, shards, stats = fit_and_generate(modality, recipe, seed, device, ws, timings, console)
 
     progress("evaluate")
     with timings.stage("evaluate"):
@@ -133,12 +142,13 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
     manifest = {"seed": seed.manifest, "modality": modality.name, "rows": graded.rows_written,
                 "family": generator.family, "device": device, "precision": fit_info.get("precision", "fp32"),
                 "world_size": 1, "threads": threads, "executor": recipe.execution.executor, "shards": len(shards),
-                "versions": versions(), **graded.manifest}
+                "trust_remote_code": trust_remote_code, "versions": versions(), **graded.manifest}
     report.run.update({"seconds": timings.seconds, "device": device, "family": generator.family, "threads": threads,
                        **graded.run})
     progress("report")
+    said = [*seed.notes, *graded.notes]  # what grade() noted, in the same order, before examples were dropped
     return finish_run(ws, recipe, report, manifest, started, timings, console,
-                      f"{graded.rows_written} {modality.unit}")
+                      f"{graded.rows_written} {modality.unit}", notes=(*said, *report.notes[len(said):]))
 
 
 def fit_and_generate(modality: Modality, recipe: Recipe, seed: Seed, device: str, ws: wsp.Workspace,
@@ -160,13 +170,13 @@ def fit_or_resume(modality: Modality, recipe: Recipe, seed: Seed, device: str, w
                   console: Console) -> Generator:
     """The model this run saved (resume), or a new one fitted, saved under a temporary name and renamed into place;
     the per-epoch checkpoints a killed fit left are the family's to resume from, and go once the model is saved."""
-    model_dir = ws.path("model")
+    model_dir = ws.private("model")
     if (model_dir / "generator.json").exists():
         console.print("  resuming with the model already fitted in this run")
         return modality.load_model(model_dir, device=device)
     checkpoints = ws.path("checkpoints")
     generator = modality.fit(recipe, seed, device=device, checkpoints=checkpoints, console=console)
-    tmp = model_dir.with_name("model.tmp")
+    tmp = model_dir.with_name("model.tmp")  # in the private part, beside model/
     shutil.rmtree(tmp, ignore_errors=True)
     modality.save_model(generator, tmp)
     os.replace(tmp, model_dir)
@@ -180,8 +190,8 @@ def execute(modality: Modality, recipe: Recipe, generator, acceptor, shards, ws:
         from synthforge.engine.ray_executor import run_ray
 
         # workers sample on the CPU: one core each (a GPU run samples here, where the model is)
-        return run_ray(modality.name, ws.path("model"), acceptor, shards, ws.work, recipe.quality.max_rounds, meta,
-                       address=recipe.execution.ray_address, console=console, device="cpu")
+        return run_ray(modality.name, ws.private("model"), acceptor, shards, ws.work, recipe.quality.max_rounds,
+                       meta, address=recipe.execution.ray_address, console=console, device="cpu")
     with Progress(TextColumn("{task.description}"), BarColumn(),
                   TextColumn("{task.completed}/{task.total} {task.fields[unit]}"), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
@@ -203,7 +213,8 @@ def grade(recipe: Recipe, modality: Modality, seed: Seed, stats: list[ShardStats
                   "table_failures": sorted({t for s in stats for t in s.table_failures}), **graded.validation,
                   "shards": [s.to_dict() for s in stats]}
     gates = check_gates(graded.metrics, dict(recipe.quality.gates))
-    notes = [*seed.notes, *graded.notes]
+    # the report is shareable: a note keeps what it says about a column, not the seed value it quoted as an example
+    notes = [drop_examples(n) for n in (*seed.notes, *graded.notes)]
     if graded.rows_written < requested:
         gates.append(GateResult(gate="rows", metric="valid_rows", threshold=requested, value=graded.rows_written,
                                 passed=False))
@@ -219,7 +230,7 @@ def grade(recipe: Recipe, modality: Modality, seed: Seed, stats: list[ShardStats
 
 
 def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict, started: datetime,
-               timings: Timings, console: Console, what: str) -> RunResult:
+               timings: Timings, console: Console, what: str, notes: tuple[str, ...] = ()) -> RunResult:
     """Report, then manifest (last: it marks the run complete), then the folder renamed into place. A failed gate
     raises GateFailed with the kept result."""
     manifest = {"complete": True, "status": report.status,
@@ -227,19 +238,33 @@ def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict
                 "recipe_sha256": ws.recipe_hash, "random_seed": recipe.random_seed, **manifest,
                 "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
                 "cpu_timings": timings.cpu_seconds,
-                "failing_gates": [g.model_dump() for g in report.gates if not g.passed]}
+                "failing_gates": [g.model_dump() for g in report.gates if not g.passed],
+                "files": files_note(ws)}
     write_json(ws.path("report.json"), report.model_dump(mode="json"))
     from synthforge.quality.html import render_html  # matplotlib: imported once there is a report to draw
 
     write_text(ws.path("report.html"), render_html(report))
     write_json(ws.path(wsp.MANIFEST), manifest)
     folder = wsp.commit(ws)
-    result = RunResult(folder=folder, status=report.status, report=report, manifest=manifest)
+    result = RunResult(folder=folder, status=report.status, report=report, manifest=manifest,
+                       notes=tuple(notes) or tuple(report.notes))
     label = {"passed": "[green]passed", "failed": "[red]failed", "no_gates": "[yellow]done, no gates"}[report.status]
     console.print(f"{label}[/]: {what} in {folder} ({sum(timings.seconds.values()):.0f}s)")
     if not result.passed:
         raise GateFailed(f"quality gate failed: {failing_gates(report)} (output kept in {folder})", result)
     return result
+
+
+def files_note(ws: wsp.Workspace) -> dict:
+    """The manifest's word on which files may be handed on and which may not (README, "What a run writes")."""
+    return {"shareable": str(ws.final), "private": str(ws.private_final) if ws.private_final else None,
+            "shareable_holds": "data, report.json/html, expectations/ (a shareable suite: bounds rounded outward, "
+                               "rare or many categories left out), profile.json (the same rule), recipe.yaml, "
+                               "manifest.json",
+            "private_holds": "model/ (the fitted generator: codec, frequencies, digests, shots, weights), "
+                             "expectations/ (the exact suite), profile.json (the exact profile), seed files; it "
+                             "holds seed values: never share it" if ws.private_final else
+                             "nothing kept (output.keep_private: false / --no-model)"}
 
 
 def failing_gates(report: Report) -> str:

@@ -7,7 +7,12 @@ says it is complete. So a folder named like the output is always a finished data
 Rules, in the order `open_workspace` applies them:
 
 * `<folder>` must be a folder path; an existing `<folder>` is replaced (at commit) only with `--overwrite` or
-  `--resume`, and only if it is empty or a synthforge output (it has a manifest): never a folder of the user's.
+  `--resume`, and only if it is empty or a synthforge output (its manifest parses and has synthforge's own keys,
+  and its recipe.yaml is there): never a folder of the user's, even one holding a file named manifest.json.
+* what is fitted from the seed (the model, the exact expectation suite, the exact profile) is written under
+  `<folder>.partial/private/` and moved at commit to the private folder (`<folder>.private/` unless the recipe or
+  `--private-out` names another; left out with `output.keep_private: false` / `--no-model`), so the folder a user
+  hands on holds no seed value. A private folder is replaced only if it is one synthforge wrote (its `private.json`).
 * a `.partial` holds `state.json` (the hash of the recipe + seed that made it) and, while a run writes it, an
   advisory lock (`.lock`, flock): a second run on the same folder is refused instead of writing into it.
 * a `.partial` with progress (a fitted model, a training checkpoint or a committed part) is continued by `--resume`
@@ -15,6 +20,7 @@ Rules, in the order `open_workspace` applies them:
   pass. One without progress (killed before anything was fitted) has nothing to keep and is started again.
 """
 
+import errno
 import hashlib
 import json
 import os
@@ -26,6 +32,7 @@ import yaml
 
 from synthforge.errors import UserError
 from synthforge.recipe import Recipe
+from synthforge.recipe.schema import check_paths
 from synthforge.sinks.files import write_json, write_text
 
 try:
@@ -36,6 +43,10 @@ except ImportError:  # Windows: no advisory locks; everything else works the sam
 STATE = "state.json"
 MANIFEST = "manifest.json"
 LOCK = ".lock"
+PRIVATE = "private"  # the private part of a `.partial`, moved out at commit
+PRIVATE_MARK = "private.json"  # what marks a private folder as synthforge's (and names its shareable twin)
+# what every complete run's manifest has (finish_run writes them): a folder whose manifest lacks one is not ours
+MANIFEST_KEYS = ("complete", "status", "recipe", "recipe_sha256", "random_seed", "versions", "timings")
 _LOCKS: dict[Path, int] = {}  # work folder → open, flock-ed descriptor, held until commit or process exit
 
 
@@ -44,37 +55,78 @@ class Workspace:
     final: Path
     work: Path
     recipe_hash: str = ""  # of the recipe + seed that made it (state.json, the manifest)
+    private_final: Path | None = None  # where the private part goes at commit; None: left out (deleted)
 
     def path(self, *parts: str) -> Path:
         return self.work.joinpath(*parts)
 
+    def private(self, *parts: str) -> Path:
+        """Inside the private part: the model, the exact suite and profile (never in the shareable folder)."""
+        return self.work.joinpath(PRIVATE, *parts)
+
 
 def open_run(recipe: Recipe, seed_sha256: str, out: str | Path | None, *, overwrite: bool,
-             resume: bool, base_dir: Path | None = None) -> Workspace:
+             resume: bool, base_dir: Path | None = None, private_out: str | Path | None = None) -> Workspace:
     """Every family's run starts here: the workspace for this recipe + seed, with the recipe as run written first."""
-    # where shards run changes no row, so a run started on one executor resumes on another
-    recipe_hash = hashlib.sha256((recipe.model_dump_json(exclude={"execution": {"executor", "ray_address"}})
+    try:
+        check_paths(recipe)  # a Recipe built in Python, not through load_recipe, is checked here too
+    except ValueError as e:
+        raise UserError(str(e)) from None
+    # where shards run, and where (or whether) the private part is kept, change no row, so a run started on one
+    # executor resumes on another
+    recipe_hash = hashlib.sha256((recipe.model_dump_json(exclude={"execution": {"executor", "ray_address"},
+                                                                  "output": {"private_folder", "keep_private"}})
                                   + seed_sha256).encode()).hexdigest()
     # every relative path in a recipe (seed, output folder) is read from the recipe's folder, so a recipe beside its
     # data can be committed and run from anywhere; --out, a command-line path, is relative to where the user is
     final = Path(out) if out else (Path(base_dir or ".") / (recipe.output.folder or Path("runs") / recipe.name))
-    ws = open_workspace(final, recipe_hash, overwrite=overwrite, resume=resume)
+    if private_out:
+        private = Path(private_out)
+    elif recipe.output.private_folder and not out:
+        private = Path(base_dir or ".") / recipe.output.private_folder
+    else:
+        private = None  # beside the output: <folder>.private
+    ws = open_workspace(final, recipe_hash, overwrite=overwrite, resume=resume, private=private,
+                        keep_private=recipe.output.keep_private)
     write_text(ws.path("recipe.yaml"),  # by alias: the recipe's own keys, so the copy runs as it is
                yaml.safe_dump(recipe.model_dump(mode="json", by_alias=True), sort_keys=False))
     return ws
 
 
-def open_workspace(final: Path, recipe_hash: str, *, overwrite: bool, resume: bool) -> Workspace:
+def _absolute(path: Path) -> Path:
     # `..` taken away by the letters of the path first: `recipes/../runs` is `runs` even when recipes/ is a link
-    final = Path(os.path.normpath(os.path.abspath(Path(final).expanduser()))).resolve()
+    return Path(os.path.normpath(os.path.abspath(Path(path).expanduser()))).resolve()
+
+
+def private_beside(final: Path) -> Path:
+    """The default private folder of an output folder: `<folder>.private` beside it."""
+    return final.with_name(final.name + ".private")
+
+
+def open_workspace(final: Path, recipe_hash: str, *, overwrite: bool, resume: bool, private: Path | None = None,
+                   keep_private: bool = True) -> Workspace:
+    final = _absolute(final)
     if not final.name or final == final.parent:
         raise UserError(f"output.folder: {final} cannot be an output folder; name a folder, e.g. runs/my_data")
     work = final.with_name(final.name + ".partial")
+    private_final = (_absolute(private) if private else private_beside(final)) if keep_private else None
+    if private_final is not None and (private_final == final or private_final in (work, *final.parents)
+                                     or final in private_final.parents or work in private_final.parents):
+        raise UserError(f"output.private_folder: {private_final} must be a folder of its own, not inside or around "
+                        f"the shareable output {final}")
     if final.exists() and not final.is_dir():
         raise UserError(f"output.folder: {final} is a file; choose a folder path")
     if final.is_dir() and not _replaceable(final):
-        raise UserError(f"output.folder: {final} holds files that are not a synthforge output (no {MANIFEST}); "
-                        "synthforge never replaces such a folder; choose a new or empty folder with --out")
+        raise UserError(f"output.folder: {final} holds files that are not a synthforge output (no {MANIFEST} with "
+                        "synthforge's keys beside its recipe.yaml); synthforge never replaces such a folder; choose a "
+                        "new or empty folder with --out")
+    if private_final is not None and private_final.exists():
+        if not is_private_folder(private_final) and not (private_final.is_dir() and not any(private_final.iterdir())):
+            raise UserError(f"output.private_folder: {private_final} exists and is not a synthforge private folder "
+                            f"(no {PRIVATE_MARK}); synthforge never replaces it; choose another with --private-out")
+        if not overwrite and not resume:
+            raise UserError(f"output.private_folder: {private_final} already exists; pass --overwrite to replace it "
+                            "or choose another folder with --private-out")
     if final.exists() and not overwrite and not resume:
         raise UserError(f"output.folder: {final} already exists; pass --overwrite to replace it or --out to "
                         "choose another folder")
@@ -87,10 +139,28 @@ def open_workspace(final: Path, recipe_hash: str, *, overwrite: bool, resume: bo
         _lock(work)
         if not (work / STATE).exists():
             write_json(work / STATE, {"recipe_sha256": recipe_hash})
+        write_json(work / PRIVATE / PRIVATE_MARK, {
+            "synthforge": "private", "shareable": str(final), "recipe_sha256": recipe_hash,
+            "what": "the fitted model, the exact expectation suite and the exact seed profile: they hold seed values; "
+                    "never share this folder"})
     except UserError:
         _unlock(work)
         raise
-    return Workspace(final=final, work=work, recipe_hash=recipe_hash)
+    return Workspace(final=final, work=work, recipe_hash=recipe_hash, private_final=private_final)
+
+
+def user_expectations(recipe: Recipe) -> tuple:
+    """The recipe's own expectations as (type, kwargs): kept as written in the shareable suite."""
+    return tuple((e.type, dict(e.kwargs)) for e in recipe.quality.expectations)
+
+
+def write_suite(work: Path, name: str, exact: dict, rows, user: tuple = ()) -> None:
+    """An expectation suite built from the seed: the exact one (what validation uses) into the private part, the
+    shareable copy (`quality.expectations.shareable_suite`) into `expectations/` of the shareable folder."""
+    from synthforge.quality.expectations import shareable_suite
+
+    write_json(work / PRIVATE / "expectations" / name, exact)
+    write_json(work / "expectations" / name, shareable_suite(exact, rows, user))
 
 
 def _create(work: Path, final: Path) -> None:
@@ -130,7 +200,8 @@ def _reuse_or_discard(work: Path, recipe_hash: str, *, overwrite: bool, resume: 
                     "--overwrite to discard it or --out to choose another folder")
 
 
-_SCAFFOLD = {STATE, LOCK, "recipe.yaml", "profile.json", ".write-test"}  # written before any fitting
+# written before any fitting (profile.json and seed.json: the seed files, in the private part)
+_SCAFFOLD = {STATE, LOCK, "recipe.yaml", "profile.json", "seed.json", ".write-test", PRIVATE_MARK}
 
 
 def has_progress(work: Path) -> bool:
@@ -139,15 +210,38 @@ def has_progress(work: Path) -> bool:
     for p in work.iterdir():
         if p.name in _SCAFFOLD or (p.name.startswith(".") and ".tmp" in p.name):
             continue
+        if p.is_dir() and p.name == PRIVATE and not has_progress(p):
+            continue
         if p.is_dir() and not any(p.rglob("*")):
             continue
         return True
     return False
 
 
+def is_synthforge_output(folder: Path) -> bool:
+    """A run synthforge wrote: its manifest parses and has synthforge's own keys (`complete` among them, true or not:
+    a folder whose manifest says false is an unfinished run that --resume redoes), and the recipe it ran is beside
+    it. A folder that merely holds a file named manifest.json is not one."""
+    try:
+        manifest = json.loads((Path(folder) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return False
+    return (isinstance(manifest, dict) and isinstance(manifest.get("complete"), bool)
+            and all(k in manifest for k in MANIFEST_KEYS) and isinstance(manifest.get("versions"), dict)
+            and "synthforge" in manifest["versions"] and (Path(folder) / "recipe.yaml").is_file())
+
+
+def is_private_folder(folder: Path) -> bool:
+    try:
+        mark = json.loads((Path(folder) / PRIVATE_MARK).read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(mark, dict) and mark.get("synthforge") == "private"
+
+
 def _replaceable(folder: Path) -> bool:
     try:
-        return (folder / MANIFEST).exists() or not any(folder.iterdir())
+        return is_synthforge_output(folder) or not any(folder.iterdir())
     except PermissionError:
         raise UserError(f"output.folder: cannot read {folder} (permission denied)") from None
 
@@ -190,19 +284,36 @@ def release_locks() -> None:
 
 
 def commit(ws: Workspace) -> Path:
-    """Swap the finished work folder into place; an old output (allowed by --overwrite) goes only after."""
+    """Swap the finished work folder into place; an old output (allowed by --overwrite) goes only after. The private
+    part moves out first (to its own folder, or away with keep_private off), so the shareable folder never appears
+    with the model inside."""
     if not is_complete(ws.work):
         raise RuntimeError(f"commit without a complete {MANIFEST} in {ws.work}")  # a bug: run() writes it first
-    (ws.work / STATE).unlink(missing_ok=True)
     _sweep(ws.work)
+    olds = []
+    private = ws.work / PRIVATE
+    if private.exists():
+        if ws.private_final is None:
+            shutil.rmtree(private)
+        else:
+            if ws.private_final.exists():
+                olds.append(ws.private_final.with_name(ws.private_final.name + f".old{os.getpid()}"))
+                os.replace(ws.private_final, olds[-1])
+            ws.private_final.parent.mkdir(parents=True, exist_ok=True)
+            try:
+                os.replace(private, ws.private_final)
+            except OSError as e:  # --private-out on another file system: copied, then the original removed
+                if e.errno != errno.EXDEV:
+                    raise
+                shutil.move(str(private), str(ws.private_final))
+    (ws.work / STATE).unlink(missing_ok=True)
     (ws.work / LOCK).unlink(missing_ok=True)
     _unlock(ws.work)
-    old = None
     if ws.final.exists():
-        old = ws.final.with_name(ws.final.name + f".old{os.getpid()}")
-        os.replace(ws.final, old)
+        olds.append(ws.final.with_name(ws.final.name + f".old{os.getpid()}"))
+        os.replace(ws.final, olds[-1])
     os.replace(ws.work, ws.final)
-    if old is not None:
+    for old in olds:
         shutil.rmtree(old, ignore_errors=True)
     return ws.final
 
@@ -213,6 +324,7 @@ def _sweep(work: Path) -> None:
         if tmp.is_file():
             tmp.unlink()
     shutil.rmtree(work / "model.tmp", ignore_errors=True)
+    shutil.rmtree(work / PRIVATE / "model.tmp", ignore_errors=True)
 
 
 def is_complete(folder: Path) -> bool:

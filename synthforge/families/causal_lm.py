@@ -34,9 +34,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthforge.errors import UserError
 from synthforge.families.generator import NotFittedError
-from synthforge.families.lm_models import (apply_lora, base_record, check_base_model, decode_words, load_pretrained,
-                                           load_tokenizer, max_positions, quiet_transformers, scratch_model,
-                                           train_tokenizer, usable_device, versions)
+from synthforge.families.lm_models import (REMOTE_CODE, apply_lora, base_record, check_base_model, decode_words,
+                                           load_pretrained, load_tokenizer, max_positions, quiet_transformers,
+                                           scratch_model, train_tokenizer, usable_device, versions)
 from synthforge.families.lm_prompting import condition_key, prompt_ids, rotation, shorten
 from synthforge.families.lm_sampling import generate, tidy
 from synthforge.families.lm_training import balanced, encode, prefix, train
@@ -61,6 +61,9 @@ class _Checked(BaseModel):
     @classmethod
     def from_recipe(cls, values: dict[str, Any] | None, where: str):
         values = dict(values or {})
+        if "trust_remote_code" in values:  # issue 32 item 6: a recipe is data and never runs code
+            raise UserError(f"{where}.trust_remote_code: not a recipe key (a recipe never runs code); if you trust "
+                            "the base_model folder's Python, pass --trust-remote-code to synthforge run")
         for key in values:
             if key not in cls.model_fields:
                 raise UserError(f"{where}.{key}: unknown key; valid: {', '.join(cls.model_fields)}")
@@ -87,7 +90,6 @@ class CausalLMParams(_Checked):
 
     base_model: str = Field(default="scratch", description="'scratch', a local model folder or a cached hub id")
     adaptation: Literal["lora", "full", "prompt"] = "lora"
-    trust_remote_code: bool = False
     condition_columns: tuple[str, ...] = Field(default=(), description="metadata columns conditioned on besides "
                                                "the label")
     # scratch: tokenizer and model shape
@@ -261,6 +263,7 @@ class CausalLMGenerator:
         ckpt = Path(self.checkpoint_dir) if self.checkpoint_dir else None
 
         self.base_ = base_record(cfg)
+        self.remote_code_ = REMOTE_CODE.get()  # --trust-remote-code for this run (never a recipe key)
         if cfg.mode == "prompt":
             return self._fit_prompts(cfg, texts, conds, started)
         controls = sorted({prefix({k: v}) for c in conds for k, v in c.items()})
@@ -422,42 +425,47 @@ class CausalLMGenerator:
                 "sampling": self.sampling_config.model_dump(mode="json"), "text_column": self.text_column,
                 "label_column": self.label_column, "conditions": self.conditions_, "fit": self.fit_info_,
                 "history": self.history_, "fit_seconds": self.fit_seconds_, "random_state": self.random_state,
-                "device": self.device, "versions": versions(), "base": getattr(self, "base_", None)}
+                "device": self.device, "versions": versions(), "base": getattr(self, "base_", None),
+                "trust_remote_code": getattr(self, "remote_code_", False)}
         (folder / "generator.json").write_text(json.dumps(meta, indent=2, default=str))
 
     @classmethod
     def load(cls, folder: Path, *, trusted: bool = False, device: str | None = None) -> "CausalLMGenerator":
-        """Weights are safetensors and configs JSON, so loading runs no code, unless the recipe set
-        trust_remote_code: then only a trusted folder (one this run wrote) loads. `device`: where the model runs
-        (None: the device it was trained on); cuda without a GPU falls back to the CPU."""
+        """Weights are safetensors and configs JSON, so loading runs no code, unless the run that fitted it was
+        started with --trust-remote-code (its generator.json says so): then only a trusted folder (one this run
+        wrote) loads. `device`: where the model runs (None: the device it was trained on); cuda without a GPU falls
+        back to the CPU."""
         with quiet_transformers():
             return cls._load(Path(folder), trusted, device)
 
     @classmethod
     def _load(cls, folder: Path, trusted: bool, device: str | None) -> "CausalLMGenerator":
         meta = json.loads((folder / "generator.json").read_text())
-        cfg = CausalLMParams.model_validate(meta["params"])
-        if cfg.trust_remote_code and not trusted:
-            raise UserError(f"{folder}: this model needs trust_remote_code, which runs code from the model folder; "
-                            "pass trusted=True only for a folder you trust")
+        params = dict(meta["params"])
+        remote = bool(meta.get("trust_remote_code", params.pop("trust_remote_code", False)))
+        cfg = CausalLMParams.model_validate(params)
+        if remote and not trusted:
+            raise UserError(f"{folder}: this model was fitted with --trust-remote-code, which runs code from the "
+                            "model folder; pass trusted=True only for a folder you trust")
         gen = cls(cfg, text_column=meta["text_column"], label_column=meta["label_column"],
                   sampling=SamplingParams.model_validate(meta["sampling"]), device=device or meta.get("device", "cpu"),
                   random_state=meta["random_state"])
+        gen.remote_code_ = remote
         from transformers import AutoModelForCausalLM
 
         if cfg.mode == "prompt":
-            gen.tokenizer_, model = load_pretrained(cfg)
+            gen.tokenizer_, model = load_pretrained(cfg, remote)
             gen.shots_ = json.loads((folder / "shots.json").read_text())
         elif (folder / "adapter").exists():
-            gen.tokenizer_ = load_tokenizer(folder / "tokenizer", cfg.trust_remote_code)
+            gen.tokenizer_ = load_tokenizer(folder / "tokenizer", remote)
             from peft import PeftModel
 
-            _, base = load_pretrained(cfg)
+            _, base = load_pretrained(cfg, remote)
             model = PeftModel.from_pretrained(base, str(folder / "adapter"))
         else:
-            gen.tokenizer_ = load_tokenizer(folder / "tokenizer", cfg.trust_remote_code)
+            gen.tokenizer_ = load_tokenizer(folder / "tokenizer", remote)
             model = AutoModelForCausalLM.from_pretrained(str(folder / "model"), local_files_only=True,
-                                                         trust_remote_code=cfg.trust_remote_code)
+                                                         trust_remote_code=remote)
         gen.device = usable_device(gen.device)
         gen.model_ = model.to(gen.device).eval()
         gen.conditions_ = meta["conditions"]

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import functools
 import hashlib
 import importlib.util
@@ -28,6 +29,21 @@ if TYPE_CHECKING:
     from synthforge.families.causal_lm import CausalLMParams
 
 EOS, PAD, UNK = "<|endoftext|>", "<|pad|>", "<|unk|>"
+
+# Whether transformers may run Python from a base model's folder (`auto_map` + modeling_*.py). Never a recipe key (a
+# recipe is data and never runs code): only `synthforge run --trust-remote-code` switches it on, for the length of
+# that run (`remote_code_allowed`), and the manifest names it. A context variable, so nothing global stays changed.
+REMOTE_CODE: contextvars.ContextVar[bool] = contextvars.ContextVar("synthforge_trust_remote_code", default=False)
+
+
+@contextlib.contextmanager
+def remote_code_allowed(allowed: bool):
+    """Inside the block, loading a pre-trained base model may run its folder's code iff `allowed`."""
+    token = REMOTE_CODE.set(bool(allowed))
+    try:
+        yield
+    finally:
+        REMOTE_CODE.reset(token)
 
 
 @contextlib.contextmanager
@@ -254,8 +270,10 @@ def check_base_model(cfg: CausalLMParams) -> None:
                         "use base_model: scratch")
 
 
-def load_pretrained(cfg: CausalLMParams):
-    """(tokenizer, model) from a local folder or the local hub cache; never a download, never a hang."""
+def load_pretrained(cfg: CausalLMParams, trust_remote_code: bool | None = None):
+    """(tokenizer, model) from a local folder or the local hub cache; never a download, never a hang. Code in the
+    model's folder runs only with `trust_remote_code` (None: what `remote_code_allowed` set, off by default)."""
+    remote = REMOTE_CODE.get() if trust_remote_code is None else bool(trust_remote_code)
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     check_base_model(cfg)
@@ -265,9 +283,9 @@ def load_pretrained(cfg: CausalLMParams):
     ours = local and (path / "generator.json").exists()  # a synthforge model folder: model/ + tokenizer/
     try:
         tok = AutoTokenizer.from_pretrained(str(path / "tokenizer" if ours else path) if local else source,
-                                            local_files_only=True, trust_remote_code=cfg.trust_remote_code)
+                                            local_files_only=True, trust_remote_code=remote)
         model = AutoModelForCausalLM.from_pretrained(str(path / "model" if ours else path) if local else source,
-                                                     local_files_only=True, trust_remote_code=cfg.trust_remote_code)
+                                                     local_files_only=True, trust_remote_code=remote)
     except (OSError, ValueError, KeyError) as e:
         if local:
             first = (str(e).strip().splitlines() or [type(e).__name__])[0][:160]

@@ -154,3 +154,73 @@ def suite_from_json(d: dict):
     gx = _gx()
     _context()
     return gx.ExpectationSuite(**{k: d[k] for k in ("name", "expectations", "meta", "notes") if k in d})
+
+
+# The shareable suite (issue 32 item 2): the exact suite holds the seed's own minima, maxima and category sets, so it
+# stays in the run's private folder; the folder a user hands on gets this copy. The rule, in docs/security.md:
+# * numeric bounds are rounded outward to SHARE_DIGITS significant digits (18,424 → 19,000; 250 → 250; 0.0137 →
+#   0.013), so a bound is a seed value only when the seed's extreme already had no more digits than that;
+# * a category set is kept only for a column with at most SHARE_MAX_CATEGORIES values, every one of them seen at
+#   least SHARE_MIN_COUNT times in the rows the suite was built from (a rare value can single out a person); other
+#   sets are left out, not cut (a cut set would be a wrong expectation);
+# * the recipe's own expectations are kept as written: their values are the user's, already in recipe.yaml.
+SHARE_DIGITS = 2
+SHARE_MAX_CATEGORIES = 20
+SHARE_MIN_COUNT = 5
+SHARE_RULE = (f"numeric bounds rounded outward to {SHARE_DIGITS} significant digits; category sets kept only for "
+              f"columns of at most {SHARE_MAX_CATEGORIES} values each seen at least {SHARE_MIN_COUNT} times; the "
+              "recipe's own expectations as written; the exact suite is in the run's private folder")
+
+
+def drop_examples(text: str) -> str:
+    """A note or warning without the seed value it quotes as an example ("3 values are not dates (e.g. 'Jane
+    Doe'); read as missing" → "3 values are not dates; read as missing"): what the shareable folder may say."""
+    return re.sub(r"\s*\(e\.g\. [^)]*\)|,?\s*e\.g\. .*? in data row \d+", "", text)
+
+
+def outward(x: float, up: bool, digits: int = SHARE_DIGITS) -> float:
+    """`x` rounded away from the inside of a range to `digits` significant digits: up for a maximum, down for a
+    minimum (so the rounded range still holds every seed value)."""
+    import math
+
+    x = float(x)
+    if x == 0 or not math.isfinite(x):
+        return x
+    step = 10.0 ** (math.floor(math.log10(abs(x))) - digits + 1)
+    k = round(x / step, 6)  # 1100 / 10 is 110.00000000000001: not a reason to round up
+    v = (math.ceil(k) if up else math.floor(k)) * step
+    return float(f"{v:.{digits + 1}g}")
+
+
+def releasable_values(values: pd.Series) -> list | None:
+    """The distinct values of a column, if the shareable rule lets them out (few, none rare), else None."""
+    counts = values.dropna().value_counts()
+    if len(counts) == 0 or len(counts) > SHARE_MAX_CATEGORIES or counts.min() < SHARE_MIN_COUNT:
+        return None
+    return [_plain(v) for v in counts.index]
+
+
+def shareable_suite(exact: dict, seed: pd.DataFrame, user: tuple[tuple[str, dict[str, Any]], ...] = ()) -> dict:
+    """The exact suite (`suite_json`) made shareable by the rule above; `seed`: the rows it was built from."""
+    kept, dropped = [], 0
+    mine = [(t, dict(k)) for t, k in user]
+    for e in exact.get("expectations", []):
+        e = {k: v for k, v in e.items() if k != "id"}
+        kwargs = dict(e.get("kwargs") or {})
+        if (e.get("type"), kwargs) in mine:
+            kept.append(e)
+            continue
+        col = kwargs.get("column")
+        if e.get("type") in ("expect_column_values_to_be_between", "expect_column_value_lengths_to_be_between"):
+            for key, up in (("min_value", False), ("max_value", True)):
+                if isinstance(kwargs.get(key), (int, float)) and not isinstance(kwargs.get(key), bool):
+                    kwargs[key] = outward(kwargs[key], up)
+        elif e.get("type") == "expect_column_values_to_be_in_set":
+            released = releasable_values(seed[col]) if col in seed else None
+            if released is None:
+                dropped += 1
+                continue
+            kwargs["value_set"] = sorted(released, key=str)
+        kept.append({**e, "kwargs": kwargs})
+    return {"name": exact.get("name"), "expectations": kept,
+            "meta": {"synthforge": {"shareable": SHARE_RULE, "left_out": dropped}}}

@@ -26,6 +26,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
+from .expectations import SHARE_MAX_CATEGORIES, SHARE_MIN_COUNT, outward
 from .report_model import Metric
 
 CORRELATION_THRESHOLD = 0.5   # sdmetrics DEFAULT_REAL_CORRELATION_THRESHOLD
@@ -207,6 +208,16 @@ class _Encoded:
         return False
 
 
+def _shareable_range(lo: float, hi: float, datetime: bool) -> tuple[float, float]:
+    """The plot's range rounded outward, so its first and last edges are not seed values (the report is shareable):
+    numbers to 2 significant digits, dates (nanoseconds) to whole years."""
+    if datetime:
+        year = np.datetime64(int(lo), "ns").astype("datetime64[Y]")
+        end = np.datetime64(int(hi), "ns").astype("datetime64[Y]") + np.timedelta64(1, "Y")
+        return float(year.astype("datetime64[ns]").astype("int64")), float(end.astype("datetime64[ns]").astype("int64"))
+    return outward(lo, up=False), outward(hi, up=True)
+
+
 def _shape_plot(enc: _Encoded, col: str, kind: str) -> dict:
     """Histogram / bar data for the per-column plot (proportions of non-missing rows)."""
     if kind in CONTINUOUS:
@@ -217,6 +228,7 @@ def _shape_plot(enc: _Encoded, col: str, kind: str) -> dict:
         lo, hi = np.quantile(both, [0.005, 0.995]) if len(both) > 200 else (both.min(), both.max())
         if hi <= lo:
             lo, hi = both.min(), both.max() + (1.0 if both.max() == both.min() else 0.0)
+        lo, hi = _shareable_range(lo, hi, kind == "datetime")
         edges = np.linspace(lo, hi, HIST_BINS + 1)
         rh = np.histogram(np.clip(r[~np.isnan(r)], lo, hi), edges)[0]
         sh = np.histogram(np.clip(s[~np.isnan(s)], lo, hi), edges)[0]
@@ -231,7 +243,10 @@ def _shape_plot(enc: _Encoded, col: str, kind: str) -> dict:
     rc = np.bincount(np.where(r < 0, k, r), minlength=k + 1) / max(len(r), 1)
     sc = np.bincount(np.where(s < 0, k, s), minlength=k + 1) / max(len(s), 1)
     order = [i for i in np.argsort(-rc[:k] - 1e-9 * sc[:k], kind="stable")[:TOP_CATEGORIES]]
-    labels = [str(uniques[i]) for i in order]
+    # the report is shareable: a category is named only where the shareable suite would name it (a column of few
+    # values, each seen SHARE_MIN_COUNT times in the real rows); otherwise the bars are ranks (#1 the most frequent)
+    named = k <= SHARE_MAX_CATEGORIES and all(rc[i] * len(r) >= SHARE_MIN_COUNT for i in range(k))
+    labels = [str(uniques[i]) if named else f"#{rank + 1}" for rank, i in enumerate(order)]
     real_p, synth_p = [float(rc[i]) for i in order], [float(sc[i]) for i in order]
     rest = [i for i in range(k) if i not in set(order)]
     if rest:

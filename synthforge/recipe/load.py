@@ -7,7 +7,7 @@ import yaml
 from pydantic import ValidationError
 
 from synthforge.errors import UserError
-from synthforge.recipe.schema import Recipe
+from synthforge.recipe.schema import Recipe, check_paths
 
 
 EXAMPLE = "example://"
@@ -79,9 +79,14 @@ def parse_recipe(data: Any, source: str = "recipe", **overrides: Any) -> Recipe:
         raise UserError(f"{source}: expected a mapping of recipe keys at the top level, got {type(data).__name__}")
     data = _apply_overrides(data, overrides)
     try:
-        return Recipe.model_validate(data)
+        recipe = Recipe.model_validate(data)
     except ValidationError as e:
         raise UserError(f"{source}: {format_validation_error(e)}") from None
+    try:
+        check_paths(recipe)  # names that become path segments: no `../` out of the run folder
+    except ValueError as e:
+        raise UserError(f"{source}: {e}") from None
+    return recipe
 
 
 def _apply_overrides(data: dict, overrides: dict[str, Any]) -> dict:

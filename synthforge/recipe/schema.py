@@ -1,5 +1,7 @@
 """The typed recipe. Every key is checked; unknown keys are errors; a recipe is data and can never run code."""
 
+import re
+from pathlib import PurePath
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -115,6 +117,10 @@ class Conditions(_Strict):
 class OutputSpec(_Strict):
     rows: int = Field(default=1000, gt=0, le=1_000_000_000)
     folder: str | None = None
+    private_folder: str | None = Field(default=None, description="where the fitted model, the exact expectation suite "
+                                       "and the exact profile go (they hold seed values); default: <folder>.private")
+    keep_private: bool = Field(default=True, description="false: the private part is deleted when the run ends (no "
+                               "model to reuse); the shareable folder is the same either way")
     format: Literal["parquet"] = "parquet"
     conditions: Conditions | None = None
     sampling: dict[str, Any] = Field(default_factory=dict, description="text/image families: sampling parameters, "
@@ -158,3 +164,30 @@ class Recipe(_Strict):
     output: OutputSpec = Field(default_factory=OutputSpec)
     quality: QualitySpec = Field(default_factory=QualitySpec)
     execution: ExecutionSpec = Field(default_factory=ExecutionSpec)
+
+
+# Every name a recipe turns into a path segment (the recipe's name, the output folder's own name, table names) matches
+# this one pattern: no separator, no `..`, no leading dot, no empty name, at most 64 characters (issue 32 item 6).
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def unsafe_name(value: str) -> bool:
+    return not SAFE_NAME.fullmatch(str(value)) or ".." in str(value)
+
+
+def check_paths(recipe: Recipe) -> None:
+    """The recipe's path segments, checked before anything is read or written: ValueError names the field.
+    `output.folder` is a path the recipe chooses (relative to the recipe's folder, `../runs/NAME` as the shipped
+    recipes write), so only its own last segment, the folder synthforge creates and may later replace, must be safe."""
+    bad = []
+    if unsafe_name(recipe.name):
+        bad.append(("name", recipe.name))
+    for field in ("folder", "private_folder"):
+        value = getattr(recipe.output, field)
+        if value is not None and unsafe_name(PurePath(value).name):
+            bad.append((f"output.{field}", value))
+    bad += [(f"seed.tables.{name}", name) for name in recipe.seed.tables if unsafe_name(name)]
+    if bad:
+        field, value = bad[0]
+        raise ValueError(f"{field}: {value!r} is not a safe name for a path (letters, digits, '_', '.', '-', at most "
+                         "64, starting with a letter or digit, no '..')")

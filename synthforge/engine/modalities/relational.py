@@ -23,6 +23,7 @@ from synthforge.data.sources import read_seed
 from synthforge.data.split import holdout_split
 from synthforge.engine.modality import Graded, Seed
 from synthforge.engine.shards import Shard, ShardStats, Verdict
+from synthforge.engine.workspace import write_suite
 from synthforge.errors import UserError
 from synthforge.families.relational import (SIDE_STREAM, RelationalGenerator, TableSpec, foreign_keys, parse_schema,
                                             tree)
@@ -306,7 +307,7 @@ class Relational:
             kinds = {c: k for c, k in profile.metric_kinds().items() if c not in keys}
             suites[s.name] = ex.suite_json(ex.build_suite(f"{recipe.name}_{s.name}_suite", kinds, frame,
                                                           auto=recipe.quality.auto_expectations))
-            write_json(work / "expectations" / f"{s.name}.suite.json", suites[s.name])
+            write_suite(work, f"{s.name}.suite.json", suites[s.name], frame)
         # a model loaded from disk (resume) holds no digests of the seed's values (identifiers.py keeps them in
         # memory only): guard every table's generated columns again from the seed this run has read
         generated = {n: f.generated.guard(seed.train[n]) for n, f in model.generator.fitted_.items()}

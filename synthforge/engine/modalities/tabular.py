@@ -12,6 +12,7 @@ from synthforge.data.profile import Profile
 from synthforge.data.sources import read_seed
 from synthforge.data.split import holdout_split
 from synthforge.engine.modality import Graded, Seed
+from synthforge.engine.workspace import PRIVATE, user_expectations, write_suite
 from synthforge.engine.shards import Shard, ShardStats, Verdict, counts_for
 from synthforge.errors import UserError
 from synthforge.families import tabular_families as tf
@@ -117,7 +118,8 @@ class Tabular:
                     notes=profile.notes(),
                     details=[f"{c.name}: {c.kind}{' (left out: ' + c.dropped + ')' if c.dropped else ''}"
                              for c in profile.columns],
-                    state=(profile, seed.frame), files={"profile.json": profile.model_dump(mode="json")})
+                    state=(profile, seed.frame), files={"profile.json": profile.model_dump(mode="json")},
+                    shared={"profile.json": shareable_profile(profile, seed.frame)})
 
     def fit(self, recipe: Recipe, seed: Seed, *, device: str, checkpoints: Path, console: Console) -> TabularModel:
         from synthforge.engine.select import epochs_of, select_family  # scikit-learn: once there is something to fit
@@ -153,7 +155,7 @@ class Tabular:
     def acceptor(self, recipe: Recipe, seed: Seed, model: TabularModel, work: Path) -> TabularAcceptor:
         profile, _ = seed.state
         s = ex.suite_json(suite(recipe, profile, seed.train))
-        write_json(work / "expectations" / "suite.json", s)
+        write_suite(work, "suite.json", s, seed.train, user_expectations(recipe))
         # the seed's values as keyed digests under a fresh in-memory key (never saved; a resumed run rebuilds them)
         return TabularAcceptor(s, model.generated.guard(seed.state[1]))
 
@@ -186,12 +188,32 @@ class Tabular:
         dp_spent = getattr(model.generator, "dp_spent_", None)  # differential privacy: the ε the training spent
         if dp_spent:
             manifest["differential_privacy"] = run["differential_privacy"] = dp_spent
-        n_suite = len(json.loads((work / "expectations" / "suite.json").read_text()).get("expectations", []))
+        exact = json.loads((work / PRIVATE / "expectations" / "suite.json").read_text())
+        n_suite = len(exact.get("expectations", []))
         return Graded(metrics=tab.metrics(), rows_written=len(synthetic),
                       sections={"tabular": tab, "selection": model.selection,
                                 "columns": column_reports(profile, model.generator)},
                       validation={"expectations": {"suite": "expectations/suite.json", "count": n_suite}},
                       run=run, manifest=manifest)
+
+
+def shareable_profile(profile: Profile, frame: pd.DataFrame) -> dict:
+    """profile.json for the shareable folder: kinds and reasons as they are, numeric minima and maxima rounded outward
+    and category lists kept by the shareable suite's rule (quality/expectations.py), text and date extremes left out.
+    The exact profile stays in the private folder."""
+    d = profile.model_dump(mode="json")
+    for c in d["columns"]:
+        for key, up in (("minimum", False), ("maximum", True)):
+            v = c.get(key)
+            c[key] = ex.outward(v, up) if isinstance(v, (int, float)) and not isinstance(v, bool) else None
+        if c.get("categories") is not None:
+            released = (ex.releasable_values(frame[c["name"]])
+                        if not c.get("generated") and c["kind"] in ("categorical", "boolean") else None)
+            c["categories"] = sorted(str(v) for v in released) if released else None
+        if c.get("warning"):  # "... (e.g. <a seed value>) ..." / "e.g. <value> in data row N": the example goes
+            c["warning"] = ex.drop_examples(c["warning"])
+    d["shareable"] = ex.SHARE_RULE
+    return d
 
 
 def suite(recipe: Recipe, profile: Profile, train: pd.DataFrame):

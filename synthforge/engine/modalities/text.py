@@ -18,6 +18,7 @@ from synthforge.data.split import holdout_split
 from synthforge.engine.modality import Graded, Seed
 from synthforge.engine.shards import Shard, ShardStats, Verdict, counts_for
 from synthforge.engine.text_select import select_text_family
+from synthforge.engine.workspace import user_expectations, write_suite
 from synthforge.errors import UserError
 from synthforge.families.causal_lm import CausalLMGenerator, check_base_model, check_params, check_sampling
 from synthforge.quality import expectations as ex
@@ -186,7 +187,7 @@ class Text:
     def acceptor(self, recipe: Recipe, seed: Seed, generator: CausalLMGenerator, work: Path) -> TextAcceptor:
         text_col, label_col = recipe.seed.text_column, recipe.seed.label_column
         s = ex.suite_json(suite(recipe, seed.train, generator.columns))
-        write_json(work / "expectations" / "suite.json", s)
+        write_suite(work, "suite.json", s, seed.train, user_expectations(recipe))
         fcfg = FilterConfig.from_recipe(recipe.quality.filters)
         judge = None
         if label_col and (fcfg.label_consistency is not None or fcfg.pool > 1):
