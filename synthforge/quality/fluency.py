@@ -218,7 +218,8 @@ def perplexity_stats(judge: Judge, synthetic: list[str], real: list[str], rng: n
     ratio, the 90th percentiles, the share of synthetic documents above the real 90th percentile and the `worst`
     synthetic documents (highest perplexity)."""
     m = min(len(synthetic), len(real), docs)
-    s_docs, r_docs = _pick(synthetic, m, rng), _pick(real, m, rng)
+    real_rng, synth_rng = rng.spawn(2)  # the real sample depends on the seed alone, not on the synthetic count
+    s_docs, r_docs = _pick(synthetic, m, synth_rng), _pick(real, m, real_rng)
     t0 = time.process_time()
     real_losses = getattr(judge, "cached_losses", judge.losses)
     ppl_s, ppl_r = np.exp(judge.losses(s_docs, max_tokens)), np.exp(real_losses(r_docs, max_tokens))
@@ -289,6 +290,8 @@ def fluency_stats(synthetic: list[str], real: list[str], seed_docs: list[str], r
     judge (else the one `judge_for` names, loaded here when installed); `word_list`: else Debian's wamerican."""
     notes: list[str] = []
     name, why = judge_for(generator_base)
+    if judge is not None:
+        why = "a judge given by the caller"
     out: dict = {"judge": {"name": judge.name if judge is not None else name, "why": why,
                            **({"model": JUDGES[name].model, "licence": JUDGES[name].licence}
                               if judge is None else {})}}
