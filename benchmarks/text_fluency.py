@@ -24,6 +24,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--docs", type=int, default=120)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--cases", nargs="+", default=["real", "shuffled", "run"], choices=["real", "shuffled", "run"])
     args = ap.parse_args()
 
     import torch
@@ -46,9 +47,9 @@ def main() -> None:
         rng.shuffle(w)
         shuffled.append(" ".join(w))
     half = len(test) // 2
-    cases = [("real held-out (half A vs half B)", test[:half], test[half:]),
-             ("shuffled words", shuffled, test)]
-    if args.run:
+    cases = [("real held-out (half A vs half B)", test[:half], test[half:])] * ("real" in args.cases) + \
+        [("shuffled words", shuffled, test)] * ("shuffled" in args.cases)
+    if args.run and "run" in args.cases:
         parts = sorted(glob.glob(f"{args.run}/data/*.parquet")) or sorted(glob.glob(f"{args.run}.partial/data/*.parquet"))
         synth = pd.concat([pd.read_parquet(p) for p in parts]).review.astype(str).tolist()
         cases.append((f"run {args.run} ({len(synth)} documents)", synth, test))
