@@ -29,6 +29,8 @@ GATE_METRICS: dict[str, tuple[str, str]] = {
     "min_distinct_2": ("distinct_2", "min"),
     "max_self_bleu": ("self_bleu", "max"),
     "max_embedding_auc": ("embedding_auc", "max"),
+    "max_perplexity_ratio": ("perplexity_ratio", "max"),  # median synthetic / median real under the judge (fluency.py)
+    "max_nonword_excess": ("nonword_excess", "max"),  # non-word share above the real holdout's, in points
     # image family (image_metrics.py); min_utility above bounds the images' TSTR/TRTR too
     "min_conditional_accuracy": ("conditional_accuracy", "min"),
     "max_frechet_distance": ("frechet_distance", "max"),

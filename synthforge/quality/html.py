@@ -244,6 +244,8 @@ TEXT_HEADLINE = [  # (metric key, label, format)
     ("self_bleu", "Self-BLEU", "{:.3f}"),
     ("embedding_similarity", "Embedding centroid cos", "{:.3f}"),
     ("embedding_auc", "Embedding detection AUC", "{:.3f}"),
+    ("perplexity_ratio", "Perplexity synthetic/real", "{:.2f}"),
+    ("nonword_excess", "Non-word excess (points)", "{:+.2f}"),
 ]
 
 
@@ -267,6 +269,7 @@ def _text_view(section: TextSection, failing: set[str]) -> dict:
         "memorisation": section.memorisation,
         "samples": section.samples,
         "labels": section.labels,
+        "fluency": section.fluency,
         "model": section.model.model_dump() if section.model.name or section.model.fit else {},
         "vocab": section.vocabulary,
         "embedding": {k: _fmt(v) for k, v in section.embedding.items() if k != "pca"},

@@ -166,6 +166,7 @@ class TextSection(_Section):
     utility: dict = Field(default_factory=dict)
     filters: dict = Field(default_factory=dict)
     labels: dict = Field(default_factory=dict)
+    fluency: dict = Field(default_factory=dict)  # judge, perplexity, non-words, worst documents (fluency.py)
     model: TextModel = Field(default_factory=TextModel)
 
 

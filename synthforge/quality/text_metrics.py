@@ -13,6 +13,8 @@ so the HTML page only draws what is here.
   every training-set size) on the label, trained on
   synthetic (TSTR), the unfiltered drafts, real (TRTR) and real + synthetic, each scored by macro-F1 on the real
   holdout; a family the label filter (TF-IDF) never uses. The augmentation gain is uplift.py's: 10 draws, 95 % interval.
+* fluency (fluency.py): perplexity under a pre-trained judge the generator was not made from, median synthetic /
+  median real held-out, and the share of words in neither an English word list nor the seed, synthetic − real.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field
 
+from synthforge.quality.fluency import JUDGE_DOCS, JUDGE_TOKENS, fluency_stats
 from synthforge.quality.text_filters import NgramIndex, tokens, words
 from synthforge.quality.report_model import Metric, TextModel, TextSection
 from synthforge.quality.uplift import real_doubling, uplift, uplift_metrics
@@ -47,6 +50,7 @@ class TextQuality(BaseModel):
     utility: dict = Field(default_factory=dict)
     filters: dict = Field(default_factory=dict)
     labels: dict = Field(default_factory=dict)
+    fluency: dict = Field(default_factory=dict)
     notes: list[str] = Field(default_factory=list)
 
 
@@ -66,7 +70,11 @@ def _metric(name: str, value, definition: str, lower: float, upper: float, bette
 def evaluate_text(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame, *, text_column: str,
                   label_column: str | None, seed_docs: list[str], memorisation_ngram: int = 12,
                   filters: dict | None = None, random_seed: int = 0, max_docs: int = 500,
-                  embedding_docs: int = 250, embed: bool = True, drafts: pd.DataFrame | None = None) -> TextQuality:
+                  embedding_docs: int = 250, embed: bool = True, drafts: pd.DataFrame | None = None,
+                  fluency: bool = True, generator_base: dict | str | None = None, judge=None,
+                  fluency_docs: int = JUDGE_DOCS) -> TextQuality:
+    """`generator_base`: the generator's `base_` (None: the scratch family), which picks the fluency judge;
+    `judge`: a loaded one instead (fluency.Judge); `fluency=False` leaves fluency out (its metrics uncomputed)."""
     rng = np.random.default_rng(random_seed)
     real = train[text_column].astype(str).tolist()
     synth = synthetic[text_column].astype(str).tolist()
@@ -155,9 +163,43 @@ def evaluate_text(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Data
     metrics.update(uplift_metrics(util.get("uplift"), "macro-F1", {"test_on": "holdout",
                                                                    "test_rows": util.get("test_rows")}))
 
+    # 6. fluency, beside the real held-out documents' own figures (its own generator: other metrics draw the same)
+    flu: dict = {}
+    if fluency:
+        flu, flu_notes = fluency_stats(synth, holdout[text_column].astype(str).tolist(), real,
+                                       np.random.default_rng([random_seed, 33]), generator_base=generator_base,
+                                       judge=judge, docs=fluency_docs)
+        notes.extend(flu_notes)
+    metrics.update(fluency_metrics(flu))
+
     samples = samples_per_label(synthetic, text_column, label_column, rng)
     return TextQuality(metrics=metrics, samples=samples, lengths=lengths, vocabulary=vocab, diversity=div,
-                       embedding=emb, memorisation=mem, utility=util, filters=f, labels=labels, notes=notes)
+                       embedding=emb, memorisation=mem, utility=util, filters=f, labels=labels, fluency=flu,
+                       notes=notes)
+
+
+def fluency_metrics(flu: dict) -> dict[str, Metric]:
+    """The four fluency metrics (None where not computed); the gates read perplexity_ratio and nonword_excess."""
+    ppl, nw = flu.get("perplexity") or {}, flu.get("nonwords") or {}
+    med, judge = ppl.get("median") or {}, (flu.get("judge") or {}).get("name")
+    on = {"documents_each": ppl.get("documents_each"), "max_tokens": ppl.get("max_tokens"), "judge": judge}
+    real_share = (nw.get("real") or {}).get("share")
+    return {
+        "perplexity": _metric("perplexity", med.get("synthetic"), f"median perplexity of synthetic documents under "
+                              f"the judge {judge} (first {JUDGE_TOKENS} tokens; real held-out: "
+                              f"{_r(med.get('real'))})", 1, math.inf, False, on, {"real": med.get("real")}),
+        "perplexity_ratio": _metric("perplexity_ratio", ppl.get("ratio"), "median perplexity of synthetic / of real "
+                                    f"held-out documents under {judge}, a model the generator was not made from "
+                                    "(1 = as fluent as unseen real documents)", 0, math.inf, False, on,
+                                    {"median": med}),
+        "nonword_share": _metric("nonword_share", (nw.get("synthetic") or {}).get("share"), "share of synthetic "
+                                 f"words in neither an English word list nor the seed (real held-out: "
+                                 f"{_r(real_share)})", 0, 1, False, {"words": (nw.get("synthetic") or {}).get("words")},
+                                 {"real": real_share}),
+        "nonword_excess": _metric("nonword_excess", nw.get("excess_points"), "non-word share of synthetic minus that "
+                                  "of real held-out documents, in percentage points", -100, 100, False,
+                                  {"words": {k: (nw.get(k) or {}).get("words") for k in ("synthetic", "real")}}),
+    }
 
 
 def _pick(docs: list[str], n: int, rng: np.random.Generator) -> list[str]:

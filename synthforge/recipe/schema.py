@@ -24,7 +24,7 @@ GATE_KEYS = (
     "max_close_share_excess", "max_near_copy_excess", "max_mia_auc", "max_inference_risk",
     # text family (synthforge/quality/text_metrics.py)
     "min_text_utility", "min_augmentation_gain", "max_memorisation", "max_memorisation_raw", "min_distinct_2",
-    "max_self_bleu", "max_embedding_auc",
+    "max_self_bleu", "max_embedding_auc", "max_perplexity_ratio", "max_nonword_excess",
     # image family (synthforge/quality/image_metrics.py)
     "min_conditional_accuracy", "max_frechet_distance", "max_kid", "min_precision", "min_recall", "min_density",
     "min_coverage", "max_near_copy_share",

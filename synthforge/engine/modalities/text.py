@@ -214,7 +214,8 @@ class Text:
                               columns=[text_col, label_col or "_"])
         quality = evaluate_text(seed.train, seed.holdout, synthetic, text_column=text_col, label_column=label_col,
                                 seed_docs=seed.state[text_col].tolist(), memorisation_ngram=fcfg.memorisation_ngram,
-                                filters=filt, random_seed=metric_seed, drafts=drafts if label_col else None)
+                                filters=filt, random_seed=metric_seed, drafts=drafts if label_col else None,
+                                generator_base=getattr(generator, "base_", None))  # picks the fluency judge
         model = {"name": generator.model_name, "fit": generator.fit_info_, "history": generator.history_,
                  "sampling": generator.sampling_config.model_dump(mode="json")}
         return Graded(metrics=quality.metrics, rows_written=len(synthetic),
