@@ -6,8 +6,8 @@ import pandas as pd
 
 from synthforge.data.profile import Profile
 
-from .detection import detection_metric
-from .fidelity import fidelity_metrics
+from .detection import detection_metric, detection_vs_holdout
+from .fidelity import fidelity_metrics, fidelity_vs_holdout
 from .identifiers import grade_identifiers
 from .privacy import copy_metrics, privacy_metrics
 from .report_model import COLUMN_KINDS, ColumnKind, TabularQuality
@@ -91,6 +91,11 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
     if detection.value is not None and detection.value >= EASY_TO_TELL:
         notes.append(f"easy to tell apart: a classifier separates synthetic from real rows with AUC "
                      f"{detection.value:.3f} (>= {EASY_TO_TELL})")
+    # the same grades against rows the generator never saw, beside what the real training rows score there
+    vs_holdout = {"quality_vs_holdout": fidelity_vs_holdout(real, synthetic, holdout, kinds, max_rows=max_rows,
+                                                            seed=random_seed),
+                  "detection_auc_vs_holdout": detection_vs_holdout(real, synthetic, holdout, kinds,
+                                                                   max_rows=max_rows, seed=random_seed)}
     copies, excess = copy_metrics(real, synthetic, holdout, kinds)
     dcr, nndr, privacy_notes = privacy_metrics(real, synthetic, holdout, kinds, max_rows=max_rows, seed=random_seed)
     notes += privacy_notes
@@ -109,7 +114,7 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
     return TabularQuality(column_shapes=shapes, pair_trends=trends, overall=overall,
                           detection_auc=detection, exact_copy_share=copies, exact_copy_excess=excess,
                           dcr_share=dcr,
-                          nndr=nndr, utility=utility, notes=notes, compared=cols, **gains)
+                          nndr=nndr, utility=utility, notes=notes, compared=cols, **gains, **vs_holdout)
 
 
 def evaluate_frames(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.DataFrame | None = None,
