@@ -109,6 +109,7 @@ def uplift_metrics(result: dict | None, score_name: str, computed_on: dict) -> d
 
 
 BOOTSTRAPS = 1000
+CHUNK = 50  # holdout resamples held in memory at once (uplift_bootstrap)
 
 
 def holdout_weights(n_test: int, boots: int, rng: np.random.Generator) -> np.ndarray:
@@ -136,6 +137,8 @@ def macro_f1(y: np.ndarray, pred: np.ndarray, weights: np.ndarray, labels: list 
 def r2(y: np.ndarray, pred: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """R² of `pred` against `y` under each row of `weights` (sklearn's r2_score with sample weights)."""
     y, pred = np.asarray(y, dtype="float64"), np.asarray(pred, dtype="float64")
+    shift = y.mean()  # R² does not move with a shift; centring keeps the sums of squares from cancelling
+    y, pred = y - shift, pred - shift
     total = weights.sum(axis=1)
     mean = (weights @ y) / total
     ss_res = weights @ (y - pred) ** 2
@@ -149,21 +152,28 @@ def uplift_bootstrap(predict: Callable[[np.ndarray | None, int], np.ndarray],
     """`uplift` with the holdout's variance in the interval (module docstring). predict(indices of the synthetic
     draw or None for real alone, model seed) -> the model's predictions on the n_test holdout rows; scores: name ->
     f(predictions, weights of shape (k, n_test)) -> k scores ("score" required). Same output as `uplift`, plus
-    `ci95_draws` (the Student-t interval over the draws, holdout fixed) per score and `interval` (what it covers)."""
+    `ci95_draws` (the Student-t interval over the draws, holdout fixed) per score and `interval` (what it covers).
+    The resamples are drawn CHUNK at a time, so memory stays at CHUNK × n_test weights whatever `boots` is."""
     rng = np.random.default_rng(seed)
     full = np.ones((1, n_test))
-    weights = holdout_weights(n_test, boots, np.random.default_rng(seed + 7))
-    picks = np.random.default_rng(seed + 8).integers(0, runs, size=(boots, runs))
-    rows, boot_gains = [], {key: np.empty((runs, boots)) for key in scores}
+    rows, preds = [], []
     for k in range(runs):
         idx = draw(n_synthetic, n_real, rng)
         p_real, p_aug = predict(None, seed + k), predict(idx, seed + k)
+        preds.append((p_real, p_aug))
         real = {key: float(f(p_real, full)[0]) for key, f in scores.items()}
         augmented = {key: float(f(p_aug, full)[0]) for key, f in scores.items()}
         rows.append({"real": real, "augmented": augmented,
                      "gain": {key: augmented[key] - real[key] for key in scores}})
-        for key, f in scores.items():
-            boot_gains[key][k] = f(p_aug, weights) - f(p_real, weights)
+    # bootstrap b: the runs picks[b] (with replacement) scored on holdout resample b, the same for every run
+    boot_rng = np.random.default_rng(seed + 7)
+    picks = np.random.default_rng(seed + 8).integers(0, runs, size=(boots, runs))
+    boot_gains = {key: np.empty((runs, boots)) for key in scores}
+    for lo in range(0, boots, CHUNK):
+        weights = holdout_weights(n_test, min(CHUNK, boots - lo), boot_rng)
+        for k, (p_real, p_aug) in enumerate(preds):
+            for key, f in scores.items():
+                boot_gains[key][k, lo:lo + len(weights)] = f(p_aug, weights) - f(p_real, weights)
     out: dict = {"runs": rows, "synthetic_per_run": n_real if n_synthetic > n_real else n_synthetic,
                  "interval": f"percentile interval of {boots} resamples of both the runs and the {n_test} holdout "
                              f"rows (with replacement): synthetic draw, model seed and evaluation set; one fitted "
@@ -172,7 +182,7 @@ def uplift_bootstrap(predict: Callable[[np.ndarray | None, int], np.ndarray],
     cols = np.arange(boots)
     for key in scores:
         mean, low, high = interval([r["gain"][key] for r in rows])
-        resampled = boot_gains[key][picks, cols[:, None]].mean(axis=1)  # bootstrap b: runs picks[b], holdout b
+        resampled = boot_gains[key][picks, cols[:, None]].mean(axis=1)
         part = {"mean": mean, "ci95": [float(np.percentile(resampled, 2.5)), float(np.percentile(resampled, 97.5))],
                 "ci95_draws": [low, high]}
         out.update(part) if key == "score" else out.setdefault("other", {}).update({key: part})

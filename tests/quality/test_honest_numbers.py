@@ -44,7 +44,7 @@ def test_weighted_scores_equal_sklearn_on_the_resampled_rows():
     pred = y.copy()
     flip = rng.random(300) < 0.3
     pred[flip] = rng.choice(["a", "b", "c"], flip.sum())
-    yr, pr = rng.normal(size=300), None
+    yr = rng.normal(size=300)
     pr = yr + 0.5 * rng.normal(size=300)
     w = holdout_weights(300, 4, rng)
     for b in range(4):
@@ -54,6 +54,8 @@ def test_weighted_scores_equal_sklearn_on_the_resampled_rows():
         assert macro_f1(y, pred, w[b:b + 1], labels=["c"])[0] == pytest.approx(
             f1_score(y[rows], pred[rows], labels=["c"], average="macro", zero_division=0), abs=1e-12)
         assert r2(yr, pr, w[b:b + 1])[0] == pytest.approx(r2_score(yr[rows], pr[rows]), abs=1e-12)
+        # prices in the millions: the sums of squares must not cancel
+        assert r2(yr + 3e6, pr + 3e6, w[b:b + 1])[0] == pytest.approx(r2_score(yr[rows], pr[rows]), abs=1e-9)
 
 
 def test_the_interval_holds_the_holdout_variance_that_the_draws_alone_miss():
