@@ -111,3 +111,4 @@ def test_the_flights_recipe_gates_its_tables_not_only_its_invariants():
                  "flights_relational.yaml"):
         gates = load_recipe(path).quality.gates
         assert gates["min_quality"] >= 0.85 and gates["max_detection_auc"] <= 0.85 and gates["max_dcr_share"] <= 0.6
+        assert gates["max_exact_copies_excess"] <= 0.05
