@@ -117,10 +117,18 @@ def test_gates_can_fail(tmp_path):
     data = yaml.safe_load(open(path))
     data["quality"]["gates"]["min_children_per_parent"] = 1.0
     data["quality"]["gates"]["max_detection_auc"] = 0.0
+    # the tables' own grades, not only invariants that hold by construction: fidelity, copy share, exact copies
+    data["quality"]["gates"].update(min_quality=1.0, max_dcr_share=0.0, max_exact_copies_excess=-1.0)
     open(path, "w").write(yaml.safe_dump(data))
     assert main(["run", path, "--out", str(tmp_path / "out"), "-q"]) == 1
-    gates = {g["gate"]: g["passed"] for g in json.loads((tmp_path / "out" / "report.json").read_text())["gates"]}
-    assert gates["max_detection_auc"] is False and gates["min_fk_resolved"] is True
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    gates = {g["gate"]: g for g in report["gates"]}
+    assert gates["max_detection_auc"]["passed"] is False and gates["min_fk_resolved"]["passed"] is True
+    for key in ("min_quality", "max_dcr_share", "max_exact_copies_excess"):
+        assert gates[key]["value"] is not None and gates[key]["passed"] is False, key
+    per_table = report["relational"]["metrics"]["exact_copy_excess"]["detail"]["per_table"]
+    assert set(per_table) == {"customers", "orders"}
+    assert gates["max_exact_copies_excess"]["value"] == max(per_table.values())
 
 
 def test_init_on_a_folder_of_tables_proposes_the_keys(tmp_path, capsys):

@@ -115,3 +115,23 @@ def detection_metric(real: pd.DataFrame, synthetic: pd.DataFrame, kinds: dict[st
     return Metric(name="detection_auc", value=float(np.mean(aucs)), lower=0.0, upper=1.0,
                   higher_is_better=False, definition=definition, computed_on=computed_on,
                   detail={"fold_auc": aucs, "ideal": 0.5})
+
+
+def detection_vs_holdout(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame | None,
+                         kinds: dict[str, str], *, max_rows: int, seed: int) -> Metric | None:
+    """`detection_auc` with the real holdout as the real side instead of the training rows, beside its reference:
+    the same classifier telling the real training rows from the holdout (what real data scores: ≈ 0.5 when the split
+    is random). Both sides are capped at the holdout's size, so the cost is bounded by it. None without a holdout of
+    2 × FOLDS rows."""
+    if holdout is None or len(holdout) < FOLDS * 2 or not kinds:
+        return None
+    syn = detection_metric(holdout, synthetic, kinds, max_rows=max_rows, seed=seed)
+    ref = detection_metric(holdout, train, kinds, max_rows=max_rows, seed=seed)
+    on = {"holdout_rows": syn.computed_on["real_rows"], "synthetic_rows": syn.computed_on["synthetic_rows"],
+          "train_rows": ref.computed_on["synthetic_rows"], "seed": seed, "folds": FOLDS,
+          "model": syn.computed_on["model"]}
+    return Metric(name="detection_auc_vs_holdout", value=syn.value, lower=0.0, upper=1.0, higher_is_better=False,
+                  definition="detection AUC (as detection_auc) of synthetic rows against the real holdout rows; "
+                             "real_reference: the real training rows against the same holdout",
+                  computed_on=on, detail={"real_reference": ref.value, "fold_auc": syn.detail.get("fold_auc"),
+                                          "reference_fold_auc": ref.detail.get("fold_auc"), "ideal": 0.5})

@@ -6,8 +6,8 @@ import pandas as pd
 
 from synthforge.data.profile import Profile
 
-from .detection import detection_metric
-from .fidelity import fidelity_metrics
+from .detection import detection_metric, detection_vs_holdout
+from .fidelity import fidelity_metrics, fidelity_vs_holdout
 from .identifiers import grade_identifiers
 from .membership import attack_metrics
 from .privacy import copy_metrics, privacy_metrics
@@ -95,6 +95,11 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
     if detection.value is not None and detection.value >= EASY_TO_TELL:
         notes.append(f"easy to tell apart: a classifier separates synthetic from real rows with AUC "
                      f"{detection.value:.3f} (>= {EASY_TO_TELL})")
+    # the same grades against rows the generator never saw, beside what the real training rows score there
+    vs_holdout = {"quality_vs_holdout": fidelity_vs_holdout(real, synthetic, holdout, kinds, max_rows=max_rows,
+                                                            seed=random_seed),
+                  "detection_auc_vs_holdout": detection_vs_holdout(real, synthetic, holdout, kinds,
+                                                                   max_rows=max_rows, seed=random_seed)}
     copies, excess = copy_metrics(real, synthetic, holdout, kinds)
     dcr, nndr, close, near, privacy_notes = privacy_metrics(real, synthetic, holdout, kinds, max_rows=max_rows,
                                                             seed=random_seed)
@@ -120,7 +125,7 @@ def evaluate_tables(real: pd.DataFrame, synthetic: pd.DataFrame, *,
                           detection_auc=detection, exact_copy_share=copies, exact_copy_excess=excess,
                           dcr_share=dcr, close_share_excess=close, near_copy_excess=near,
                           nndr=nndr, **attacks, utility=utility, notes=notes, compared=cols, value_leak_excess=leak,
-                          **gains)
+                          **gains, **vs_holdout)
 
 
 def evaluate_frames(real: pd.DataFrame, synthetic: pd.DataFrame, *, holdout: pd.DataFrame | None = None,

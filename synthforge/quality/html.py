@@ -407,8 +407,14 @@ def _fidelity_view(tab) -> dict:
     }
 
 
+def _real_reference(m: Metric) -> str:
+    """A figure graded against the holdout shows what real training rows score on it (fidelity.py, detection.py)."""
+    ref = m.detail.get("real_reference", "absent")
+    return "" if ref == "absent" else f" (real training rows: {_fmt(ref)})"
+
+
 def _metric_rows(metrics: list[Metric]) -> list[dict]:
-    return [{"name": m.name, "value": _fmt(m.value), "definition": m.definition,
+    return [{"name": m.name, "value": _fmt(m.value) + _real_reference(m), "definition": m.definition,
              "range": f"{_fmt(m.lower, '{:g}')}–{_fmt(m.upper, '{:g}')}",
              "better": {True: "higher", False: "lower", None: "see definition"}[m.higher_is_better],
              "computed_on": ", ".join(f"{k}={_fmt(v, '{:g}')}" for k, v in m.computed_on.items())}

@@ -237,10 +237,14 @@ def relational_section(train: dict[str, pd.DataFrame], holdout: dict[str, pd.Dat
             ("overall", "overall", min, "the lowest table's fidelity (mean of column shapes and pair trends)"),
             ("detection_auc", "detection_auc", max, "the highest table's detection AUC (0.5: indistinguishable)"),
             ("dcr_share", "dcr_share", max, "the highest table's share of synthetic rows closer to a training row "
-                                            "than to a holdout row (0.5: no closer to what was learned)")):
-        value, per = worst({t: getattr(q, field).value for t, q in tables.items()}, pick)
-        metrics[name] = Metric(name=name, value=value, definition=definition, lower=0, upper=1,
+                                            "than to a holdout row (0.5: no closer to what was learned)"),
+            ("exact_copy_excess", "exact_copy_excess", max, "the highest table's exact-copy share of synthetic rows "
+             "minus that of its real holdout rows (≤ 0: no more copies than unseen real data)")):
+        value, per = worst({t: getattr(q, field).value for t, q in tables.items() if getattr(q, field) is not None},
+                           pick)
+        metrics[name] = Metric(name=name, value=value, definition=definition, upper=1,
                                higher_is_better=None if name == "dcr_share" else name == "overall",
+                               lower=-1 if name == "exact_copy_excess" else 0,
                                computed_on={"tables": list(per)}, detail={"per_table": per})
     for name, key, definition, source in (
             ("fk_resolved", "fk_resolved", "share of child rows whose foreign key is a generated parent's key "

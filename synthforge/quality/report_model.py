@@ -47,6 +47,8 @@ class TabularQuality(BaseModel):
     utility: Metric | None = None
     augmentation_gain: Metric | None = None  # uplift.py: mean over draws, 95 % interval in detail
     augmentation_gain_lower: Metric | None = None
+    quality_vs_holdout: Metric | None = None  # fidelity.py: against the holdout, real_reference in detail
+    detection_auc_vs_holdout: Metric | None = None  # detection.py: against the holdout, real_reference in detail
     notes: list[str] = Field(default_factory=list)
     compared: list[str] = Field(default_factory=list)  # the columns the metrics above compared
     identifiers: list[dict] = Field(default_factory=list)  # ids and PII: format, uniqueness, leaks (identifiers.py)
@@ -58,7 +60,8 @@ class TabularQuality(BaseModel):
         for field in ("column_shapes", "pair_trends", "overall", "detection_auc",
                       "exact_copy_share", "exact_copy_excess", "dcr_share", "nndr", "close_share_excess",
                       "near_copy_excess", "mia_auc", "singling_out_risk", "linkability_risk", "inference_risk",
-                      "utility", "augmentation_gain", "augmentation_gain_lower", "value_leak_excess"):
+                      "utility", "augmentation_gain", "augmentation_gain_lower", "value_leak_excess",
+                      "quality_vs_holdout", "detection_auc_vs_holdout"):
             metric = getattr(self, field)
             if metric is not None:
                 out[field] = metric
@@ -283,6 +286,8 @@ _BASELINES = {"detection_auc": 0.5, "dcr_share": 0.5, "utility": 1.0, "text_util
 
 
 def _baseline(m: Metric):
+    if "real_reference" in m.detail:  # graded against the holdout: what the real training rows score there
+        return m.detail["real_reference"]
     if m.name in ("exact_copy_share", "near_copy_share"):  # what real unseen rows or images score
         return m.detail.get("holdout_share")
     return _BASELINES.get(m.name)
