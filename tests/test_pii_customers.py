@@ -87,4 +87,5 @@ def test_customers_init_and_run_never_copy_personal_data(tmp_path):
     rows = {r["column"]: r for r in leak["detail"]["columns"]}
     assert set(rows) == {"plan", "spend", "churned"}  # the modelled columns, each beside the holdout's share
     assert rows["spend"]["high_cardinality"] and not rows["plan"]["high_cardinality"]  # 54 % zeros, amounts gated
-    assert not (out / "model" / "generated.json").read_text().count("digest")
+    private = out.with_name(out.name + ".private")  # the model is private (engine/workspace.py)
+    assert not (private / "model" / "generated.json").read_text().count("digest")

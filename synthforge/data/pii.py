@@ -180,7 +180,10 @@ def classify(name: str, values: pd.Series) -> tuple[str, str] | None:
         capitalised = text.map(lambda v: any(w[:1].isupper() for w in v.split()))  # "van Dijk" counts
         if (person & capitalised).mean() >= _SHARE or (person.mean() >= _SHARE and known >= 0.3):
             return _name_kind(text, one_word), f"{said} and {person.mean():.0%} of values look like names"
-    if hint is None and person.mean() >= _SHARE and known >= (0.8 if one_word else _NAME_SHARE) and distinct >= 0.2:
+    # values alone: at least 10 different ones, so a label of a few words ("good", "bad": Faker knows a Goode)
+    # in a tiny seed is not taken for names
+    if hint is None and person.mean() >= _SHARE and known >= (0.8 if one_word else _NAME_SHARE) and distinct >= 0.2 \
+            and text.nunique() >= 10:
         return _name_kind(text, one_word), f"{known:.0%} of values start with a first name from Faker's name lists"
     if hint == "address" and (text.str.contains(r"\d") & text.str.contains(r"[A-Za-z]{2,}")).mean() >= _SHARE:
         return "address", f"{said} and the values hold numbers and words"
