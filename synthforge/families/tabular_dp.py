@@ -1,58 +1,265 @@
-"""Differentially private training of the autoregressive table model: DP-SGD through Opacus (Apache-2.0).
+"""Differential privacy for the autoregressive table model: a DP codec and DP-SGD through Opacus (Apache-2.0).
 
-What ε covers: the network's weights, trained with per-example gradient clipping and Gaussian noise calibrated by
-Opacus' accountant (RDP) for the given ε, δ and number of epochs, with Poisson-sampled batches. Training runs the
-planned epochs on every training row: no early stopping, since a validation loss computed on private rows would
-spend privacy the accountant does not count. What ε does not cover (said in the report and docs/quality.md): the
-codec's column vocabulary and bin edges, which are read from the seed as they are. Under DP the codec never
-draws a seed's own value inside a bin (tabular_codec.py draws uniformly between the bin's edges, on the seed's
-grid, instead), so no individual's exact number is copied into the output.
+What ε covers (basic composition, ε_total = ε_codec + ε_sgd, δ_total = δ_codec + δ_sgd):
+1. The codec's statistics, with `codec_share` (default 10 %) of ε and half of δ, split evenly over the modelled
+   columns (add/remove-one-row neighbours, so one row moves one count per column):
+   - a number (or date) column: a Laplace histogram over a fixed log2 grid (0, ±[2^k, 2^k+1), missing) gives its
+     range, its missing and zero point masses (half the column's ε); a Laplace histogram over an even grid of that
+     range gives its quantile cell edges (the other half; quantiles read off the noisy CDF, as in the DP-histogram
+     quantiles of Smith 2011 / Gillenwater et al. 2021, "Differentially Private Quantiles"). Everything after the
+     noise is post-processing, so no edge, minimum or maximum is a seed value; a decoded value is uniform within
+     its cell (whole numbers for integer columns, the dtype being schema, not data).
+   - a category column: a stability-based histogram (Korolova et al. 2009; Bun, Nissim & Stemmer 2016): Laplace
+     counts of the seen categories, kept when above 1 + ln(1/(2δ_c))/ε_c, so a category held by one row (or a few)
+     never appears. Rows of a dropped category train as the column's most frequent kept category.
+   No order between columns (`find_orders`), parent choice by mutual information, raw frequency (`marginals_`),
+   raking or `smoothing` reads the rows under DP.
+2. The network's weights, DP-SGD with the rest of ε and δ/2: per-example clipping, Gaussian noise calibrated by
+   Opacus' RDP accountant for the planned epochs, Poisson-sampled batches; no early stopping (a validation loss
+   on private rows would spend privacy that is not counted).
+
+Randomness: every noise draw here comes from the operating system (os.urandom), never from the recipe's
+random_seed. Opacus' own `secure_mode` needs `torchcsprng`, which has no build for torch 2.x, so its CSPRNG is not
+available: the Gaussian noise and Poisson sampling use a torch generator reseeded with 64 fresh bits of
+os.urandom before every step, and Opacus' secure noise path (the sum of four Gaussians against floating-point
+attacks, Holohan & Braghin 2021) is switched on. A DP fit is therefore not reproducible row for row; sampling a
+fitted model with a seed still is.
+
+δ defaults to 1/n² (n the number of training rows, treated as public): a mechanism that publishes each row with
+probability δ is (0, δ)-DP, so δ must be far below 1/n; at 1/n² such a leak exposes a row with probability 1/n in
+all. A recipe may set a smaller δ; one above 1/n is refused.
 """
 
 from __future__ import annotations
 
-import warnings
+import math
+import os
+import secrets
 
 import numpy as np
+import pandas as pd
 
-DEFAULT_DELTA = 1e-5
+from synthforge.errors import UserError
+from synthforge.families.tabular_codec import ColumnCodec, TableCodec, as_float
+
 DEFAULT_EPOCHS = 30
 DEFAULT_MAX_GRAD_NORM = 1.0
+DEFAULT_CODEC_SHARE = 0.1
+_LOG2_RANGE = range(-20, 64)  # |v| in [2^k, 2^(k+1)): the public grid a column's range is read from
+_GRID_CELLS = 64  # an even grid over the noisy range; quantile cell edges are points of it
+_MISS_RATE = 0.05  # chance that an empty bucket of the range histogram passes the threshold, over all buckets
 
 
+def default_delta(n: int) -> float:
+    return 1.0 / max(n, 2) ** 2
+
+
+def budget(dp: dict, n: int) -> dict:
+    """ε and δ for the codec and for DP-SGD; δ above 1/n is refused (the field named)."""
+    delta = float(dp.get("delta", default_delta(n)))
+    if delta > 1.0 / n:
+        raise UserError(f"generator.params.dp.delta: {delta:g} is above 1/n = {1 / n:.3g} for {n} training rows; "
+                        f"leave it out (default 1/n² = {default_delta(n):.3g}) or set a smaller one")
+    share = float(dp.get("codec_share", DEFAULT_CODEC_SHARE))
+    eps = float(dp["epsilon"])
+    return {"epsilon": eps, "delta": delta, "epsilon_codec": eps * share, "delta_codec": delta / 2,
+            "epsilon_sgd": eps * (1 - share), "delta_sgd": delta / 2}
+
+
+# -- secure noise ---------------------------------------------------------------------------------------------
+def _uniform(size: int) -> np.ndarray:
+    """Uniform (0, 1) from os.urandom: 53 random bits per draw, never 0."""
+    bits = np.frombuffer(os.urandom(8 * size), dtype=np.uint64) >> np.uint64(11)
+    return (bits.astype(np.float64) + 0.5) * 2.0**-53
+
+
+def laplace(scale: float, size: int) -> np.ndarray:
+    """Laplace(0, scale) by inverting the CDF of a secure uniform."""
+    u = _uniform(size) - 0.5
+    return -scale * np.sign(u) * np.log1p(-2 * np.abs(u))
+
+
+# -- the DP codec ---------------------------------------------------------------------------------------------
+def fit_codec(df: pd.DataFrame, kinds: dict[str, str], epsilon: float, delta: float, *, max_bins: int,
+              rows_per_bin: int, point_mass: float, dtypes: dict[str, str]) -> tuple[TableCodec, dict]:
+    """A TableCodec from (epsilon, delta)-DP statistics of `df` (step 1 of the module docstring), and what it
+    spent per column."""
+    kinds = {c: {"boolean": "categorical"}.get(kinds[c], kinds[c]) for c in df.columns}
+    eps_c = epsilon / len(df.columns)
+    n_cat = sum(k == "categorical" for k in kinds.values())
+    delta_c = delta / max(n_cat, 1)
+    codecs, spent = [], {}
+    for name in df.columns:
+        if kinds[name] == "categorical":
+            codecs.append(_categories(name, df[name], eps_c, delta_c))
+            spent[name] = {"epsilon": eps_c, "delta": delta_c, "statistic": "thresholded category counts"}
+        else:
+            x = as_float(df[name], kinds[name])
+            codecs.append(_numbers(name, kinds[name], dtypes[name], x, eps_c, max_bins=max_bins,
+                                   rows_per_bin=rows_per_bin, point_mass=point_mass))
+            spent[name] = {"epsilon": eps_c, "delta": 0.0,
+                           "statistic": "range, missing and zero shares, quantile cell edges (noisy histograms)"}
+    return TableCodec(list(df.columns), codecs), spent
+
+
+def _categories(name: str, s: pd.Series, eps: float, delta: float) -> ColumnCodec:
+    """Stability-based histogram: a category is released only if its Laplace(1/ε) count clears
+    1 + ln(1/(2δ))/ε, so one with a single row is out with probability ≥ 1 - δ."""
+    null = "__null__"
+    counts = s.astype(object).where(s.notna(), null).value_counts(sort=False)
+    noisy = counts.to_numpy(dtype=float) + laplace(1 / eps, len(counts))
+    threshold = 1 + math.log(1 / (2 * delta)) / eps
+    keep = np.argsort(-noisy, kind="stable")
+    keep = keep[noisy[keep] >= threshold]
+    values = [None if counts.index[i] == null else _py(counts.index[i]) for i in keep]
+    return ColumnCodec(name, "categorical", "values", str(s.dtype), values=values or [None])
+
+
+def _numbers(name: str, kind: str, dtype: str, x: np.ndarray, eps: float, *, max_bins: int, rows_per_bin: int,
+             point_mass: float) -> ColumnCodec:
+    n = len(x)
+    # 1. range, missing, zero: Laplace(2/ε) counts over a public grid (half the column's ε)
+    scale = 2 / eps
+    labels = ["null", ("zero",)] + [(s, k) for s in (-1, 1) for k in _LOG2_RANGE]
+    counts = np.zeros(len(labels))
+    finite = x[~np.isnan(x)]
+    counts[0], counts[1] = np.isnan(x).sum(), (finite == 0).sum()
+    nz = finite[finite != 0]
+    k = np.clip(np.floor(np.log2(np.abs(nz))), _LOG2_RANGE.start, _LOG2_RANGE.stop - 1).astype(int)
+    idx = 2 + (nz > 0) * len(_LOG2_RANGE) + (k - _LOG2_RANGE.start)
+    np.add.at(counts, idx, 1)
+    noisy = counts + laplace(scale, len(counts))
+    threshold = scale * math.log(len(labels) / (2 * _MISS_RATE))
+    has_null = bool(noisy[0] >= threshold)
+    masses = [0.0] if noisy[1] >= max(threshold, point_mass * n) else []
+    # the range: the fullest bucket and its neighbours on the real line while they clear the threshold (a far-off
+    # bucket that clears it by noise alone is not joined)
+    half = len(_LOG2_RANGE)
+    line = [2 + k for k in range(half - 1, -1, -1)] + [1] + [2 + half + k for k in range(half)]
+    top = int(np.argmax([noisy[i] for i in line]))
+    first = last = top
+    while first > 0 and noisy[line[first - 1]] >= threshold:
+        first -= 1
+    while last < len(line) - 1 and noisy[line[last + 1]] >= threshold:
+        last += 1
+    ends = sorted(e for i in line[first:last + 1] for e in _bucket_ends(*labels[i]))
+    lo, hi = ends[0], max(ends[-1], ends[0] + 1.0)
+    whole = dtype.startswith(("int", "uint", "Int", "UInt")) or kind == "datetime"
+    if whole:  # integer cells centred on whole numbers: (v - .5, v + .5] decodes to v
+        lo, hi = math.floor(lo) - 0.5, math.ceil(hi) + 0.5
+    # 2. quantile cell edges: Laplace(2/ε) counts over an even grid of [lo, hi] (the other half)
+    cells = _GRID_CELLS if not whole else int(min(_GRID_CELLS, hi - lo))
+    grid = np.linspace(lo, hi, cells + 1)
+    if whole:
+        grid = np.unique(np.floor(grid) + 0.5)
+        grid[0], grid[-1] = lo, hi
+    rest = nz if masses else finite
+    which = np.clip(np.searchsorted(grid, np.clip(rest, lo, hi), side="left") - 1, 0, len(grid) - 2)
+    hist = np.bincount(which, minlength=len(grid) - 1) + laplace(scale, len(grid) - 1)
+    cdf = np.cumsum(np.clip(hist, 0, None))
+    total = cdf[-1]
+    n_rest = max(total, 1.0)
+    n_cells = int(min(max_bins, len(grid) - 1, max(1, n_rest // rows_per_bin)))
+    if total <= 0:
+        edges = np.array([hi])
+    else:
+        q = np.arange(1, n_cells + 1) / n_cells * total
+        edges = np.unique(grid[1:][np.minimum(np.searchsorted(cdf, q, side="left"), len(cdf) - 1)])
+        edges[-1] = hi
+    return ColumnCodec(name, kind, "bins", dtype, values=masses, has_null=has_null, edges=edges.tolist(),
+                       low=float(lo), bin_values=[], step=1.0 if whole else None,
+                       fine=int(np.ceil(np.sqrt(len(edges)))))
+
+
+def _bucket_ends(sign, k=0) -> tuple[float, float]:
+    if sign == "zero":
+        return (0.0, 0.0)
+    a, b = sign * 2.0**k, sign * 2.0**(k + 1)
+    return (min(a, b), max(a, b))
+
+
+def conform(df: pd.DataFrame, codec: TableCodec) -> pd.DataFrame:
+    """The rows with every category the DP codec dropped read as the column's first (most frequent) kept one, so
+    each row encodes to a token of the codec."""
+    out = df.copy()
+    for c in codec.codecs:
+        if c.kind == "categorical":
+            s = out[c.name].astype(object).where(out[c.name].notna(), None)
+            known = s.map(lambda v: v in c.values or (v is None and None in c.values))
+            out[c.name] = s.where(known, c.values[0])
+    return out
+
+
+def strip_profile(profile):
+    """The profile with no statistic of the rows (minima, maxima, category lists, grids): what a DP generator
+    saves."""
+    cols = [c.model_copy(update={"minimum": None, "maximum": None, "categories": None, "grid": None,
+                                 "warning": None}) for c in profile.columns]
+    return profile.model_copy(update={"columns": tuple(cols)})
+
+
+def _py(v):
+    return v.item() if isinstance(v, np.generic) else v
+
+
+# -- DP-SGD ---------------------------------------------------------------------------------------------------
 class Privacy:
-    def __init__(self, engine, delta: float, epsilon: float, epochs: int):
-        self.engine, self.delta, self.target, self.epochs = engine, delta, epsilon, epochs
+    def __init__(self, engine, b: dict, epochs: int, codec_spent: dict):
+        self.engine, self.b, self.epochs, self.codec_spent = engine, b, epochs, codec_spent
 
     def spent(self) -> dict:
-        return {"epsilon": float(self.engine.get_epsilon(self.delta)), "delta": self.delta,
-                "target_epsilon": self.target, "epochs": self.epochs, "accountant": "rdp (Opacus)",
-                "covers": "network weights (DP-SGD); not the codec's vocabulary and bin edges"}
+        sgd = float(self.engine.get_epsilon(self.b["delta_sgd"]))
+        return {"epsilon": self.b["epsilon_codec"] + sgd, "delta": self.b["delta"],
+                "target_epsilon": self.b["epsilon"], "composition": "basic: ε_codec + ε_sgd, δ_codec + δ_sgd",
+                "codec": {"epsilon": self.b["epsilon_codec"], "delta": self.b["delta_codec"],
+                          "covers": "every modelled column's codec statistics (tabular_dp.py step 1)",
+                          "columns": self.codec_spent},
+                "sgd": {"epsilon": sgd, "delta": self.b["delta_sgd"], "epochs": self.epochs,
+                        "accountant": "rdp (Opacus)", "covers": "network weights (DP-SGD, Poisson sampling)"},
+                "noise": "os.urandom (not the recipe's random_seed); the fit is not reproducible",
+                "not_covered": "the profile (column names, kinds, dtypes) and n, the row count, taken as public; "
+                               "files other stages write from the rows (report plots, expectation suite)"}
 
 
-def make_private(net, opt, x_train, batch: int, dp: dict, rng: np.random.Generator):
-    """The network, optimizer and a batch iterator wrapped by Opacus for (ε, δ)-DP over `dp_epochs(dp)` epochs."""
+class _Fresh:
+    """Batches from Opacus' Poisson-sampling loader, the shared torch generator reseeded from os.urandom before
+    each, so the sampling of a step and the noise of its update come from fresh OS entropy."""
+
+    def __init__(self, loader, generator):
+        self.loader, self.generator = loader, generator
+
+    def __call__(self):
+        it = iter(self.loader)
+        while True:
+            self.generator.manual_seed(secrets.randbits(64))
+            try:
+                yield next(it)[0]
+            except StopIteration:
+                return
+
+
+def make_private(net, opt, x_train, batch: int, dp: dict, codec_spent: dict):
+    """The network, optimizer and a batch iterator wrapped by Opacus for (ε_sgd, δ_sgd)-DP over `dp_epochs(dp)`
+    epochs."""
     import torch
     from torch.utils.data import DataLoader, TensorDataset
 
     try:
         from opacus import PrivacyEngine
     except ImportError:
-        from synthforge.errors import UserError
-
         raise UserError("generator.params.dp: needs Opacus; install it with pip install 'synthforge[dp]'") from None
-    delta = float(dp.get("delta", DEFAULT_DELTA))
+    b = budget(dp, len(x_train))
     epochs = dp_epochs(dp)
-    generator = torch.Generator().manual_seed(int(rng.integers(2**31)))
-    loader = DataLoader(TensorDataset(x_train), batch_size=batch, shuffle=True, generator=generator)
+    loader = DataLoader(TensorDataset(x_train), batch_size=batch)
+    # Opacus warns here that its secure RNG is off (it needs torchcsprng); the warning is left to show, and the
+    # secure noise path is switched on below with a generator reseeded from os.urandom at every step
     engine = PrivacyEngine(accountant="rdp", secure_mode=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # Opacus warns that secure_mode is off (it uses torch's own generator)
-        net, opt, loader = engine.make_private_with_epsilon(
-            module=net, optimizer=opt, data_loader=loader, target_epsilon=float(dp["epsilon"]), target_delta=delta,
-            epochs=epochs, max_grad_norm=float(dp.get("max_grad_norm", DEFAULT_MAX_GRAD_NORM)),
-            noise_generator=generator)
-    return net, opt, (lambda: (b[0] for b in loader)), Privacy(engine, delta, float(dp["epsilon"]), epochs)
+    generator = torch.Generator().manual_seed(secrets.randbits(64))
+    engine.secure_mode, engine.secure_rng = True, generator
+    net, opt, loader = engine.make_private_with_epsilon(
+        module=net, optimizer=opt, data_loader=loader, target_epsilon=b["epsilon_sgd"], target_delta=b["delta_sgd"],
+        epochs=epochs, max_grad_norm=float(dp.get("max_grad_norm", DEFAULT_MAX_GRAD_NORM)))
+    return net, opt, _Fresh(loader, generator), Privacy(engine, b, epochs, codec_spent)
 
 
 def dp_epochs(dp: dict) -> int:
