@@ -78,7 +78,8 @@ def test_a_singleton_category_never_appears(fitted):
 def test_epsilon_covers_codec_and_training(fitted):
     df, gen, _ = fitted
     spent = gen.dp_spent_
-    assert spent["codec"]["epsilon"] == pytest.approx(0.3) and spent["sgd"]["epsilon"] <= 2.7 + 1e-6
+    share = tabular_dp.DEFAULT_CODEC_SHARE
+    assert spent["codec"]["epsilon"] == pytest.approx(3 * share) and spent["sgd"]["epsilon"] <= 3 * (1 - share) + 1e-6
     assert spent["epsilon"] == pytest.approx(spent["codec"]["epsilon"] + spent["sgd"]["epsilon"])
     assert spent["epsilon"] <= 3.0 + 1e-6
     assert spent["delta"] == pytest.approx(1 / len(df) ** 2)  # default δ = 1/n²

@@ -1,14 +1,15 @@
 """Differential privacy for the autoregressive table model: a DP codec and DP-SGD through Opacus (Apache-2.0).
 
 What ε covers (basic composition, ε_total = ε_codec + ε_sgd, δ_total = δ_codec + δ_sgd):
-1. The codec's statistics, with `codec_share` (default 10 %) of ε and half of δ, split evenly over the modelled
+1. The codec's statistics, with `codec_share` (default 50 %) of ε and half of δ, split evenly over the modelled
    columns (add/remove-one-row neighbours, so one row moves one count per column):
-   - a number (or date) column: a Laplace histogram over a fixed log2 grid (0, ±[2^k, 2^k+1), missing) gives its
-     range, its missing and zero point masses (half the column's ε); a Laplace histogram over an even grid of that
-     range gives its quantile cell edges (the other half; quantiles read off the noisy CDF, as in the DP-histogram
-     quantiles of Smith 2011 / Gillenwater et al. 2021, "Differentially Private Quantiles"). Everything after the
-     noise is post-processing, so no edge, minimum or maximum is a seed value; a decoded value is uniform within
-     its cell (whole numbers for integer columns, the dtype being schema, not data).
+   - a number (or date) column: one Laplace histogram over a fixed public grid (missing, exactly zero, and
+     quarter-octave buckets ±[2^(k/4), 2^((k+1)/4))); the buckets whose noisy count clears a threshold that an
+     empty bucket clears with probability 5 % (over the whole grid) are the quantile cells, and the missing and
+     zero buckets the missing token and a zero point mass (the threshold-and-release of a histogram, as in DP
+     bounds estimation: SmartNoise's approx_bounds, Gillenwater et al. 2021). Everything after the noise is
+     post-processing, so no cell edge, minimum or maximum is a seed value; a decoded value is uniform within its
+     cell (whole numbers for integer columns, the dtype being schema, not data).
    - a category column: a stability-based histogram (Korolova et al. 2009; Bun, Nissim & Stemmer 2016): Laplace
      counts of the seen categories, kept when above 1 + ln(1/(2δ_c))/ε_c, so a category held by one row (or a few)
      never appears. Rows of a dropped category train as the column's most frequent kept category.
@@ -44,10 +45,10 @@ from synthforge.families.tabular_codec import ColumnCodec, TableCodec, as_float
 
 DEFAULT_EPOCHS = 30
 DEFAULT_MAX_GRAD_NORM = 1.0
-DEFAULT_CODEC_SHARE = 0.1
+DEFAULT_CODEC_SHARE = 0.5
 _LOG2_RANGE = range(-20, 64)  # |v| in [2^k, 2^(k+1)): the public grid a column's range is read from
-_GRID_CELLS = 64  # an even grid over the noisy range; quantile cell edges are points of it
-_MISS_RATE = 0.05  # chance that an empty bucket of the range histogram passes the threshold, over all buckets
+_PER_OCTAVE = 4  # buckets per power of two: a cell is at most 19 % wide relative to its values
+_MISS_RATE = 0.05  # chance that any empty bucket of a column's histogram passes the threshold
 
 
 def default_delta(n: int) -> float:
@@ -98,7 +99,7 @@ def fit_codec(df: pd.DataFrame, kinds: dict[str, str], epsilon: float, delta: fl
             codecs.append(_numbers(name, kinds[name], dtypes[name], x, eps_c, max_bins=max_bins,
                                    rows_per_bin=rows_per_bin, point_mass=point_mass))
             spent[name] = {"epsilon": eps_c, "delta": 0.0,
-                           "statistic": "range, missing and zero shares, quantile cell edges (noisy histograms)"}
+                           "statistic": "cells, missing and zero: a thresholded Laplace histogram on a public log grid"}
     return TableCodec(list(df.columns), codecs), spent
 
 
@@ -117,65 +118,50 @@ def _categories(name: str, s: pd.Series, eps: float, delta: float) -> ColumnCode
 
 def _numbers(name: str, kind: str, dtype: str, x: np.ndarray, eps: float, *, max_bins: int, rows_per_bin: int,
              point_mass: float) -> ColumnCodec:
+    """One Laplace(1/ε) histogram over a public grid: missing, exactly zero, and ±[2^(k/4), 2^((k+1)/4)) for
+    k/4 in [-20, 64). Buckets whose noisy count clears the threshold (an empty one does so with probability
+    _MISS_RATE over the whole grid) are the cells, merged up to about `rows_per_bin` noisy rows; a value outside
+    them encodes to the nearest cell. The missing and zero buckets become the missing token and a zero point mass.
+    """
     n = len(x)
-    # 1. range, missing, zero: Laplace(2/ε) counts over a public grid (half the column's ε)
-    scale = 2 / eps
-    labels = ["null", ("zero",)] + [(s, k) for s in (-1, 1) for k in _LOG2_RANGE]
-    counts = np.zeros(len(labels))
+    q = _PER_OCTAVE
+    ks = np.arange(_LOG2_RANGE.start * q, _LOG2_RANGE.stop * q)
     finite = x[~np.isnan(x)]
-    counts[0], counts[1] = np.isnan(x).sum(), (finite == 0).sum()
     nz = finite[finite != 0]
-    k = np.clip(np.floor(np.log2(np.abs(nz))), _LOG2_RANGE.start, _LOG2_RANGE.stop - 1).astype(int)
-    idx = 2 + (nz > 0) * len(_LOG2_RANGE) + (k - _LOG2_RANGE.start)
-    np.add.at(counts, idx, 1)
-    noisy = counts + laplace(scale, len(counts))
-    threshold = scale * math.log(len(labels) / (2 * _MISS_RATE))
+    k = np.clip(np.floor(np.log2(np.abs(nz)) * q), ks[0], ks[-1]).astype(int) - ks[0]
+    # the real line, left to right: negative buckets (largest |v| first), then positive ones
+    neg = np.bincount(k[nz < 0], minlength=len(ks))[::-1]
+    pos = np.bincount(k[nz > 0], minlength=len(ks))
+    counts = np.concatenate([[np.isnan(x).sum(), (finite == 0).sum()], neg, pos]).astype(float)
+    noisy = counts + laplace(1 / eps, len(counts))
+    threshold = (1 / eps) * math.log(len(counts) / (2 * _MISS_RATE))
     has_null = bool(noisy[0] >= threshold)
     masses = [0.0] if noisy[1] >= max(threshold, point_mass * n) else []
-    # the range: the fullest bucket and its neighbours on the real line while they clear the threshold (a far-off
-    # bucket that clears it by noise alone is not joined)
-    half = len(_LOG2_RANGE)
-    line = [2 + k for k in range(half - 1, -1, -1)] + [1] + [2 + half + k for k in range(half)]
-    top = int(np.argmax([noisy[i] for i in line]))
-    first = last = top
-    while first > 0 and noisy[line[first - 1]] >= threshold:
-        first -= 1
-    while last < len(line) - 1 and noisy[line[last + 1]] >= threshold:
-        last += 1
-    ends = sorted(e for i in line[first:last + 1] for e in _bucket_ends(*labels[i]))
-    lo, hi = ends[0], max(ends[-1], ends[0] + 1.0)
+    bounds = np.concatenate([-(2.0 ** ((ks[::-1] + 1) / q)), 2.0 ** (ks / q)])  # lower end of each bucket
+    uppers = np.concatenate([-(2.0 ** (ks[::-1] / q)), 2.0 ** ((ks + 1) / q)])
+    line = noisy[2:]
+    kept = np.flatnonzero(line >= threshold)
+    if len(kept) == 0:  # no bucket clears the threshold: the column is its point mass (and missing), or missing
+        values = masses + ([None] if has_null or not masses else [])
+        return ColumnCodec(name, kind, "values", dtype, values=values)
     whole = dtype.startswith(("int", "uint", "Int", "UInt")) or kind == "datetime"
+    # cells: runs of kept buckets merged until they hold about rows_per_bin noisy rows (max_bins at most)
+    edges, lows, acc = [], [], 0.0
+    for b in kept:
+        if not lows or bounds[b] != edges[-1] or acc >= rows_per_bin:
+            lows.append(bounds[b])
+            edges.append(uppers[b])
+            acc = line[b]
+        else:
+            edges[-1], acc = uppers[b], acc + line[b]
+    low = lows[0]
     if whole:  # integer cells centred on whole numbers: (v - .5, v + .5] decodes to v
-        lo, hi = math.floor(lo) - 0.5, math.ceil(hi) + 0.5
-    # 2. quantile cell edges: Laplace(2/ε) counts over an even grid of [lo, hi] (the other half)
-    cells = _GRID_CELLS if not whole else int(min(_GRID_CELLS, hi - lo))
-    grid = np.linspace(lo, hi, cells + 1)
-    if whole:
-        grid = np.unique(np.floor(grid) + 0.5)
-        grid[0], grid[-1] = lo, hi
-    rest = nz if masses else finite
-    which = np.clip(np.searchsorted(grid, np.clip(rest, lo, hi), side="left") - 1, 0, len(grid) - 2)
-    hist = np.bincount(which, minlength=len(grid) - 1) + laplace(scale, len(grid) - 1)
-    cdf = np.cumsum(np.clip(hist, 0, None))
-    total = cdf[-1]
-    n_rest = max(total, 1.0)
-    n_cells = int(min(max_bins, len(grid) - 1, max(1, n_rest // rows_per_bin)))
-    if total <= 0:
-        edges = np.array([hi])
-    else:
-        q = np.arange(1, n_cells + 1) / n_cells * total
-        edges = np.unique(grid[1:][np.minimum(np.searchsorted(cdf, q, side="left"), len(cdf) - 1)])
-        edges[-1] = hi
-    return ColumnCodec(name, kind, "bins", dtype, values=masses, has_null=has_null, edges=edges.tolist(),
-                       low=float(lo), bin_values=[], step=1.0 if whole else None,
+        edges = np.unique(np.floor(np.asarray(edges)) + 0.5).tolist()
+        low = math.floor(low) - 0.5 if math.floor(low) - 0.5 < edges[0] else edges[0] - 1
+    edges = edges[-max_bins:]
+    return ColumnCodec(name, kind, "bins", dtype, values=masses, has_null=has_null, edges=[float(e) for e in edges],
+                       low=float(low), bin_values=[], step=1.0 if whole else None,
                        fine=int(np.ceil(np.sqrt(len(edges)))))
-
-
-def _bucket_ends(sign, k=0) -> tuple[float, float]:
-    if sign == "zero":
-        return (0.0, 0.0)
-    a, b = sign * 2.0**k, sign * 2.0**(k + 1)
-    return (min(a, b), max(a, b))
 
 
 def conform(df: pd.DataFrame, codec: TableCodec) -> pd.DataFrame:
