@@ -118,3 +118,20 @@ def test_laplace_noise_is_secure_and_calibrated():
     a, b = tabular_dp.laplace(2.0, 20000), tabular_dp.laplace(2.0, 20000)
     assert not np.array_equal(a, b)
     assert abs(np.mean(np.abs(a)) - 2.0) < 0.1  # E|Lap(b)| = b
+
+
+def test_a_number_column_with_no_cell_above_the_threshold_is_its_point_mass():
+    """97 % zeros and 45 values spread over six orders of magnitude: at ε = 0.05 no bucket but zero clears the
+    threshold, so the column is released as zero alone and every row still encodes to one of its tokens."""
+    rng = np.random.default_rng(0)
+    n = 1500
+    x = np.where(np.arange(n) < 45, 10.0 ** rng.uniform(0, 6, n), 0.0)
+    df = pd.DataFrame({"debt": x, "segment": rng.choice(["a", "b"], n)})
+    codec, spent = tabular_dp.fit_codec(df, {"debt": "numerical", "segment": "categorical"}, 0.1, 1e-7,
+                                        max_bins=400, rows_per_bin=25, point_mass=0.01,
+                                        dtypes={"debt": "float64", "segment": "object"})
+    debt = codec.codecs[0]
+    assert debt.mode == "values" and debt.values == [0.0]
+    tokens = codec.encode(tabular_dp.conform(df, codec))
+    assert (tokens < np.array(codec.cardinalities)).all()
+    assert spent["debt"]["epsilon"] == pytest.approx(0.05)

@@ -165,11 +165,17 @@ def _numbers(name: str, kind: str, dtype: str, x: np.ndarray, eps: float, *, max
 
 
 def conform(df: pd.DataFrame, codec: TableCodec) -> pd.DataFrame:
-    """The rows with every category the DP codec dropped read as the column's first (most frequent) kept one, so
-    each row encodes to a token of the codec."""
+    """The rows with every category the DP codec dropped read as the column's first (most frequent) kept one, and
+    a number column released as a point mass alone (no cell cleared the threshold) reads as that mass (missing
+    stays missing if the codec kept it), so each row encodes to a token of the codec."""
     out = df.copy()
     for c in codec.codecs:
-        if c.kind == "categorical":
+        if c.kind != "categorical" and c.mode == "values":
+            x = as_float(out[c.name], c.kind)
+            number = next((v for v in c.values if v is not None), None)
+            fill = np.where(np.isnan(x) & (None in c.values), np.nan, np.nan if number is None else number)
+            out[c.name] = fill if c.kind == "numerical" else pd.to_datetime(fill)
+        elif c.kind == "categorical":
             s = out[c.name].astype(object).where(out[c.name].notna(), None)
             known = s.map(lambda v: v in c.values or (v is None and None in c.values))
             out[c.name] = s.where(known, c.values[0])
