@@ -9,7 +9,8 @@ What ε covers (basic composition, ε_total = ε_codec + ε_sgd, δ_total = δ_c
      zero buckets the missing token and a zero point mass (the threshold-and-release of a histogram, as in DP
      bounds estimation: SmartNoise's approx_bounds, Gillenwater et al. 2021). Everything after the noise is
      post-processing, so no cell edge, minimum or maximum is a seed value; a decoded value is uniform within its
-     cell (whole numbers for integer columns, the dtype being schema, not data).
+     cell (whole numbers for integer columns, the dtype being schema, not data; a float column spends a tenth of
+     its ε on a Laplace count of its non-whole values, and is drawn as whole numbers when that is below n/2).
    - a category column: a stability-based histogram (Korolova et al. 2009; Bun, Nissim & Stemmer 2016): Laplace
      counts of the seen categories, kept when above 1 + ln(1/(2δ_c))/ε_c, so a category held by one row (or a few)
      never appears. Rows of a dropped category train as the column's most frequent kept category.
@@ -47,6 +48,7 @@ DEFAULT_EPOCHS = 30
 DEFAULT_MAX_GRAD_NORM = 1.0
 DEFAULT_CODEC_SHARE = 0.5
 _LOG2_RANGE = range(-20, 64)  # |v| in [2^k, 2^(k+1)): the public grid a column's range is read from
+_WHOLE_SHARE = 0.1  # of a float column's ε: are its values whole numbers?
 _PER_OCTAVE = 4  # buckets per power of two: a cell is at most 19 % wide relative to its values
 _MISS_RATE = 0.05  # chance that any empty bucket of a column's histogram passes the threshold
 
@@ -99,7 +101,8 @@ def fit_codec(df: pd.DataFrame, kinds: dict[str, str], epsilon: float, delta: fl
             codecs.append(_numbers(name, kinds[name], dtypes[name], x, eps_c, max_bins=max_bins,
                                    rows_per_bin=rows_per_bin, point_mass=point_mass))
             spent[name] = {"epsilon": eps_c, "delta": 0.0,
-                           "statistic": "cells, missing and zero: a thresholded Laplace histogram on a public log grid"}
+                           "statistic": "cells, missing and zero: a thresholded Laplace histogram on a public log "
+                                        "grid (a float column: 10 % of it on a count of non-whole values)"}
     return TableCodec(list(df.columns), codecs), spent
 
 
@@ -118,6 +121,15 @@ def _categories(name: str, s: pd.Series, eps: float, delta: float) -> ColumnCode
 
 def _numbers(name: str, kind: str, dtype: str, x: np.ndarray, eps: float, *, max_bins: int, rows_per_bin: int,
              point_mass: float) -> ColumnCodec:
+    """A float column spends a tenth of `eps` on whether its values are whole numbers, the rest on the histogram."""
+    float_dtype = not (dtype.startswith(("int", "uint", "Int", "UInt")) or kind == "datetime")
+    whole_eps = eps * _WHOLE_SHARE if float_dtype else 0.0
+    return _number_cells(name, kind, dtype, x, eps - whole_eps, whole_eps, max_bins=max_bins,
+                         rows_per_bin=rows_per_bin, point_mass=point_mass)
+
+
+def _number_cells(name: str, kind: str, dtype: str, x: np.ndarray, eps: float, whole_eps: float, *, max_bins: int,
+                  rows_per_bin: int, point_mass: float) -> ColumnCodec:
     """One Laplace(1/ε) histogram over a public grid: missing, exactly zero, and ±[2^(k/4), 2^((k+1)/4)) for
     k/4 in [-20, 64). Buckets whose noisy count clears the threshold (an empty one does so with probability
     _MISS_RATE over the whole grid) are the cells, merged up to about `rows_per_bin` noisy rows; a value outside
@@ -145,6 +157,9 @@ def _numbers(name: str, kind: str, dtype: str, x: np.ndarray, eps: float, *, max
         values = masses + ([None] if has_null or not masses else [])
         return ColumnCodec(name, kind, "values", dtype, values=values)
     whole = dtype.startswith(("int", "uint", "Int", "UInt")) or kind == "datetime"
+    if not whole and whole_eps:  # a float column (missing values make it one) whose values are whole numbers:
+        # a Laplace count of its non-whole values (sensitivity 1) below n/2 says so
+        whole = bool((finite != np.round(finite)).sum() + laplace(1 / whole_eps, 1)[0] < n / 2)
     # cells: runs of kept buckets merged until they hold about rows_per_bin noisy rows (max_bins at most)
     edges, lows, acc = [], [], 0.0
     for b in kept:
