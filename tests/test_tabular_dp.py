@@ -48,9 +48,9 @@ def test_dp_codec_holds_no_seed_value_of_a_continuous_column(fitted):
             assert not c.bin_values
             numbers += [*c.edges, c.low]
     assert numbers and not seed_values & set(numbers)
-    assert all(gen.codec_.describe().values())
+    assert all(gen.codec_.describe().values())  # the report's per-column line (a float column has no step)
     by_name = {c.name: c for c in gen.codec_.codecs}
-    assert by_name["score"].step == 1.0 and by_name["rate"].step is None  # whole floats (with missing) stay whole  # the report's per-column line (a float column has no step)
+    assert by_name["score"].step == 1.0 and by_name["rate"].step is None  # whole floats (with missing) stay whole
     # nor does anything saved: every number in codec.json and generator.json
     for name in ("codec.json", "generator.json"):
         text = (folder / name).read_text()

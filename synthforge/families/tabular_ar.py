@@ -441,7 +441,8 @@ def _order(columns: list[str], lead: tuple[str, ...]) -> list[str]:
 
 
 def _train(net, train: np.ndarray, val: np.ndarray, p: ARParams, device: str, rng: np.random.Generator,
-           progress, *, budget: float | None, started: float, codec_spent: dict | None = None) -> tuple[list[dict], dict | None]:
+           progress, *, budget: float | None, started: float, codec_spent: dict | None = None
+           ) -> tuple[list[dict], dict | None]:
     """Step 3: minibatch Adam on the summed cross-entropy. Each head stops at its own best epoch: once its
     validation loss has not improved for `patience` epochs its best weights come back and it leaves the loss, so a
     column that is quick to overfit does not stop one that is still learning. Training ends when every head has
