@@ -69,7 +69,7 @@ class ARParams:
     smoothing: float = 0.0  # share of each draw taken from the column's own marginal instead (privacy, see sample)
     cell_values: str = "seed"  # seed: a cell decodes to one of the seed's values in it; uniform: between its edges
     order: tuple[str, ...] = ()  # leading columns of the order (default: the target); the rest keep seed order
-    # {epsilon: 1.0, delta: 1/n², max_grad_norm: 1.0, epochs: 30, codec_share: 0.1}: a DP codec and DP-SGD
+    # {epsilon: 1.0, delta: 1/n², max_grad_norm: 1.0, epochs: 30, codec_share: 0.5}: a DP codec and DP-SGD
     # (tabular_dp.py); refuses smoothing, and cell values are uniform within a cell whatever `cell_values` says
     dp: dict | None = None
     # draw this many times the rows and keep those raking favours (step 5); 1 turns it off. The more rows raking
