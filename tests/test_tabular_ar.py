@@ -172,21 +172,6 @@ def test_params_are_checked_with_the_field_named(params, message):
         check_params(params)
 
 
-def test_differential_privacy_spends_at_most_its_epsilon(tmp_path):
-    df = _table(600)
-    profile = Profile.from_frame(df)
-    gen = ARGenerator(profile, {"dp": {"epsilon": 1.0, "epochs": 3}, "batch_size": 128},
-                      random_state=0).fit(profile.prepare(df))
-    spent = gen.dp_spent_
-    assert spent["epsilon"] <= 1.0 + 1e-6 and spent["delta"] == 1e-5 and spent["epochs"] == 3
-    out = gen.sample(500, seed=1)
-    # private codec: no bin keeps the seed's values; draws are uniform within a cell, on the seed's step
-    assert all(not c.bin_values for c in gen.codec_.codecs if c.mode == "bins")
-    assert (out["amount"] % 50 == 0).all() and (out["price"] >= out["amount"]).all()
-    gen.save(tmp_path / "dp")
-    assert json.loads((tmp_path / "dp" / "generator.json").read_text())["dp_spent"]["epsilon"] <= 1.0 + 1e-6
-
-
 def test_it_tells_real_rows_apart_less_than_gaussian_copula():
     """On 1,500 real loan rows: the autoregressive model is harder to detect than SDV's Gaussian copula, and keeps
     the column shapes (our fidelity, which reproduces sdmetrics'). Measured: AR .70 vs GC .80 over two seeds."""

@@ -316,7 +316,7 @@ class TableCodec:
                 text = (f"{len(c.edges)} quantile cells, {len(c.values)} point masses"
                         + (", missing" if c.has_null else "")
                         + ("; values drawn from the seed's own" if c.bin_values else
-                           f"; values uniform within a cell, on a step of {c.step:g}"))
+                           "; values uniform within a cell" + (f", on a step of {c.step:g}" if c.step else "")))
             if c.base:
                 text += f"; kept {'≥' if c.sign > 0 else '≤'} {c.base} (encoded as the distance)"
             out[c.name] = text
