@@ -125,9 +125,16 @@ def images(folder: Path, device: str) -> Case:
     return Case(recipe, 4, data="metadata.parquet", bf16_on_cuda=True)
 
 
+def _no_suite(case: Case) -> Case:
+    """DP cells may reach past the raw seed's minima and maxima, which the seed-derived suite would reject (and DP
+    noise is fresh every fit, so a run can't be pinned): the smoke case checks the device path, not validation."""
+    case.recipe["quality"]["auto_expectations"] = False
+    return case
+
+
 CASES = {
     "table": lambda f, d: table(f, d, seed="example://credit_data"),
-    "table_dp": lambda f, d: table(f, d, dp={"epsilon": 3.0, "epochs": 2}),
+    "table_dp": lambda f, d: _no_suite(table(f, d, dp={"epsilon": 3.0, "epochs": 2})),
     "relational": relational,
     "text_scratch": text,
     "text_lora": lambda f, d: text(f, d, LORA),

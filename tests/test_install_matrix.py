@@ -88,7 +88,7 @@ def test_scale_extra_runs_a_table_on_local_ray(tmp_path):
 
 def test_dp_extra_trains_a_table_with_dp_sgd(tmp_path):
     py, env = _fresh_env(tmp_path, "dp")
-    _run(py, env, smoke.table(tmp_path, "cpu", dp={"epsilon": 3.0, "epochs": 2}), tmp_path)
+    _run(py, env, smoke.CASES["table_dp"](tmp_path, "cpu"), tmp_path)
 
 
 def test_text_extra_trains_a_scratch_model(tmp_path):

@@ -137,3 +137,15 @@ def test_a_number_column_with_no_cell_above_the_threshold_is_its_point_mass():
     tokens = codec.encode(tabular_dp.conform(df, codec))
     assert (tokens < np.array(codec.cardinalities)).all()
     assert spent["debt"]["epsilon"] == pytest.approx(0.05)
+
+
+def test_dp_under_family_auto_is_refused_not_dropped(tmp_path, capsys):
+    """auto hands its candidates no params: a `dp` there would have trained without DP while the recipe said DP."""
+    from conftest import write_recipe
+    from synthforge.cli import main
+
+    seed = tmp_path / "t.csv"
+    pd.DataFrame({"Status": ["good", "bad"] * 30, "x": range(60)}).to_csv(seed, index=False)
+    path = write_recipe(tmp_path, seed, generator__family="auto", generator__params={"dp": {"epsilon": 1.0}})
+    assert main(["validate", str(path)]) == 2
+    assert "generator.params.dp: a differentially private run names its family" in capsys.readouterr().err

@@ -91,6 +91,9 @@ class Tabular:
         """The family (or every auto candidate) is allowed by the recipe's licence and its params are its own."""
         gen = recipe.generator
         if gen.family == "auto":
+            if "dp" in gen.params:  # auto passes no params to its candidates: the run would not be private at all
+                raise UserError("generator.params.dp: a differentially private run names its family "
+                                "(family: autoregressive); under auto the candidates would train without DP")
             for family in gen.candidates:
                 tf.check_licence(family, recipe.licence, "generator.candidates")
         else:
