@@ -172,10 +172,19 @@ def released_values(frames: list[pd.DataFrame]) -> set:
 
 
 def scan_folder(folder: Path, seed: pd.DataFrame | list[pd.DataFrame], skip_data_columns=(),
-                released: list[pd.DataFrame] = ()) -> list[tuple]:
+                released: list[pd.DataFrame] = (), own_paths: tuple[str, ...] = ()) -> list[tuple]:
     """(file, column, value) for every seed value found in any file under `folder`. Parquet files are read as
     values (every column but `skip_data_columns`) and their key/value metadata as text; every other file must be
-    text. `seed`: one frame, or several (a relational seed's tables)."""
+    text. `seed`: one frame, or several (a relational seed's tables). `own_paths`: the user's own paths (the seed
+    file, the output folder), which the recipe and manifest name and whose digits are no seed values (a test's
+    `pytest-112` folder once matched an income of 112)."""
+
+    def read(path: Path) -> str:
+        text = path.read_text(errors="replace")
+        for own in sorted(own_paths, key=len, reverse=True):
+            text = text.replace(own, "")
+        return text
+
     frames = seed if isinstance(seed, list) else [seed]
     numbers, strings = {}, {}
     for f in frames:
@@ -192,7 +201,7 @@ def scan_folder(folder: Path, seed: pd.DataFrame | list[pd.DataFrame], skip_data
     for path in files:  # JSON first: the counts it names are then known when the HTML is searched
         if path.suffix == ".json":
             rel = str(path.relative_to(folder))
-            hits += [(rel, c, v) for c, v in scan_json(path.read_text(), numbers, pattern, counts, short)]
+            hits += [(rel, c, v) for c, v in scan_json(read(path), numbers, pattern, counts, short)]
     text_numbers = {v: c for v, c in numbers.items() if v not in counts}
     for path in files:
         rel = str(path.relative_to(folder))
@@ -216,7 +225,7 @@ def scan_folder(folder: Path, seed: pd.DataFrame | list[pd.DataFrame], skip_data
         elif path.suffix == ".json":
             continue
         elif path.suffix in TEXT_SUFFIXES or path.name.startswith("."):
-            hits += [(rel, c, v) for c, v in scan_text(path.read_text(errors="replace"), text_numbers, pattern, short)]
+            hits += [(rel, c, v) for c, v in scan_text(read(path), text_numbers, pattern, short)]
         else:
             hits.append((rel, "(unscanned file type)", path.suffix))
     return hits

