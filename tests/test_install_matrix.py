@@ -109,7 +109,6 @@ def test_images_extra_trains_a_tiny_unet(tmp_path):
 def test_service_extra_serves_and_answers_with_a_key(tmp_path):
     """`synthforge serve` from a venv with `[service]` alone: it starts, prints its admin key once, and answers
     `/health` and `/me` (with that key) on loopback."""
-    import json as _json
     import socket
     import time
     import urllib.request
@@ -134,7 +133,7 @@ def test_service_extra_serves_and_answers_with_a_key(tmp_path):
         key = next(w for w in (tmp_path / "serve.log").read_text().split() if w.startswith("sf_"))
         me = urllib.request.Request(f"http://127.0.0.1:{port}/me", headers={"Authorization": f"Bearer {key}"})
         with urllib.request.urlopen(me, timeout=10) as r:
-            assert "admin" in _json.dumps(_json.loads(r.read()))
+            assert "admin" in json.dumps(json.loads(r.read()))
     finally:
         server.terminate()
         server.wait(timeout=30)

@@ -170,6 +170,13 @@ def test_submit_command_reads_the_key_from_the_environment(server, finished, cre
 CHROMIUM = "/usr/bin/chromium"
 
 
+def _launch(playwright):
+    """Debian's headless Chromium with nothing reaching off the machine."""
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=[
+        "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--disable-sync", "--no-first-run"])
+
+
 @pytest.mark.browser
 def test_pages_in_headless_chromium(server, finished, credit_seed_csv, tmp_path):
     """Sign in with the key, upload the seed through the page, start a shipped recipe with rows and family, watch
@@ -182,9 +189,7 @@ def test_pages_in_headless_chromium(server, finished, credit_seed_csv, tmp_path)
     seed.write_text("\n".join(credit_seed_csv.read_text().splitlines()[:301]) + "\n")
     errors, requests = [], []
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = _launch(p)
         try:
             page = browser.new_context(accept_downloads=True).new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
@@ -239,9 +244,7 @@ def test_pages_full_flow_rows_equal_synthforge_run(server, credit_seed_csv, tmp_
 
     errors = []
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
-            "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-            "--disable-component-update", "--disable-sync", "--no-first-run"])
+        browser = _launch(p)
         try:
             page = browser.new_context(accept_downloads=True).new_page()
             page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
