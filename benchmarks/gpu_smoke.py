@@ -101,7 +101,7 @@ def text(folder: Path, device: str, params: dict | None = None) -> Case:
 
 
 LORA = {"base_model": "smollm2-135m", "adaptation": "lora", "lora_r": 2, "epochs": 1, "batch_size": 8,
-        "max_length": 48}
+        "max_length": 48, "lora_layers": 8, "vocabulary": "seed"}  # medical_text's settings: FrozenBottom on the device
 
 
 def images(folder: Path, device: str) -> Case:

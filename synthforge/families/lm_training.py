@@ -6,6 +6,10 @@ linear warm-up then cosine decay whose progress is the larger of steps done / st
 budget (so the rate reaches its floor when the budget runs out, not after it), gradient accumulation, bf16 autocast
 on CUDA, a validation split with early stopping that keeps the best epoch, and a checkpoint per epoch so an
 interrupted run continues exactly as if it never stopped.
+
+With `lora_layers` (LoRA on the top N layers only) the layers below hold no trainable weight and no dropout, so
+their output for a document is the same at every epoch: `FrozenBottom` computes it once, under no_grad, and each
+step runs only the top layers from it (forward and backward), the frozen share of an epoch's cost paid once.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import json
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -85,16 +90,103 @@ def _collate(docs: list[Doc], pad_id: int, device: str):
     return ids.to(device), mask.to(device), labels.to(device)
 
 
-def _loss(model, batch, device: str):
+def _loss(model, batch, device: str, inputs_embeds=None):
     import torch
 
     ids, mask, labels = batch
+    feed = {"input_ids": ids} if inputs_embeds is None else {"inputs_embeds": inputs_embeds}
     with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
-        out = model(input_ids=ids, attention_mask=mask, labels=labels)
+        out = model(**feed, attention_mask=mask, labels=labels)
     return out.loss, int((labels[:, 1:] != -100).sum())
 
 
-def evaluate_loss(model, docs: list[Doc], pad_id: int, device: str, batch_size: int = 16) -> float | None:
+class FrozenBottom:
+    """The frozen lower layers' output per document, computed once, and the loss of a batch from it through the top
+    `top` layers only. For decoder stacks that keep their layers in `.layers` beside a final `.norm` (Llama,
+    Mistral, Qwen2, Gemma and SmolLM2 among them); `supported` says whether a model does.
+
+    The stack's `layers` list is swapped for a slice of itself while a pass runs, so the model's own forward builds
+    the masks and rotary positions exactly as it does for the whole stack: documents are right-padded and their
+    positions start at 0 in both passes, so the top layers see what they would see in one full pass (the test
+    compares the two losses)."""
+
+    def __init__(self, model, top: int):
+        self.inner = _stack(model)
+        self.split = len(self.inner.layers) - top
+        self.hidden: dict[int, object] = {}
+
+    @staticmethod
+    def supported(model, top: int) -> bool:
+        inner = _stack(model)
+        return inner is not None and 0 < top < len(inner.layers)
+
+    @contextmanager
+    def _only(self, part: slice, norm: bool):
+        import torch
+
+        layers, final = self.inner.layers, self.inner.norm
+        self.inner.layers = torch.nn.ModuleList(list(layers)[part])
+        if not norm:
+            self.inner.norm = torch.nn.Identity()
+        try:
+            yield
+        finally:
+            self.inner.layers, self.inner.norm = layers, final
+
+    def prepare(self, docs: list[Doc], pad_id: int, device: str, batch_size: int = 16) -> None:
+        """Each distinct document's hidden states after the frozen layers (kept on the CPU, one tensor each)."""
+        import torch
+
+        todo = list({id(d): d for d in docs if id(d) not in self.hidden}.values())
+        todo.sort(key=lambda d: len(d.ids))
+        with torch.no_grad(), self._only(slice(0, self.split), norm=False):
+            for s in range(0, len(todo), batch_size):
+                chunk = todo[s:s + batch_size]
+                ids, mask, _ = _collate(chunk, pad_id, device)
+                with torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+                    h = self.inner(input_ids=ids, attention_mask=mask).last_hidden_state
+                for i, d in enumerate(chunk):
+                    self.hidden[id(d)] = h[i, :len(d.ids)].float().cpu()
+
+    def loss(self, model, docs: list[Doc], pad_id: int, device: str):
+        """(mean next-token loss, scored tokens), the loss computed here: with a seed-vocabulary head
+        (lm_models.restrict_vocabulary) only its rows are scored, never the full vocabulary's -inf columns."""
+        import torch
+
+        from synthforge.families.lm_models import subset_head_class
+
+        _, mask, labels = _collate(docs, pad_id, device)
+        width = mask.shape[1]
+        h = torch.stack([torch.nn.functional.pad(self.hidden[id(d)], (0, 0, 0, width - len(d.ids))) for d in docs])
+        with self._only(slice(self.split, None), norm=True), \
+                torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
+            hidden = self.inner(inputs_embeds=h.to(device), attention_mask=mask).last_hidden_state[:, :-1]
+            head, target = model.get_output_embeddings(), labels[:, 1:]
+            if isinstance(head, subset_head_class()):
+                logits = head.subset_logits(hidden)
+                target = head.index[target.clamp(min=0)].masked_fill(target < 0, -100)
+            else:
+                logits = head(hidden)
+        loss = torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), target.flatten(), ignore_index=-100)
+        return loss, int((target != -100).sum())
+
+
+def _stack(model):
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    inner = getattr(base, "model", None)
+    ok = inner is not None and all(hasattr(inner, a) for a in ("layers", "norm", "embed_tokens"))
+    return inner if ok else None
+
+
+def batch_loss(model, docs: list[Doc], pad_id: int, device: str, frozen: FrozenBottom | None = None):
+    """(mean loss, scored tokens) of a batch, through the top layers from cached states when `frozen` is given."""
+    if frozen is not None:
+        return frozen.loss(model, docs, pad_id, device)
+    return _loss(model, _collate(docs, pad_id, device), device)
+
+
+def evaluate_loss(model, docs: list[Doc], pad_id: int, device: str, batch_size: int = 16,
+                  frozen: FrozenBottom | None = None) -> float | None:
     """Mean next-token loss per text token (the prefix is not scored)."""
     import torch
 
@@ -104,7 +196,7 @@ def evaluate_loss(model, docs: list[Doc], pad_id: int, device: str, batch_size: 
     total, count = 0.0, 0
     with torch.no_grad():
         for s in range(0, len(docs), batch_size):
-            loss, n = _loss(model, _collate(docs[s:s + batch_size], pad_id, device), device)
+            loss, n = batch_loss(model, docs[s:s + batch_size], pad_id, device, frozen)
             total += float(loss) * n
             count += n
     model.train()
@@ -127,18 +219,24 @@ def train(model, train_docs: list[Doc], val_docs: list[Doc], cfg: CausalLMParams
     state, best = _resume(ckpt, model, opt)
     now = time.process_time if cfg.budget_clock == "cpu" else time.perf_counter
     lr_at = _schedule(cfg, planned, budget)
+    frozen = FrozenBottom(model, cfg.lora_layers) if cfg.lora_layers and cfg.mode == "lora" and \
+        FrozenBottom.supported(model, cfg.lora_layers) else None
+    frozen_seconds = 0.0
     # dropout draws from torch's global generator (nn.Dropout takes no generator): fork it for training and seed it
     # per epoch, so a run resumed from a checkpoint trains exactly like one that was never interrupted
     with torch.random.fork_rng(devices=[]):
         model.train()
         clock = now() - state["elapsed"]
+        if frozen is not None and state["stopped"] is None and state["epoch"] < cfg.epochs:
+            frozen.prepare(train_docs + val_docs, pad_id, device)  # on the budget's clock: it is training's cost
+            frozen_seconds = now() - clock - state["elapsed"]
         while state["stopped"] is None and state["epoch"] < cfg.epochs:
             torch.manual_seed(derive_seed(seed, DROPOUT_STREAM, state["epoch"]))
             gen = torch.Generator().manual_seed(derive_seed(seed, SHUFFLE_STREAM, state["epoch"]))
             batches = _batches(train_docs, cfg.batch_size, gen)
             run_loss, run_n, out_of_time = 0.0, 0, False
             for i, idx in enumerate(batches):
-                loss, n = _loss(model, _collate([train_docs[j] for j in idx], pad_id, device), device)
+                loss, n = batch_loss(model, [train_docs[j] for j in idx], pad_id, device, frozen)
                 (loss / cfg.grad_accum).backward()
                 run_loss, run_n = run_loss + float(loss.detach()) * n, run_n + n
                 if (i + 1) % cfg.grad_accum and i + 1 < len(batches):
@@ -157,7 +255,7 @@ def train(model, train_docs: list[Doc], val_docs: list[Doc], cfg: CausalLMParams
                     out_of_time = True
                     break
             state["epoch"] += 1
-            val_loss = evaluate_loss(model, val_docs, pad_id, device)
+            val_loss = evaluate_loss(model, val_docs, pad_id, device, frozen=frozen)
             state["elapsed"] = now() - clock
             best = _end_epoch(state, model, opt, cfg, run_loss / max(run_n, 1), val_loss, out_of_time, best, ckpt)
             if on_progress:
@@ -171,6 +269,7 @@ def train(model, train_docs: list[Doc], val_docs: list[Doc], cfg: CausalLMParams
             "train_seconds": round(state["elapsed"], 2), "learning_rate": cfg.lr,
             "precision": "bf16-autocast" if device == "cuda" else "fp32",
             "trainable_parameters": int(sum(p.numel() for p in params)),
+            "frozen_layers": frozen.split if frozen else 0, "frozen_pass_seconds": round(frozen_seconds, 2),
             "parameters": int(sum(p.numel() for p in model.parameters()))}
     return state["history"], info
 

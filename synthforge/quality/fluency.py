@@ -38,6 +38,7 @@ JUDGE_DOCS = 120  # documents per corpus: bounds the cost (the issue's measureme
 JUDGE_TOKENS = 256  # judge tokens per document
 JUDGE_BATCH = 8
 WORST_SHOWN = 5  # worst-scored synthetic documents kept for the page
+REAL_SAMPLE_SEED = 20261206  # the real held-out sample the judge reads: fixed, so its losses are cached across runs
 WORD_LIST = Path("/usr/share/dict/american-english")  # Debian's wamerican: apt-get install -y wamerican
 WORD = re.compile(r"[A-Za-z]+(?:'[A-Za-z]+)*")
 
@@ -212,7 +213,9 @@ def perplexity_stats(judge: Judge, synthetic: list[str], real: list[str], rng: n
     ratio, the 90th percentiles, the share of synthetic documents above the real 90th percentile and the `worst`
     synthetic documents (highest perplexity)."""
     m = min(len(synthetic), len(real), docs)
-    real_rng, synth_rng = rng.spawn(2)  # the real sample depends on the seed alone, not on the synthetic count
+    # the real sample depends on the held-out documents alone (not on the run's seed or the synthetic count): every
+    # run on the same holdout compares against one reference, whose losses the judge's cache then holds once
+    real_rng, synth_rng = np.random.default_rng(REAL_SAMPLE_SEED), rng.spawn(2)[1]
     s_docs, r_docs = _pick(synthetic, m, synth_rng), _pick(real, m, real_rng)
     t0 = time.process_time()
     real_losses = getattr(judge, "cached_losses", judge.losses)

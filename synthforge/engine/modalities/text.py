@@ -17,7 +17,7 @@ from synthforge.data.sources import read_seed
 from synthforge.data.split import holdout_split
 from synthforge.engine.modality import Graded, Seed
 from synthforge.engine.shards import Shard, ShardStats, Verdict, counts_for
-from synthforge.engine.text_select import select_text_family
+from synthforge.engine.text_select import FLUENCY_BAR, select_text_family
 from synthforge.engine.workspace import user_expectations, write_suite
 from synthforge.errors import UserError
 from synthforge.families.causal_lm import CausalLMGenerator, check_base_model, check_params, check_sampling
@@ -157,7 +157,8 @@ class Text:
                     seed.train, params=recipe.generator.params, make=make, text_column=recipe.seed.text_column,
                     label_column=recipe.seed.label_column, device=device, time_budget=recipe.generator.time_budget,
                     random_seed=recipe.random_seed, console=console,
-                    run_documents=int(seed.rows * FilterConfig.from_recipe(recipe.quality.filters).pool))
+                    run_documents=int(seed.rows * FilterConfig.from_recipe(recipe.quality.filters).pool),
+                    fluency_bar=fluency_bar(recipe.quality.gates))
                 gen.selection_ = [c.row() for c in cands]
                 console.print(f"  auto chose {gen.model_name}: {next(c.why for c in cands if c.chosen)}")
                 return gen
@@ -320,3 +321,10 @@ def suite(recipe: Recipe, train: pd.DataFrame, columns: list[str]):
 
 
 TEXT = Text()
+
+
+def fluency_bar(gates: dict | None) -> tuple[float, float]:
+    """What `auto` holds its candidates to: the recipe's own fluency gates, else issue 33's bar."""
+    gates = gates or {}
+    return (float(gates.get("max_perplexity_ratio", FLUENCY_BAR[0])),
+            float(gates.get("max_nonword_excess", FLUENCY_BAR[1])))

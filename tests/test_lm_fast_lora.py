@@ -1,0 +1,142 @@
+"""LoRA on a CPU budget (issue 33 item 2): LoRA on the top layers only with the frozen layers' output computed once
+(`lm_training.FrozenBottom`), and an output layer restricted to the seed's tokens (`lm_models.restrict_vocabulary`).
+Both must change what a step costs, never what it computes: the losses and gradients are compared with the plain
+forward pass of the same model, on a tiny Llama (the architecture of SmolLM2) built and saved here."""
+
+import pandas as pd
+import pytest
+
+from synthforge.errors import UserError
+from synthforge.families.causal_lm import CausalLMGenerator, check_params
+from synthforge.families.lm_models import apply_lora, load_pretrained, restrict_vocabulary, train_tokenizer
+from synthforge.families.lm_training import FrozenBottom, batch_loss, encode
+
+WORDS = {"positive": ["great", "relief", "wonderful", "helped", "calm"],
+         "negative": ["awful", "nausea", "rash", "worse", "pain"]}
+SAMPLING = {"max_new_tokens": 20, "batch_size": 8}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def corpus(n: int = 8) -> pd.DataFrame:
+    return pd.DataFrame([{"text": f"This drug was {w[i % 5]} and the {w[(i + 2) % 5]} came in week {i + 1}.",
+                          "label": label} for label, w in WORDS.items() for i in range(n)])
+
+
+@pytest.fixture(scope="module")
+def llama_base(tmp_path_factory):
+    """A 4-layer Llama whose tokenizer knows words the corpus never uses (so a seed vocabulary is a real subset)."""
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    folder = tmp_path_factory.mktemp("llama")
+    extra = ["The weather report said rain, snow, thunder and fog over the harbour and the mountains."] * 3
+    tok = train_tokenizer(corpus()["text"].tolist() + extra, [], 400, 1)
+    torch.manual_seed(0)  # test-only: a fixed base model
+    model = LlamaForCausalLM(LlamaConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64,
+                                         num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2,
+                                         max_position_embeddings=128, tie_word_embeddings=True,
+                                         eos_token_id=tok.eos_token_id, bos_token_id=tok.eos_token_id))
+    model.save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def _adapted(folder, **params):
+    import torch
+
+    cfg = check_params({"base_model": str(folder), "adaptation": "lora", "lora_r": 4, "lora_dropout": 0.0,
+                        **params})
+    tok, model = load_pretrained(cfg)
+    model = apply_lora(model, cfg)
+    torch.manual_seed(1)  # test-only: LoRA's B starts at zero; a nonzero adapter makes the top layers matter
+    for name, p in model.named_parameters():
+        if "lora_B" in name:
+            torch.nn.init.normal_(p, std=0.1)
+    return tok, model
+
+
+def _docs(tok):
+    df = corpus()
+    return [encode(tok, {"label": lab}, t, 64) for lab, t in zip(df["label"], df["text"])]
+
+
+@pytest.mark.parametrize("seed_vocabulary", [False, True])
+def test_the_frozen_bottom_computes_the_same_loss_and_gradients(llama_base, seed_vocabulary):
+    import torch
+
+    tok, model = _adapted(llama_base, lora_layers=2)
+    docs = _docs(tok)[:6]
+    if seed_vocabulary:
+        restrict_vocabulary(model, sorted({i for d in docs for i in d.ids[d.n_prefix:]}))
+    frozen = FrozenBottom(model, 2)
+    assert frozen.split == 2 and FrozenBottom.supported(model, 2) and not FrozenBottom.supported(model, 4)
+    frozen.prepare(docs, tok.pad_token_id, "cpu")
+    model.train()
+    grads = []
+    for f in (None, frozen):
+        model.zero_grad()
+        loss, n = batch_loss(model, docs, tok.pad_token_id, "cpu", f)
+        loss.backward()
+        grads.append((float(loss.detach()), n, {k: p.grad.clone() for k, p in model.named_parameters() if p.requires_grad}))
+    (full, n_full, g_full), (part, n_part, g_part) = grads
+    assert n_full == n_part > 0
+    assert part == pytest.approx(full, rel=1e-5)
+    assert set(g_full) == set(g_part) and all(k.split(".layers.")[1].split(".")[0] in {"2", "3"} for k in g_full)
+    for k in g_full:
+        assert torch.allclose(g_full[k], g_part[k], atol=1e-6), k
+
+
+def test_a_seed_vocabulary_head_scores_only_the_seed_tokens(llama_base):
+    import torch
+
+    tok, model = _adapted(llama_base)
+    keep = sorted({i for d in _docs(tok) for i in d.ids[d.n_prefix:]})
+    assert 0 < len(keep) < len(tok)
+    before = model(input_ids=torch.tensor([[keep[0], keep[1]]])).logits[0, -1]
+    restrict_vocabulary(model, keep)
+    after = model(input_ids=torch.tensor([[keep[0], keep[1]]])).logits[0, -1]
+    assert torch.allclose(after[keep], before[keep], atol=1e-5)  # the same scores for the kept tokens
+    outside = torch.ones(len(tok), dtype=torch.bool)
+    outside[keep] = False
+    assert torch.isinf(after[outside]).all()
+
+
+def test_a_fast_lora_generator_writes_only_seed_tokens_and_reloads_the_same(llama_base, tmp_path):
+    params = {"base_model": str(llama_base), "adaptation": "lora", "lora_r": 4, "lora_layers": 2,
+              "vocabulary": "seed", "epochs": 2, "batch_size": 4, "max_length": 64, "val_fraction": 0.0}
+    gen = CausalLMGenerator(params, text_column="text", label_column="label", sampling=SAMPLING,
+                            random_state=0).fit(corpus())
+    assert gen.fit_info_["frozen_layers"] == 2 and gen.fit_info_["stopped"] == "epochs"
+    df = gen.sample(8, seed=3, conditions={"label": "negative"})
+    assert not {"weather", "harbour", "thunder", "snow"} & set(" ".join(df["text"]).split())
+    import torch
+
+    from synthforge.families.lm_sampling import generate
+
+    head = gen.tokenizer_("<|label=negative|>", add_special_tokens=False)["input_ids"]
+    out = generate(gen.model_, [head] * 8, torch.Generator().manual_seed(0), gen.sampling_config,
+                   eos_id=gen.tokenizer_.eos_token_id, pad_id=gen.tokenizer_.pad_token_id, banned=[], device="cpu",
+                   max_positions=128)
+    written = {i for ids, _ in out for i in ids}
+    assert written and written <= set(gen.vocabulary_)
+    gen.save(tmp_path / "m")
+    again = CausalLMGenerator.load(tmp_path / "m").sample(8, seed=3, conditions={"label": "negative"})
+    assert again["text"].tolist() == df["text"].tolist()
+
+
+def test_fast_lora_settings_are_checked(llama_base):
+    with pytest.raises(UserError, match=r"generator\.params\.vocabulary: 'seed' restricts a LoRA"):
+        check_params({"vocabulary": "seed"})
+    with pytest.raises(UserError, match=r"generator\.params\.lora_layers: LoRA's layers"):
+        check_params({"base_model": str(llama_base), "adaptation": "full", "lora_layers": 2})
+    with pytest.raises(UserError, match=r"generator\.params\.lora_layers: 9 is more than the base model's 4 layers"):
+        _adapted(llama_base, lora_layers=9)
