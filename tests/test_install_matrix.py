@@ -77,6 +77,11 @@ def _run(py: Path, env: dict, case, tmp: Path) -> dict:
 def test_examples_extra_runs_a_shipped_example_table(tmp_path):
     py, env = _fresh_env(tmp_path, "examples")
     _run(py, env, smoke.table(tmp_path, "cpu", seed="example://credit_data"), tmp_path)
+    # anonymeter cannot be a dependency (its numpy pin); the vendored copy must give the README's first command the
+    # three risks (issue 32)
+    tab = json.loads((tmp_path / "out" / "report.json").read_text())["tabular"]
+    for risk in ("singling_out_risk", "linkability_risk", "inference_risk"):
+        assert 0 <= tab[risk]["value"] <= 1 and 0 <= tab[risk]["detail"]["baseline_rate"] <= 1, risk
 
 
 def test_scale_extra_runs_a_table_on_local_ray(tmp_path):

@@ -16,6 +16,9 @@ def test_wheel_lists_and_runs_shipped_recipes_from_another_folder(tmp_path):
     wheel = next((tmp_path / "wheel").glob("synthforge-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
     assert "synthforge/recipes/medical_text.yaml" in names and "synthforge/quality/templates/report.html.j2" in names
+    # the vendored anonymeter (every report's three risks) with its Clear BSD notice, which must travel with it
+    assert {"synthforge/quality/vendor/anonymeter/LICENSE.md",
+            "synthforge/quality/vendor/anonymeter/evaluators/singling_out_evaluator.py"} <= set(names)
     subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"),
                     str(wheel)], check=True, capture_output=True)
     elsewhere = tmp_path / "elsewhere"

@@ -40,6 +40,7 @@ GATE_METRICS: dict[str, tuple[str, str]] = {
     "min_density": ("density", "min"),
     "min_coverage": ("coverage", "min"),
     "max_near_copy_share": ("near_copy_share", "max"),
+    "max_image_close_share_excess": ("image_close_share_excess", "max"),  # image_copies.py, over the holdout's share
     # relational (relational.py): the worst relationship; min_quality / max_detection_auc read the worst table
     "min_fk_resolved": ("fk_resolved", "min"),
     "min_children_per_parent": ("children_per_parent_ks", "min"),

@@ -292,6 +292,7 @@ IMAGE_HEADLINE = [  # (metric key, label, format)
     ("density", "Density", "{:.3f}"),
     ("coverage", "Coverage", "{:.3f}"),
     ("near_copy_share", "Near-copies dropped", "{:.2%}"),
+    ("image_close_share_excess", "Close to training, over held-out", "{:+.2%}"),
 ]
 
 

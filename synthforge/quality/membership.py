@@ -14,9 +14,9 @@ Targets: the holdout rows (non-members, at most MAX_TARGETS) and as many trainin
 3. anonymeter (Giomi et al., PoPETs 2023; Clear BSD), up to 1,000 attacks each: singling-out (univariate queries), linkability (the columns
    split in two halves, 10 neighbours) and attribute-inference (the target and up to two other columns as secrets,
    the rest known; inference_risk is the largest) risks, each (attack - control) / (1 - control) with the holdout
-   as control; the naive baseline attack's rate is in detail. anonymeter pins numpy < 1.27 although it runs on
-   numpy 2, so it is installed apart (`pip install --no-deps anonymeter numba polars`); without it the three risks
-   are absent and a note says so.
+   as control; the naive baseline attack's rate is in detail. anonymeter's metadata pins numpy < 1.27 although it
+   runs on numpy 2, so it cannot be a dependency: its source is vendored in quality/vendor/anonymeter (its numba
+   neighbour search replaced by numpy; the folder's __init__ says what changed), so every install computes the risks.
 """
 
 from __future__ import annotations
@@ -129,11 +129,9 @@ def _risk_metric(name: str, evaluator, definition: str, on: dict, extra: dict | 
 def anonymeter_metrics(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
                        kinds: dict[str, str], *, target: str | None, seed: int) -> tuple[dict[str, Metric], list[str]]:
     """{singling_out_risk, linkability_risk, inference_risk} with the holdout as control, or {} and a note."""
-    try:
-        from anonymeter.evaluators import InferenceEvaluator, LinkabilityEvaluator, SinglingOutEvaluator
-    except ImportError:
-        return {}, ["anonymeter risks not computed: anonymeter is not installed "
-                    "(pip install --no-deps anonymeter numba polars)"]
+    # imported here: polars loads only when a report computes the risks
+    from .vendor.anonymeter.evaluators import InferenceEvaluator, LinkabilityEvaluator, SinglingOutEvaluator
+
     cols = list(kinds)
     n = int(min(N_ATTACKS, len(holdout), len(train)))
     if n < 10 or len(cols) < 2 or len(synthetic) < 10:
@@ -180,7 +178,7 @@ def anonymeter_metrics(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd
 
 def attack_metrics(train: pd.DataFrame, synthetic: pd.DataFrame, holdout: pd.DataFrame,
                    kinds: dict[str, str], *, target: str | None, seed: int) -> tuple[dict[str, Metric], list[str]]:
-    """The report's attack figures: mia_auc, and anonymeter's three risks where it is installed."""
+    """The report's attack figures: mia_auc and anonymeter's three risks (vendored)."""
     mia, notes = membership_metric(train, synthetic, holdout, kinds, seed=seed)
     try:
         risks, more = anonymeter_metrics(train, synthetic, holdout, kinds, target=target, seed=seed)

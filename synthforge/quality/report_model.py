@@ -282,7 +282,8 @@ class Report(BaseModel):
 # what a metric is read against: real held-out data's own score, or chance
 _BASELINES = {"detection_auc": 0.5, "dcr_share": 0.5, "utility": 1.0, "text_utility": 1.0, "exact_copy_excess": 0.0,
               "augmentation_gain": 0.0, "embedding_auc": 0.5, "close_share_excess": 0.0, "near_copy_excess": 0.0,
-              "mia_auc": 0.5, "singling_out_risk": 0.0, "linkability_risk": 0.0, "inference_risk": 0.0}
+              "mia_auc": 0.5, "singling_out_risk": 0.0, "linkability_risk": 0.0, "inference_risk": 0.0,
+              "image_close_share_excess": 0.0}
 
 
 def _baseline(m: Metric):

@@ -27,7 +27,7 @@ GATE_KEYS = (
     "max_self_bleu", "max_embedding_auc", "max_perplexity_ratio", "max_nonword_excess",
     # image family (synthforge/quality/image_metrics.py)
     "min_conditional_accuracy", "max_frechet_distance", "max_kid", "min_precision", "min_recall", "min_density",
-    "min_coverage", "max_near_copy_share",
+    "min_coverage", "max_near_copy_share", "max_image_close_share_excess",
     # relational (synthforge/quality/relational.py)
     "min_fk_resolved", "min_children_per_parent", "min_order_holds", "min_gap_similarity",
 )

