@@ -126,11 +126,11 @@ class _Counter:
         return written
 
 
-def _common_root(members: list[tuple[zipfile.ZipInfo, str]], depth: int) -> list[tuple[zipfile.ZipInfo, str]]:
-    """One folder around everything (`digits/0/a.png`, as zipping a folder makes) is taken off, when every file
-    sits at least `depth` levels down: a zip of `0/a.png, 0/b.png` keeps its one class."""
+def _common_root(members: list[tuple[zipfile.ZipInfo, str]]) -> list[tuple[zipfile.ZipInfo, str]]:
+    """One folder around everything (`digits/0/a.png`, as zipping a folder makes) is taken off. So a zip of a single
+    class folder is unlabelled images: one class says nothing a model could condition on."""
     tops = {name.split("/")[0] for _, name in members}
-    if len(tops) == 1 and all(name.count("/") >= depth for _, name in members):
+    if len(tops) == 1 and all("/" in name for _, name in members):
         return [(info, name.split("/", 1)[1]) for info, name in members]
     return members
 
@@ -138,10 +138,10 @@ def _common_root(members: list[tuple[zipfile.ZipInfo, str]], depth: int) -> list
 def _images(zf, members, target: Path, max_bytes: int) -> Extracted:
     from PIL import Image, UnidentifiedImageError
 
-    members = _common_root(members, 2)
+    members = _common_root(members)
     labelled = {name.count("/") > 0 for _, name in members}
     if len(labelled) > 1:
-        loose = next(name for _, name in members if "/" not in name)
+        loose = next(info.filename for info, name in members if "/" not in name)
         raise UserError(f"upload: zip of images: {loose[:80]!r} is outside a class folder; put every image in a "
                         "folder named by its class (or none in folders, for unlabelled images)")
     counter, classes = _Counter(max_bytes), set()
@@ -155,24 +155,25 @@ def _images(zf, members, target: Path, max_bytes: int) -> Extracted:
         folder = target / label if label else target
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f"{i:06d}.upload"
-        counter.copy(zf, info, name, tmp)
+        counter.copy(zf, info, info.filename, tmp)
         try:
             with Image.open(tmp) as img:
                 fmt = IMAGE_FORMATS.get(img.format or "")
                 if fmt is None:
-                    raise UserError(f"upload: zip member {name[:80]!r} is a {img.format} image; images are "
-                                    f"{', '.join(IMAGE_FORMATS)}")
+                    raise UserError(f"upload: zip member {info.filename[:80]!r} is a {img.format} image; images "
+                                    f"are {', '.join(IMAGE_FORMATS)}")
                 if img.width * img.height > MAX_IMAGE_PIXELS:
-                    raise UserError(f"upload: zip member {name[:80]!r} is {img.width}×{img.height} pixels; at most "
-                                    f"{MAX_IMAGE_PIXELS} pixels an image")
+                    raise UserError(f"upload: zip member {info.filename[:80]!r} is {img.width}×{img.height} "
+                                    f"pixels; at most {MAX_IMAGE_PIXELS} pixels an image")
                 img.verify()
             with Image.open(tmp) as img:
                 img.load()  # verify() reads the structure; a truncated image fails only when decoded
         except UserError:
             raise
         except (UnidentifiedImageError, OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-            raise UserError(f"upload: zip member {name[:80]!r} is not an image Pillow can read; a zip of images "
-                            f"holds only images ({', '.join(IMAGE_FORMATS)}), a zip of tables only tables") from None
+            raise UserError(f"upload: zip member {info.filename[:80]!r} is not an image Pillow can read; a zip of "
+                            f"images holds only images ({', '.join(IMAGE_FORMATS)}), a zip of tables only tables"
+                            ) from None
         tmp.rename(folder / f"{i:06d}.{fmt}")
     return Extracted("images", counter.total, len(members), sorted(classes))
 
@@ -180,25 +181,25 @@ def _images(zf, members, target: Path, max_bytes: int) -> Extracted:
 def _tables(zf, members, target: Path, max_bytes: int) -> Extracted:
     from synthforge.service.storage import check_table
 
-    members = _common_root(members, 1)
+    members = _common_root(members)
     target.mkdir(parents=True, exist_ok=True)
     counter, names, rows = _Counter(max_bytes), [], 0
     for info, name in members:
         if "/" in name:
-            raise UserError(f"upload: zip of tables: {name[:80]!r} is in a folder; put one file per table at the "
-                            "top of the zip (planes.csv, flights.csv)")
+            raise UserError(f"upload: zip of tables: {info.filename[:80]!r} is in a folder; put one file per table "
+                            "at the top of the zip (planes.csv, flights.csv)")
         table = PurePosixPath(name).stem
         if not TABLE.fullmatch(table):
-            raise UserError(f"upload: zip of tables: {name[:80]!r}: a table's name (its file name) is letters, "
-                            "digits and '_', at most 64, not starting with a digit")
+            raise UserError(f"upload: zip of tables: {info.filename[:80]!r}: a table's name (its file name) is "
+                            "letters, digits and '_', at most 64, not starting with a digit")
         if table in names:
             raise UserError(f"upload: zip of tables: two files for table {table!r}")
         tmp = target / f".{table}.upload"
-        counter.copy(zf, info, name, tmp)
+        counter.copy(zf, info, info.filename, tmp)
         try:
             fmt, n, _ = check_table(tmp)
         except UserError as e:
-            raise UserError(str(e).replace("upload:", f"upload: zip member {name[:80]!r}:", 1)) from None
+            raise UserError(str(e).replace("upload:", f"upload: zip member {info.filename[:80]!r}:", 1)) from None
         tmp.rename(target / f"{table}.{fmt}")
         names.append(table)
         rows += n

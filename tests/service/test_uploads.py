@@ -85,10 +85,10 @@ def test_a_zip_of_class_folders_is_extracted_under_server_names(app_client):
     ({"C:/Windows/x.png": png(1)}, (), "absolute"),
     ({"0\\..\\x.png": png(1)}, (), "absolute or non-portable"),
     ({"0/a.png": png(0)}, ("0/b.png",), "is a link"),
-    ({"0/a.png": png(0), "0/notes.txt": b"hello"}, (), "'0/notes.txt' is not an image"),
-    ({"0/a.png": png(0), "0/cut.png": png(0)[:40]}, (), "'0/cut.png' is not an image"),
+    ({"0/a.png": png(0), "1/notes.txt": b"hello"}, (), "'1/notes.txt' is not an image"),
+    ({"digits/0/a.png": png(0), "digits/0/cut.png": png(0)[:40]}, (), "'digits/0/cut.png' is not an image"),
     ({"0/a.png": png(0), "loose.png": png(1)}, (), "outside a class folder"),
-    ({"bad:class/a.png": png(0)}, (), "not a safe name"),
+    ({"bad:class/a.png": png(0), "ok/b.png": png(1)}, (), "not a safe name"),
     ({"a.csv": b"x,y\n1,2\n3,4\n", "b.png": png(0)}, (), "'a.csv' is not an image"),
     ({}, (), "holds no files"),
 ])
