@@ -82,7 +82,7 @@ def _other_tenant_404(server, other_key: str, job: dict, dataset: dict, paths: t
 # labelled: the report's judge CNN trains several times (about 100 s of grading at nice 19 on 2 shared cores);
 # unlabelled images are graded in pixel-PCA space (seconds), so that case is the default suite's
 @pytest.mark.parametrize("labelled", [False, pytest.param(True, marks=pytest.mark.slow)])
-def test_an_image_zip_runs_an_image_recipe_and_downloads_pngs(server, tenants, labelled):
+def test_an_image_zip_runs_an_image_recipe_and_downloads_pngs(server, tenants, labelled, tmp_path):
     from synthforge.data.images import read_image_seed
 
     (tenant, key), (_, other) = tenants
@@ -112,6 +112,10 @@ def test_an_image_zip_runs_an_image_recipe_and_downloads_pngs(server, tenants, l
                 img = Image.open(io.BytesIO(zf.read(n)))
                 assert img.size == (8, 8) and img.mode == "L"
         assert c.get(f"/jobs/{job['id']}/data.parquet").status_code == 404  # images: the zip is the data
+        import synthforge
+
+        folder = synthforge.Client(server.url, key).result(job["id"]).images(tmp_path / "got")
+        assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*.png")) == sorted(pngs)
         steps = [e["data"] for e in c.get(f"/jobs/{job['id']}/events").json() if e["kind"] == "fit"]
         assert steps and all(s["steps"] == 3 and 1 <= s["step"] <= 3 for s in steps), steps
         _confined(server, c, tenant, done, ds)
@@ -162,6 +166,10 @@ def test_a_zip_of_csvs_runs_a_relational_recipe(server, tenants):
                for t in ("customers", "orders")}
         assert len(got["customers"]) == 60 and got["customers"]["customer_id"].is_unique
         assert len(got["orders"]) > 0 and got["orders"]["customer_id"].isin(got["customers"]["customer_id"]).all()
+        import synthforge
+
+        via_client = synthforge.Client(server.url, key).result(job["id"]).data(table="orders")
+        pd.testing.assert_frame_equal(via_client, got["orders"])
         whole = c.get(f"/jobs/{job['id']}/data.parquet")
         assert whole.status_code == 400 and "customers, orders" in whole.json()["detail"]
         fitted = [e["data"]["table"] for e in c.get(f"/jobs/{job['id']}/events").json() if e["kind"] == "fit"]
