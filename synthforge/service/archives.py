@@ -68,6 +68,8 @@ def extract(archive: Path, target: Path, *, max_members: int, max_bytes: int) ->
 def _members(zf: zipfile.ZipFile, max_members: int, max_bytes: int) -> list[tuple[zipfile.ZipInfo, str]]:
     """Step 1: (member, its checked relative name) for every file to extract, from the directory alone."""
     files, seen, declared = [], set(), 0
+    if len(zf.infolist()) > 2 * max_members:  # folders and skipped files too: each costs a check
+        raise ArchiveTooLarge(f"upload: the zip has more than {2 * max_members} entries (this server's cap)")
     for i, info in enumerate(zf.infolist()):
         name = info.filename
         where = f"zip member {i + 1} ({name[:80]!r})"
