@@ -84,6 +84,11 @@ class Job(Base):
         stated = (self.recipe or {}).get("modality")
         return stated if stated in ("tabular", "text", "image", "relational") else "tabular"
 
+    @property
+    def tables(self) -> list[str]:
+        """A relational job's tables: one download each."""
+        return list(((self.recipe or {}).get("seed") or {}).get("tables") or {})
+
 
 class JobEvent(Base):
     __tablename__ = "job_events"

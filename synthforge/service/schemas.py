@@ -82,6 +82,7 @@ class JobOut(_Out):
     dataset_id: str
     recipe_name: str
     modality: str = Field(description="tabular, text, image or relational: which downloads it has")
+    tables: list[str] = Field(default_factory=list, description="a relational job's tables: data.parquet?table=NAME")
     state: Literal["queued", "running", "succeeded", "failed_gates", "failed", "cancelled"]
     stage: str
     error: str | None

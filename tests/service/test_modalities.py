@@ -72,6 +72,20 @@ def _confined(server, c, tenant: str, job: dict, dataset: dict) -> None:
     assert (server.data / "tenants" / tenant / "jobs" / job["id"] / "out" / "manifest.json").is_file()
 
 
+def _job_page(server, key: str, job_id: str) -> str:
+    """The job's web page, signed in with the key (the sign-in form's CSRF token, then the session cookie)."""
+    import re
+
+    import httpx
+
+    with httpx.Client(base_url=server.url, timeout=30) as browser:
+        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/ui/signin").text).group(1)
+        assert browser.post("/ui/signin", data={"key": key, "csrf": csrf}).status_code == 303
+        page = browser.get(f"/ui/jobs/{job_id}")
+        assert page.status_code == 200
+        return page.text
+
+
 def _other_tenant_404(server, other_key: str, job: dict, dataset: dict, paths: tuple[str, ...]) -> None:
     with server.client(other_key) as o:
         assert o.get(f"/datasets/{dataset['id']}").status_code == 404
@@ -112,6 +126,8 @@ def test_an_image_zip_runs_an_image_recipe_and_downloads_pngs(server, tenants, l
                 img = Image.open(io.BytesIO(zf.read(n)))
                 assert img.size == (8, 8) and img.mode == "L"
         assert c.get(f"/jobs/{job['id']}/data.parquet").status_code == 404  # images: the zip is the data
+        page = _job_page(server, key, job["id"])
+        assert f'href="/jobs/{job["id"]}/images.zip"' in page and "data.parquet" not in page
         import synthforge
 
         folder = synthforge.Client(server.url, key).result(job["id"]).images(tmp_path / "got")
@@ -162,6 +178,7 @@ def test_a_zip_of_csvs_runs_a_relational_recipe(server, tenants):
         job = _submit(c, ds, RELATIONAL)
         done = wait_for(c, job["id"], FINAL, timeout=180)
         assert done["state"] == "succeeded" and done["modality"] == "relational", done
+        assert done["tables"] == ["customers", "orders"]
         got = {t: pd.read_parquet(io.BytesIO(c.get(f"/jobs/{job['id']}/data.parquet", params={"table": t}).content))
                for t in ("customers", "orders")}
         assert len(got["customers"]) == 60 and got["customers"]["customer_id"].is_unique
@@ -170,6 +187,9 @@ def test_a_zip_of_csvs_runs_a_relational_recipe(server, tenants):
 
         via_client = synthforge.Client(server.url, key).result(job["id"]).data(table="orders")
         pd.testing.assert_frame_equal(via_client, got["orders"])
+        page = _job_page(server, key, job["id"])
+        for t in ("customers", "orders"):
+            assert f'href="/jobs/{job["id"]}/data.parquet?table={t}"' in page
         whole = c.get(f"/jobs/{job['id']}/data.parquet")
         assert whole.status_code == 400 and "customers, orders" in whole.json()["detail"]
         fitted = [e["data"]["table"] for e in c.get(f"/jobs/{job['id']}/events").json() if e["kind"] == "fit"]

@@ -34,10 +34,9 @@ def data(job_id: str, request: Request, table: str | None = Query(None, pattern=
          who: Principal = Depends(scope("read")), session: Session = DB):
     job = owned(session, Job, job_id, who)
     if job.modality == "relational":
-        tables = list(job.recipe.get("seed", {}).get("tables") or {})
-        if table not in tables:
+        if table not in job.tables:
             raise HTTPException(400, f"table: a relational job's rows are one file per table; ask for ?table= one "
-                                     f"of {', '.join(tables)}")
+                                     f"of {', '.join(job.tables)}")
         path = _file(request, session, who, job_id, f"tables/{table}.parquet")
         return FileResponse(path, media_type="application/vnd.apache.parquet", filename=f"{job_id}-{table}.parquet")
     if table is not None:
