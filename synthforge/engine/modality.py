@@ -5,15 +5,27 @@ A modality module (engine/modalities/<name>.py) exposes one object with these me
 (engine/modalities/__init__.py) names them. Modality modules never import the pipeline.
 """
 
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 from rich.console import Console
 
 from synthforge.engine.shards import Acceptor, ShardStats
 from synthforge.families.generator import Generator
 from synthforge.recipe.schema import Recipe
+
+# pipeline.run's `fit_progress` for the length of one fit (the service's per-epoch events). A context variable, not a
+# parameter of `Modality.fit`: one hook reaches every modality's family without changing the modalities' signature.
+FIT_PROGRESS: ContextVar[Callable[[dict], None] | None] = ContextVar("synthforge_fit_progress", default=None)
+
+
+def report_fit(report: dict) -> None:
+    """A family's training report (an epoch or a step: the dict its `fit(progress=...)` gets) to whoever listens."""
+    listener = FIT_PROGRESS.get()
+    if listener is not None:
+        listener(report)
 
 
 @dataclass

@@ -23,7 +23,7 @@ from synthforge.engine import workspace as wsp
 from synthforge.engine.executors import run_local
 from synthforge.engine.manifest import Timings, versions
 from synthforge.engine.modalities import MODALITIES, resolve
-from synthforge.engine.modality import Modality, Seed
+from synthforge.engine.modality import FIT_PROGRESS, Modality, Seed
 from synthforge.engine.shards import ShardStats, plan_shards
 from synthforge.errors import GateFailed
 from synthforge.families.device import resolve_device
@@ -106,11 +106,14 @@ def prepare(recipe: Recipe, base_dir: Path | None = None) -> tuple[Modality, See
 
 def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = False, resume: bool = False,
         base_dir: Path | None = None, console: Console | None = None, private_out: str | Path | None = None,
-        trust_remote_code: bool = False, progress: Callable[[str], None] | None = None) -> RunResult:
+        trust_remote_code: bool = False, progress: Callable[[str], None] | None = None,
+        fit_progress: Callable[[dict], None] | None = None) -> RunResult:
     """`private_out`: where the private part (model, exact suite and profile) goes instead of `<folder>.private`.
     `trust_remote_code`: a base model's folder may run its own Python (never a recipe key; named in the manifest).
     `progress(stage)` as each stage starts (load, fit, evaluate, report): the service's events; raising from it
-    stops the run there (its cancel check)."""
+    stops the run there (its cancel check). `fit_progress(report)`: each training report of the family (per epoch,
+    or per step for a family that counts steps), for the families whose modality passes them on (tables, images,
+    relational tables)."""
     console, progress = console or Console(stderr=True, quiet=True), progress or (lambda stage: None)
     progress("load")
     timings = Timings()
@@ -128,8 +131,12 @@ def run(recipe: Recipe, *, out: str | Path | None = None, overwrite: bool = Fals
         write_json(ws.path(name), content)
 
     progress("fit")
-    with remote_code_allowed(trust_remote_code):
-        generator, shards, stats = fit_and_generate(modality, recipe, seed, device, ws, timings, console)
+    listening = FIT_PROGRESS.set(fit_progress)
+    try:
+        with remote_code_allowed(trust_remote_code):
+            generator, shards, stats = fit_and_generate(modality, recipe, seed, device, ws, timings, console)
+    finally:
+        FIT_PROGRESS.reset(listening)
 
     progress("evaluate")
     with timings.stage("evaluate"):

@@ -53,10 +53,22 @@ class Result:
     def __init__(self, client: "Client", job_id: str):
         self.client, self.job_id = client, job_id
 
-    def data(self):
+    def data(self, table: str | None = None):
+        """The rows (a table or text job); a relational job's rows one `table` at a time."""
         import pandas as pd
 
-        return pd.read_parquet(io.BytesIO(self.client._get(f"/jobs/{self.job_id}/data.parquet").content))
+        params = {"table": table} if table is not None else None
+        return pd.read_parquet(io.BytesIO(self.client._get(f"/jobs/{self.job_id}/data.parquet",
+                                                           params=params).content))
+
+    def images(self, to: str | Path) -> Path:
+        """An image job's PNGs and metadata.parquet, extracted into the folder `to`."""
+        import zipfile
+
+        to = Path(to)
+        with zipfile.ZipFile(io.BytesIO(self.client._get(f"/jobs/{self.job_id}/images.zip").content)) as zf:
+            zf.extractall(to)  # our own zip: images/<label>/<id>.png and metadata.parquet, names made by the run
+        return to
 
     def report(self) -> dict:
         return self.client._get(f"/jobs/{self.job_id}/report.json").json()

@@ -50,11 +50,11 @@ class Dataset(Base):
     id: Mapped[str] = mapped_column(String(40), primary_key=True, default=lambda: new_id("ds"))
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     name: Mapped[str] = mapped_column(String(200))  # the client's file name: shown, never joined into a path
-    format: Mapped[str] = mapped_column(String(16))  # csv | parquet
-    storage_key: Mapped[str] = mapped_column(String(200))  # server-generated file name under the tenant's folder
+    format: Mapped[str] = mapped_column(String(16))  # csv | parquet | jsonl | images | tables (the last two: a zip)
+    storage_key: Mapped[str] = mapped_column(String(200))  # server-generated file (a zip's: folder) name
     bytes: Mapped[int] = mapped_column(BigInteger)
     rows: Mapped[int] = mapped_column(Integer)
-    columns: Mapped[list] = mapped_column(JSON)
+    columns: Mapped[list] = mapped_column(JSON)  # a zip's: its classes (images) or its tables
     sha256: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
@@ -78,13 +78,24 @@ class Job(Base):
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
 
+    @property
+    def modality(self) -> str:
+        """What the job makes (the server resolved it when the job was submitted): tabular, text, image, relational."""
+        stated = (self.recipe or {}).get("modality")
+        return stated if stated in ("tabular", "text", "image", "relational") else "tabular"
+
+    @property
+    def tables(self) -> list[str]:
+        """A relational job's tables: one download each."""
+        return list(((self.recipe or {}).get("seed") or {}).get("tables") or {})
+
 
 class JobEvent(Base):
     __tablename__ = "job_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), index=True)
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
-    kind: Mapped[str] = mapped_column(String(32))  # stage | state
+    kind: Mapped[str] = mapped_column(String(32))  # state | stage | fit | shards
     data: Mapped[dict] = mapped_column(JSON)
 
 

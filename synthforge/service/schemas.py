@@ -54,10 +54,10 @@ class KeyCreated(KeyOut):
 class DatasetOut(_Out):
     id: str
     name: str
-    format: str
-    bytes: int
-    rows: int
-    columns: list[str]
+    format: str = Field(description="csv, parquet, jsonl; images or tables (a zip, extracted)")
+    bytes: int = Field(description="as stored: a zip's files unzipped")
+    rows: int = Field(description="rows; a zip of images: images; a zip of tables: rows of every table")
+    columns: list[str] = Field(description="a table's columns; a zip's classes (images) or tables")
     sha256: str
     created_at: UTC
 
@@ -81,6 +81,8 @@ class JobOut(_Out):
     id: str
     dataset_id: str
     recipe_name: str
+    modality: str = Field(description="tabular, text, image or relational: which downloads it has")
+    tables: list[str] = Field(default_factory=list, description="a relational job's tables: data.parquet?table=NAME")
     state: Literal["queued", "running", "succeeded", "failed_gates", "failed", "cancelled"]
     stage: str
     error: str | None

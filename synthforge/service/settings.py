@@ -23,6 +23,8 @@ class Settings(BaseModel):
                           "or ray / ray://HOST:PORT / HOST:PORT (an existing Ray cluster, the pipeline's Ray executor)")
     workers: int = Field(default=1, ge=1, le=64, description="job processes at a time on this machine")
     max_upload_bytes: int = Field(default=200 * 1024 * 1024, gt=0)
+    max_unzipped_bytes: int = Field(default=2 * 1024**3, gt=0, description="a zip upload's files, unzipped")
+    max_zip_members: int = Field(default=20_000, gt=0, description="files in a zip upload")
     max_rows: int = Field(default=1_000_000, gt=0, description="cap on output.rows a job may ask for")
     rate_per_minute: int = Field(default=1200, gt=0, description="requests per minute per API key")
     rate_burst: int = Field(default=200, gt=0, description="requests a key may make at once before the rate applies")

@@ -3,7 +3,9 @@ a client's file name is kept only as a label in the database, never joined into 
 
 Uploads are streamed to a temporary name in the tenant's folder, counted as they arrive and refused past the cap
 (the temporary file removed: nothing is left behind), content-checked (CSV parses into a table; Parquet has its
-magic bytes and a readable schema; JSON lines parse into a table), then renamed to their final, server-generated key."""
+magic bytes and a readable schema; JSON lines parse into a table), then renamed to their final, server-generated key.
+A zip (images, or several tables) is checked and extracted by archives.py into a folder under such a key, and the
+zip itself removed: the folder is what the tenant stores and what its quota counts."""
 
 import hashlib
 import os
@@ -12,11 +14,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import anyio
+
 from synthforge.errors import UserError
+from synthforge.service import archives
 
 
 class TooLarge(Exception):
-    """The upload went past the cap; nothing of it was kept."""
+    """The upload went past a cap; nothing of it was kept. The message, when there is one, names the cap."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +57,9 @@ class Storage:
             raise ValueError(f"{path} is outside the storage root")
         return resolved
 
-    async def save_upload(self, tenant_id: str, chunks: AsyncIterator[bytes], limit: int) -> Stored:
+    async def save_upload(self, tenant_id: str, chunks: AsyncIterator[bytes], limit: int, *,
+                          max_members: int = 20_000, max_unzipped: int | None = None) -> Stored:
+        """`limit`: bytes of the body; `max_unzipped`: bytes a zip may extract to (default `limit`)."""
         folder = self.datasets(tenant_id)
         folder.mkdir(parents=True, exist_ok=True)
         key = secrets.token_hex(16)
@@ -66,6 +73,12 @@ class Storage:
                         raise TooLarge()
                     digest.update(chunk)
                     f.write(chunk)
+            with open(tmp, "rb") as f:
+                zipped = archives.is_zip(f.read(4))
+            if zipped:
+                return await anyio.to_thread.run_sync(self._extract, tmp, folder, key, max_members,
+                                                      limit if max_unzipped is None else max_unzipped,
+                                                      digest.hexdigest())
             fmt, rows, columns = check_table(tmp)
             final = folder / f"{key}.{fmt}"
             os.replace(tmp, final)
@@ -73,6 +86,22 @@ class Storage:
             tmp.unlink(missing_ok=True)
             raise
         return Stored(key=final.name, format=fmt, bytes=size, rows=rows, columns=columns, sha256=digest.hexdigest())
+
+    def _extract(self, archive: Path, folder: Path, key: str, max_members: int, max_bytes: int,
+                 sha256: str) -> Stored:
+        work = folder / f".{key}.extract.tmp"
+        try:
+            try:
+                got = archives.extract(archive, work, max_members=max_members, max_bytes=max_bytes)
+            except archives.ArchiveTooLarge as e:
+                raise TooLarge(str(e)) from None
+            os.replace(work, folder / key)
+        except BaseException:
+            self.remove(work)
+            raise
+        finally:
+            archive.unlink(missing_ok=True)
+        return Stored(key=key, format=got.format, bytes=got.bytes, rows=got.rows, columns=got.names, sha256=sha256)
 
     def remove(self, path: Path) -> None:
         path = self._inside(path)

@@ -4,7 +4,11 @@ It runs the same `pipeline.run` the CLI runs, with the job's confined recipe, in
 `.partial` a killed attempt left when the job says so), writes progress events into the database, and ends the job
 with one conditional UPDATE (`state = running AND attempt = ours`), so a job ends exactly once whoever else looks
 at it. It dies with the server (PR_SET_PDEATHSIG), so a server killed with SIGKILL leaves no job running behind
-its back; the restarted server resumes it. SIGTERM (cancel) stops the run like Ctrl-C stops the CLI."""
+its back; the restarted server resumes it. SIGTERM (cancel) stops the run like Ctrl-C stops the CLI.
+
+Events: `stage` as each stage starts, `fit` per training epoch (or, for a family that reports steps, at most one a
+second), `shards` as shards are committed. The downloads are made here, once the run is done: the rows as one
+Parquet file (a table or text), one Parquet file per table (relational), the images and their metadata as one zip."""
 
 import json
 import signal
@@ -72,7 +76,7 @@ def main(argv: list[str]) -> int:
     event("state", state="running", attempt=attempt, resumed=resume)
     try:
         state, error, rows = _run(recipe_data, out, resume, folder, lambda stage: event("stage", stage=stage),
-                                  watcher)
+                                  watcher, _FitEvents(event))
     except _Terminated:
         return EXIT_CANCELLED  # the server sees the cancel it asked for and records it
     except KeyboardInterrupt:
@@ -83,13 +87,13 @@ def main(argv: list[str]) -> int:
     finally:
         watcher.stop()
     if state in ("succeeded", "failed_gates"):
-        _single_parquet(out, folder / "data.parquet")
+        _downloads(recipe_data.get("modality"), out, folder)
     finish(state, error, rows)
     return 0
 
 
-def _run(recipe_data: dict, out: Path, resume: bool, folder: Path, progress, watcher) -> tuple[str, str | None,
-                                                                                               int | None]:
+def _run(recipe_data: dict, out: Path, resume: bool, folder: Path, progress, watcher, fit_progress
+         ) -> tuple[str, str | None, int | None]:
     from synthforge.engine import workspace
     from synthforge.engine.pipeline import run
     from synthforge.errors import GateFailed, UserError
@@ -101,7 +105,8 @@ def _run(recipe_data: dict, out: Path, resume: bool, folder: Path, progress, wat
     try:
         recipe = parse_recipe(recipe_data, source="recipe")
         watcher.start()
-        result = run(recipe, out=out, resume=resume, overwrite=not resume, base_dir=folder, progress=progress)
+        result = run(recipe, out=out, resume=resume, overwrite=not resume, base_dir=folder, progress=progress,
+                     fit_progress=fit_progress)
         return "succeeded", None, result.manifest.get("rows")
     except GateFailed as e:
         rows = e.result.manifest.get("rows") if e.result is not None else None
@@ -140,12 +145,66 @@ class _ShardWatcher:
                     pass
 
 
-def _single_parquet(out: Path, target: Path) -> None:
+class _FitEvents:
+    """The family's training reports as `fit` events: every epoch's (they are what a user waits on, seconds to
+    minutes apart), a step's at most once a second (a diffusion model reports every step: hundreds a minute)."""
+
+    KEYS = ("epoch", "epochs", "step", "steps", "loss", "val_loss", "elapsed", "table", "rows", "seconds")
+
+    def __init__(self, event, min_interval: float = 1.0):
+        self.event, self.min_interval, self.last = event, min_interval, float("-inf")
+
+    def __call__(self, report: dict) -> None:
+        import math
+        import time
+
+        now = time.monotonic()
+        if "epoch" not in report and "table" not in report and now - self.last < self.min_interval:
+            return
+        self.last = now
+        data = {}
+        for k in self.KEYS:  # numbers and names only: a JSON column (no NaN), nothing from the seed
+            v = report.get(k)
+            if isinstance(v, float) and math.isfinite(v):
+                data[k] = round(v, 6)
+            elif isinstance(v, (int, str)) and not isinstance(v, bool):
+                data[k] = v
+        if data:
+            self.event("fit", **data)
+
+
+def _downloads(modality: str | None, out: Path, folder: Path) -> None:
+    """What the results routes serve, made once: data.parquet, tables/<name>.parquet, or images.zip."""
+    if modality == "relational":
+        for table in sorted(p for p in (out / "data").iterdir() if p.is_dir()):
+            (folder / "tables").mkdir(exist_ok=True)
+            _single_parquet(table, folder / "tables" / f"{table.name}.parquet")
+    elif modality == "image":
+        _images_zip(out, folder / "images.zip")
+    else:
+        _single_parquet(out / "data", folder / "data.parquet")
+
+
+def _images_zip(out: Path, target: Path) -> None:
+    """The generated PNGs (images/<label>/<id>.png) and metadata.parquet, as the run wrote them. Stored, not
+    deflated: PNG is compressed already."""
+    import zipfile
+
+    tmp = target.with_name(f".{target.name}.tmp")
+    with zipfile.ZipFile(tmp, "w", compression=zipfile.ZIP_STORED) as zf:
+        for path in sorted((out / "images").rglob("*.png")):
+            zf.write(path, path.relative_to(out).as_posix())
+        if (out / "metadata.parquet").is_file():  # not the manifest: it names the server's folders
+            zf.write(out / "metadata.parquet", "metadata.parquet")
+    tmp.replace(target)
+
+
+def _single_parquet(data: Path, target: Path) -> None:
     """The run's parts as one Parquet file, for one download (temporary name, then renamed)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    parts = sorted((out / "data").glob("part-*.parquet"))
+    parts = sorted(data.glob("part-*.parquet"))
     if not parts:
         return
     table = pa.concat_tables([pq.read_table(p) for p in parts])

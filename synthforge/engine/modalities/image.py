@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synthforge.data.images import ImageSeed, ImageSet, read_image_seed, read_png, safe_folder_name, to_png
-from synthforge.engine.modality import Graded, Seed
+from synthforge.engine.modality import Graded, Seed, report_fit
 from synthforge.engine.shards import Shard, ShardStats, Verdict, counts_for
 from synthforge.errors import UserError
 from synthforge.families.diffusion import DiffusionGenerator, parse_filters, parse_params, parse_sampling
@@ -120,6 +120,7 @@ class Image:
             def report(s: dict) -> None:
                 done = s["step"] if params.max_steps is not None else min(s["elapsed"], total)
                 progress.update(task, completed=done, info=f"step {s['step']} · loss {s['loss']:.4f}")
+                report_fit({**s, "steps": params.max_steps})
 
             gen.fit(seed.train, progress=report)
         st = gen.fit_info_

@@ -21,7 +21,7 @@ from rich.console import Console
 from synthforge.data.profile import Profile
 from synthforge.data.sources import read_seed
 from synthforge.data.split import holdout_split
-from synthforge.engine.modality import Graded, Seed
+from synthforge.engine.modality import Graded, Seed, report_fit
 from synthforge.engine.shards import Shard, ShardStats, Verdict
 from synthforge.engine.workspace import write_suite
 from synthforge.errors import UserError
@@ -287,8 +287,11 @@ class Relational:
                                   random_state=derive_seed(recipe.random_seed, FIT_SEED_STREAM),
                                   time_budget=recipe.generator.time_budget)
         with console.status(f"fitting {len(seed.train)} tables (budget {recipe.generator.time_budget:.0f} CPU s)"):
-            gen.fit(seed.train, progress=lambda p: console.print(
-                f"  fitted {p['table']}: {p['rows']:,} rows in {p['seconds']:.0f} CPU s"))
+            def report(p: dict) -> None:
+                console.print(f"  fitted {p['table']}: {p['rows']:,} rows in {p['seconds']:.0f} CPU s")
+                report_fit(p)
+
+            gen.fit(seed.train, progress=report)
         return RelationalModel(gen)
 
     def load_model(self, folder: Path, *, device: str) -> RelationalModel:

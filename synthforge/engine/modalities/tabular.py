@@ -11,7 +11,7 @@ from rich.console import Console
 from synthforge.data.profile import Profile
 from synthforge.data.sources import read_seed
 from synthforge.data.split import holdout_split
-from synthforge.engine.modality import Graded, Seed
+from synthforge.engine.modality import Graded, Seed, report_fit
 from synthforge.engine.workspace import PRIVATE, user_expectations, write_suite
 from synthforge.engine.shards import Shard, ShardStats, Verdict, counts_for
 from synthforge.errors import UserError
@@ -143,7 +143,8 @@ class Tabular:
                 params = family_params(recipe, family)
                 gen = tf.make(family, profile, params, device=device,
                               time_budget=recipe.generator.time_budget if "epochs" not in params else None,
-                              random_state=derive_seed(recipe.random_seed, FIT_SEED_STREAM)).fit(seed.train)
+                              random_state=derive_seed(recipe.random_seed, FIT_SEED_STREAM)
+                              ).fit(seed.train, progress=report_fit)
                 selection = [{"family": family, "licence": tf.licence_of(family), "score": None,
                               "fit_seconds": gen.fit_seconds_, "epochs": epochs_of(gen), "chosen": True,
                               "why": "named in the recipe"}]

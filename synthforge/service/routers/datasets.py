@@ -1,4 +1,5 @@
-"""Datasets: a seed table uploaded as the request body (streamed, capped, content-checked), listed, read, deleted."""
+"""Datasets: a seed uploaded as the request body (streamed, capped, content-checked: a table, or a zip of images or
+of tables, extracted), listed, read, deleted."""
 
 import anyio
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -17,11 +18,13 @@ router = APIRouter(prefix="/datasets", tags=["datasets"])
 
 
 @router.post("", response_model=DatasetOut, status_code=201,
-             openapi_extra={"requestBody": {"content": {"text/csv": {}, "application/octet-stream": {}},
+             openapi_extra={"requestBody": {"content": {"text/csv": {}, "application/octet-stream": {},
+                                                        "application/zip": {}},
                                             "required": True}})
 async def upload(request: Request, name: str = Query("data.csv", max_length=200, description="a label; never a path"),
                  who: Principal = Depends(scope("write"))):
-    """The body is the file (CSV or Parquet), sent as it is: `curl --data-binary @seed.csv`."""
+    """The body is the file, sent as it is (`curl --data-binary @seed.csv`): CSV, Parquet, JSON lines, or a zip of
+    images (one folder per class) or of tables (one file per table, for a relational recipe)."""
     settings, storage = request.app.state.settings, request.app.state.storage
 
     def room() -> int:
@@ -36,9 +39,11 @@ async def upload(request: Request, name: str = Query("data.csv", max_length=200,
     if length is not None and length.isdigit() and int(length) > limit:
         raise HTTPException(413, why)
     try:
-        stored = await storage.save_upload(who.tenant_id, request.stream(), limit)
-    except TooLarge:
-        raise HTTPException(413, why) from None
+        stored = await storage.save_upload(who.tenant_id, request.stream(), limit,
+                                           max_members=settings.max_zip_members,
+                                           max_unzipped=min(settings.max_unzipped_bytes, max(left, 0)))
+    except TooLarge as e:
+        raise HTTPException(413, str(e) or why) from None
     except UserError as e:
         raise HTTPException(400, str(e)) from None
     row = Dataset(tenant_id=who.tenant_id, name=name, format=stored.format, storage_key=stored.key,

@@ -30,7 +30,7 @@ def create_job(session: Session, who: Principal, request: Request, body: JobIn) 
     try:
         name, recipe = jobspec.build(body.recipe, body.recipe_yaml, body.overrides,
                                      storage.dataset_path(who.tenant_id, ds.storage_key), settings.max_rows,
-                                     settings.execution)
+                                     settings.execution, dataset_format=ds.format)
     except UserError as e:
         raise HTTPException(400, " ".join(str(e).split())) from None
     job = Job(id=new_id("job"), tenant_id=who.tenant_id, dataset_id=ds.id, recipe_name=name, recipe=recipe,

@@ -1,8 +1,9 @@
-"""A finished job's files: the rows as one Parquet file, report.html, report.json, manifest.json."""
+"""A finished job's files: the rows as one Parquet file (a table or text; `?table=NAME` for each table of a
+relational job), the images and their metadata as one zip (an image job), report.html, report.json, manifest.json."""
 
 from pathlib import Path
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import FileResponse, Response
 from sqlalchemy.orm import Session
 
@@ -28,9 +29,29 @@ def _file(request: Request, session: Session, who: Principal, job_id: str, relat
 
 
 @router.get("/{job_id}/data.parquet", response_class=FileResponse)
-def data(job_id: str, request: Request, who: Principal = Depends(scope("read")), session: Session = DB):
+def data(job_id: str, request: Request, table: str | None = Query(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$",
+                                                                   description="a relational job's table"),
+         who: Principal = Depends(scope("read")), session: Session = DB):
+    job = owned(session, Job, job_id, who)
+    if job.modality == "relational":
+        if table not in job.tables:
+            raise HTTPException(400, f"table: a relational job's rows are one file per table; ask for ?table= one "
+                                     f"of {', '.join(job.tables)}")
+        path = _file(request, session, who, job_id, f"tables/{table}.parquet")
+        return FileResponse(path, media_type="application/vnd.apache.parquet", filename=f"{job_id}-{table}.parquet")
+    if table is not None:
+        raise HTTPException(400, f"table: job {job_id!r} is a {job.modality} job, not relational; leave table out")
+    if job.modality == "image":
+        raise HTTPException(404, f"job {job_id!r} made images: GET /jobs/{job_id}/images.zip")
     path = _file(request, session, who, job_id, "data.parquet")
     return FileResponse(path, media_type="application/vnd.apache.parquet", filename=f"{job_id}.parquet")
+
+
+@router.get("/{job_id}/images.zip", response_class=FileResponse)
+def images(job_id: str, request: Request, who: Principal = Depends(scope("read")), session: Session = DB):
+    """An image job's PNGs (`images/<label>/<id>.png`) and `metadata.parquet` (file_name, label, seed, ...)."""
+    path = _file(request, session, who, job_id, "images.zip")
+    return FileResponse(path, media_type="application/zip", filename=f"{job_id}-images.zip")
 
 
 @router.get("/{job_id}/report.html", response_class=FileResponse)

@@ -39,7 +39,11 @@ function setupProgress() {
     const event = JSON.parse(message.data);
     const item = document.createElement("li");
     const data = event.data;
-    item.textContent = event.kind + ": " + (data.stage || data.state || ("shards committed " + data.committed));
+    const fit = () => data.table ? "fitted " + data.table :
+      (data.epoch ? "epoch " + data.epoch + (data.epochs ? "/" + data.epochs : "") : "step " + data.step) +
+      (data.loss !== undefined ? ", loss " + data.loss.toFixed(4) : "");
+    item.textContent = event.kind + ": " + (data.stage || data.state ||
+      (event.kind === "fit" ? fit() : "shards committed " + data.committed));
     list.appendChild(item);
     if (data.stage) document.getElementById("stage").textContent = data.stage;
     if (data.state) {
@@ -52,7 +56,7 @@ function setupProgress() {
       }
     }
   };
-  for (const kind of ["state", "stage", "shards"]) source.addEventListener(kind, show);
+  for (const kind of ["state", "stage", "fit", "shards"]) source.addEventListener(kind, show);
   source.onerror = () => { if (source.readyState === EventSource.CLOSED) return; };
 }
 
