@@ -59,7 +59,7 @@ def test_auto_keeps_a_distinct_column_off_the_seeds_values_and_levels_on_them():
     q = np.linspace(0.05, 0.95, 19)
     assert np.max(np.abs(np.quantile(nonzero, q) / np.quantile(df.loc[df["income"] != 0, "income"], q) - 1)) < 0.03
     assert set(out["age"]) <= set(df["age"])  # ages keep the seed's values
-    assert "between every 5th seed value" in codec.describe()["income"]
+    assert "between every 10th seed value" in codec.describe()["income"]
 
 
 def test_seed_still_writes_the_seeds_own_values():
@@ -96,13 +96,26 @@ def test_a_codec_saved_before_draw_existed_decodes_as_it_did(tmp_path):
                                   codec.decode(tokens, np.random.default_rng(4)))
 
 
+def test_a_dense_integer_column_comes_back_at_a_fresh_samples_share_of_seed_values():
+    # as many rows as values (a day of 1,500 over 1,500 days): where the seed's pieces are narrowest the most draws
+    # land on seed values; pieces of one row (linear between neighbours) gave +.27 here, of five +.10
+    rng = np.random.default_rng(0)
+    train, holdout = (pd.DataFrame({"x": rng.integers(0, 1500, 1500).astype(float)}) for _ in range(2))
+    codec = TableCodec.fit(train, {"x": "numerical"}, cell_values="auto", **OPTIONS)
+    out = codec.decode(codec.encode(train), np.random.default_rng(3))
+    leak = column_leak(train["x"], out["x"], holdout["x"])
+    assert leak["high_cardinality"] and 0.5 < leak["holdout_share"] < 0.7
+    assert leak["excess"] < 0.07
+
+
 @pytest.fixture(scope="module")
 def split():
     rng = np.random.default_rng(2)
     return _table(1500, rng), _table(500, rng)
 
 
-@pytest.mark.parametrize("cell_values, low, high", [("auto", -0.05, 0.05), ("seed", 0.5, 1.0)])
+# the gate the recipes ship is 0.1: the default must pass it with room, seed values must fail it
+@pytest.mark.parametrize("cell_values, low, high", [("auto", -0.06, 0.06), ("seed", 0.5, 1.0)])
 def test_the_default_passes_the_value_leak_gate_and_seed_does_not(split, cell_values, low, high):
     train, holdout = split
     profile = Profile.from_frame(train)

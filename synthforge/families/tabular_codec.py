@@ -12,10 +12,10 @@
     points at one training row: a customer's spend to the cent comes back verbatim (quality/value_leak.py).
   * `auto` (the default): `seed` for the columns value_leak.py does not gate (ages, counts: their values repeat in
     any honest sample), and for the high-cardinality ones (>= 20 distinct values, >= half of the values other than
-    the most common one distinct) a value drawn uniformly within pieces of five seed rows of the cell (the seed's
-    distribution function through every fifth value, linear in between), rounded to the seed's step. A value held
+    the most common one distinct) a value drawn uniformly within pieces of ten seed rows of the cell (the seed's
+    distribution function through every tenth value, linear in between), rounded to the seed's step. A value held
     by one training row then comes back about as often as a fresh row of that density lands on it, while the cell
-    keeps its shape at the scale of five rows. A column that such a column is encoded above (see orders below) is
+    keeps its shape at the scale of ten rows. A column that such a column is encoded above (see orders below) is
     drawn the same way, since in the rows where the two are equal it writes the other's value.
   * `uniform`, and any private codec (differential privacy): no seed value of a bin is kept; uniform between the
     bin's edges, rounded to the seed's step.
@@ -48,11 +48,13 @@ MAX_CATEGORY_TOKENS = 500
 HIGH_CARDINALITY_DISTINCT = 20
 HIGH_CARDINALITY_RATIO = 0.5
 CELL_VALUES = ("auto", "seed", "uniform")
-# `auto`'s pieces (see _between). Measured on ames (seeds 0/1, docs/benchmarks.md): linear between every seed value
-# (1) follows the sample's chance clumps, where two seed values sit one step apart every draw between them rounds
-# onto one, and left a value-leak excess of .11; uniform over the whole cell of ~25 rows left none but raised
-# detection (gradient boosting) by .014; 5 leaves none (-.002) at detection .833 against the seed values' .831.
-ROWS_PER_PIECE = 5
+# `auto`'s pieces (see _between). Any density read from the seed puts more mass where the seed's own values happened
+# to fall close together than a fresh sample would, and the more so the fewer rows a piece spans (the share of seed
+# values goes as k/(k-1)): decoding a seed's own tokens, a uniform integer column with as many rows as values came
+# back with value-leak excess +.27 at 1 row per piece (linear between neighbouring values), +.10 at 5, +.05 at 10
+# and at a whole cell of ~25 (tests/test_tabular_cell_values.py). On ames (seeds 0/1, docs/benchmarks.md) a whole
+# cell raised detection (gradient boosting) by .014 over seed values; 10 keeps the cell's shape at a finer scale.
+ROWS_PER_PIECE = 10
 _DATETIME_STEPS_NS = (86_400e9, 3_600e9, 60e9, 1e9)
 _NULL = "__null__"
 _MIN_BROKEN_BY_CHANCE = 0.01  # an order is worth keeping if a random pairing of the two columns breaks it this often
