@@ -68,9 +68,9 @@ class ARParams:
     temperature: float = 1.0
     smoothing: float = 0.0  # share of each draw taken from the column's own marginal instead (privacy, see sample)
     # how a quantile cell decodes (tabular_codec.py). auto: columns the value-leak gate reads (most values distinct)
-    # interpolate between neighbouring seed values, the rest write the seed's own; seed: every column writes the
-    # seed's own values (on a customers table every spend amount came back a training amount: value-leak excess
-    # .45); uniform: between the cell's edges, and the codec keeps no seed value
+    # draw uniformly within pieces of ten seed rows, the rest write the seed's own values; seed: every column writes
+    # the seed's own values (ames' coordinates all came back a training house's: value-leak excess .93); uniform:
+    # between the cell's edges, and the codec keeps no seed value
     cell_values: str = "auto"
     order: tuple[str, ...] = ()  # leading columns of the order (default: the target); the rest keep seed order
     # {epsilon: 1.0, delta: 1/n², max_grad_norm: 1.0, epochs: 30, codec_share: 0.5}: a DP codec and DP-SGD

@@ -260,8 +260,8 @@ def _between(values: list, below: float | None, n: int, rng: np.random.Generator
     """n draws from a cell's seed values smoothed at the scale of ROWS_PER_PIECE rows: the empirical distribution
     function through every ROWS_PER_PIECE-th sorted value (starting from the previous cell's last value `below`, so
     the gap between two cells is covered too; the first cell has none), linear in between, i.e. uniform within
-    pieces that each hold ROWS_PER_PIECE seed rows. A value comes back as itself only where it fills a whole piece
-    (more than ROWS_PER_PIECE rows hold it); a cell of one value with nothing below it gives that value."""
+    pieces that each hold ROWS_PER_PIECE seed rows. Only a value that more than ROWS_PER_PIECE rows hold fills a
+    piece of width 0 and is drawn as itself; a cell of one value with nothing below it gives that value."""
     knots = np.sort(np.asarray(values, dtype=float))
     if below is not None:
         knots = np.concatenate([[below], knots])
