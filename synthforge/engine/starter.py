@@ -17,8 +17,9 @@ from synthforge.errors import UserError
 # then shows how far each gate can be tightened.
 # max_value_leak_excess: a column of mostly distinct values (an amount to the cent) whose synthetic values are
 # training values beyond the holdout's own share (quality/value_leak.py). The default scores -.045 on the issue's
-# customers table, at most .001 on ames and 0 on the other benchmark tables (docs/benchmarks.md); a column shuffled on
-# its own scores .45 (spend with 54 % zeros) to 1; seed values in a dense integer column, +.05 (tabular_codec.py).
+# customers table, at most .001 on ames and 0 on the other benchmark tables (docs/benchmarks.md), +.05 at worst seen
+# (a uniform integer column with as many rows as values, tabular_codec.py); a column shuffled on its own scores .45
+# (spend with 54 % zeros) to 1.
 DEFAULT_GATES = {"min_quality": 0.7, "max_detection_auc": 0.95, "max_exact_copies_excess": 0.01,
                  "max_dcr_share": 0.6, "max_value_leak_excess": 0.1}
 
