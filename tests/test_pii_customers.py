@@ -54,6 +54,7 @@ def test_customers_init_and_run_never_copy_personal_data(tmp_path):
                  "#   zip: pii (postcode (personal data)", "#   customer_id: id (header 'customer_id' names an id"):
         assert line in text, line
     config = yaml.safe_load(text)
+    assert config["quality"]["gates"]["max_value_leak_excess"] == 0.15  # the starter gates the value leak
     config["generator"] = {"family": "autoregressive", "params": {"max_epochs": 3}}
     config["output"]["rows"] = 300
     config["quality"]["metric_rows"] = 300
@@ -87,5 +88,20 @@ def test_customers_init_and_run_never_copy_personal_data(tmp_path):
     rows = {r["column"]: r for r in leak["detail"]["columns"]}
     assert set(rows) == {"plan", "spend", "churned"}  # the modelled columns, each beside the holdout's share
     assert rows["spend"]["high_cardinality"] and not rows["plan"]["high_cardinality"]  # 54 % zeros, amounts gated
+    # the default codec draws amounts within pieces of ten seed rows: few are a training amount to the cent (with
+    # `cell_values: seed` every non-zero one was, excess .45), and the starter's gate passes
+    gate = {g["gate"]: g for g in report["gates"]}["max_value_leak_excess"]
+    assert gate["passed"] and rows["spend"]["excess"] < 0.1
+
     private = out.with_name(out.name + ".private")  # the model is private (engine/workspace.py)
     assert not (private / "model" / "generated.json").read_text().count("digest")
+
+
+def test_the_starter_gate_fails_a_column_shuffled_on_its_own():
+    from synthforge.engine.starter import DEFAULT_GATES
+    from synthforge.quality.value_leak import column_leak
+
+    seed = customers(1000, seed=3)
+    train, holdout = seed["spend"].iloc[:800], seed["spend"].iloc[800:]
+    shuffled = train.sample(frac=1, random_state=0)  # no row copied, every amount a training amount
+    assert column_leak(train, shuffled, holdout)["excess"] > 2 * DEFAULT_GATES["max_value_leak_excess"]

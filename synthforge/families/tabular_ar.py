@@ -39,7 +39,7 @@ import pandas as pd
 from synthforge.data.profile import Profile
 from synthforge.errors import UserError
 from synthforge.families.generator import NotFittedError
-from synthforge.families.tabular_codec import TableCodec
+from synthforge.families.tabular_codec import CELL_VALUES, TableCodec
 
 FAMILY = "autoregressive"
 
@@ -67,7 +67,11 @@ class ARParams:
     rare_below: int = 0
     temperature: float = 1.0
     smoothing: float = 0.0  # share of each draw taken from the column's own marginal instead (privacy, see sample)
-    cell_values: str = "seed"  # seed: a cell decodes to one of the seed's values in it; uniform: between its edges
+    # how a quantile cell decodes (tabular_codec.py). auto: columns the value-leak gate reads (most values distinct)
+    # draw uniformly within pieces of ten seed rows, the rest write the seed's own values; seed: every column writes
+    # the seed's own values (ames' coordinates all came back a training house's: value-leak excess .93); uniform:
+    # between the cell's edges, and the codec keeps no seed value
+    cell_values: str = "auto"
     order: tuple[str, ...] = ()  # leading columns of the order (default: the target); the rest keep seed order
     # {epsilon: 1.0, delta: 1/n², max_grad_norm: 1.0, epochs: 30, codec_share: 0.5}: a DP codec and DP-SGD
     # (tabular_dp.py); refuses smoothing, and cell values are uniform within a cell whatever `cell_values` says
@@ -106,8 +110,8 @@ def check_params(params: dict[str, Any]) -> ARParams:
         raise UserError(f"generator.params.calibration_pool: expected a number in [1, 10], got {p.calibration_pool!r}")
     if type(p.rare_below) is not int or p.rare_below < 0:
         raise UserError(f"generator.params.rare_below: expected a whole number >= 0, got {p.rare_below!r}")
-    if p.cell_values not in ("seed", "uniform"):
-        raise UserError(f"generator.params.cell_values: {p.cell_values!r} is not one of seed, uniform")
+    if p.cell_values not in CELL_VALUES:
+        raise UserError(f"generator.params.cell_values: {p.cell_values!r} is not one of {', '.join(CELL_VALUES)}")
     if not all(isinstance(c, str) for c in p.order):
         raise UserError(f"generator.params.order: expected a list of column names, got {list(p.order)!r}")
     if p.dp is not None:
@@ -240,7 +244,7 @@ class ARGenerator:
             return self
         self.codec_ = TableCodec.fit(data[order], {c: kinds.get(c, "categorical") for c in order},
                                      max_bins=p.max_bins, rows_per_bin=p.rows_per_bin, max_levels=p.max_levels,
-                                     point_mass=p.point_mass, rare_below=p.rare_below,
+                                     point_mass=p.point_mass, rare_below=p.rare_below, cell_values=p.cell_values,
                                      private=p.dp is not None or p.cell_values == "uniform")
         tokens = self.codec_.encode(data[order])
         rng = np.random.default_rng(self.random_state)

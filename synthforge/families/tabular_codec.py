@@ -6,10 +6,21 @@
   one token per value (levels).
 - otherwise: every value holding at least `point_mass` of the rows (zeros, caps, sentinels) is a token of its own,
   the rest fall into quantile cells of about `rows_per_bin` rows, written as two tokens (coarse bin, cell within
-  it). Decoding a cell draws one of the seed's own values in it, so the output stays on the seed's grid (integers,
-  multiples of 5, two decimals) and point masses keep their share. Datetimes are integer nanoseconds. A private
-  codec (differential privacy) keeps no seed value of a bin: it draws uniformly between the bin's edges and rounds
-  to the seed's step.
+  it). How a cell decodes (`cell_values`):
+  * `seed`: one of the seed's own values in it, so the output stays on the seed's grid (integers, multiples of 5,
+    two decimals) and point masses keep their share. In a column where most values are distinct each such value
+    points at one training row: a customer's spend to the cent comes back verbatim (quality/value_leak.py).
+  * `auto` (the default): `seed` for the columns value_leak.py does not gate (ages, counts: their values repeat in
+    any honest sample), and for the high-cardinality ones (>= 20 distinct values, >= half of the values other than
+    the most common one distinct) a value drawn uniformly within pieces of ten seed rows of the cell (the seed's
+    distribution function through every tenth value, linear in between), rounded to the seed's step. A value held
+    by one training row then comes back about as often as a fresh row of that density lands on it, while the cell
+    keeps its shape at the scale of ten rows. A column that such a column is encoded above (see orders below) is
+    drawn the same way, since in the rows where the two are equal it writes the other's value.
+  * `uniform`, and any private codec (differential privacy): no seed value of a bin is kept; uniform between the
+    bin's edges, rounded to the seed's step.
+  Point masses are their own tokens and decode to themselves. Datetimes are integer nanoseconds, on a step of a
+  whole day, hour, minute or second where every seed value is.
 - order between columns: when a number (or date) is never below an earlier one in the seed (price ≥ loan amount,
   end ≥ start) and a random pairing would break that, the column is encoded as its distance from that base column
   and decoded as base + distance, so no output row breaks the order and "equal" keeps its share (SDV's Inequality
@@ -31,6 +42,20 @@ import pandas as pd
 from synthforge.data import grid
 
 MAX_CATEGORY_TOKENS = 500
+# quality/value_leak.py's MIN_DISTINCT and MIN_DISTINCT_RATIO: the columns the value-leak gate reads are the ones
+# `cell_values: auto` keeps off the seed's values. Copied, not imported, because families sit below quality
+# (docs/architecture.md); tests/test_tabular_cell_values.py fails if the two drift apart.
+HIGH_CARDINALITY_DISTINCT = 20
+HIGH_CARDINALITY_RATIO = 0.5
+CELL_VALUES = ("auto", "seed", "uniform")
+# `auto`'s pieces (see _between). Any density read from the seed puts more mass where the seed's own values happened
+# to fall close together than a fresh sample would, and the more so the fewer rows a piece spans (the share of seed
+# values goes as k/(k-1)): decoding a seed's own tokens, a uniform integer column with as many rows as values came
+# back with value-leak excess +.27 at 1 row per piece (linear between neighbouring values), +.10 at 5, +.05 at 10
+# and at a whole cell of ~25 (tests/test_tabular_cell_values.py). On ames (seeds 0/1, docs/benchmarks.md) a whole
+# cell raised detection (gradient boosting) by .014 over seed values; 10 keeps the cell's shape at a finer scale.
+ROWS_PER_PIECE = 10
+_DATETIME_STEPS_NS = (86_400e9, 3_600e9, 60e9, 1e9)
 _NULL = "__null__"
 _MIN_BROKEN_BY_CHANCE = 0.01  # an order is worth keeping if a random pairing of the two columns breaks it this often
 # ... and worth encoding as a distance when "equal" is a value of its own (price = loan amount in 5 % of rows): the
@@ -52,7 +77,11 @@ class ColumnCodec:
     low: float = 0.0  # bins: the lower edge of the first cell
     bin_values: list = field(default_factory=list)  # bins: the seed's values in each cell (empty when private)
     fine: int = 1  # bins: cells per coarse bin (the second token says which)
-    step: float | None = None  # bins: the seed's grid (grid.py), for private draws
+    step: float | None = None  # bins: the seed's grid (grid.py), for draws that are not seed values
+    # bins: seed (one of bin_values) | between (uniform within pieces of ROWS_PER_PIECE bin_values); no bin_values:
+    # uniform between the cell's edges.
+    # A codec saved before this field existed loads as seed, as it sampled then.
+    draw: str = "seed"
     has_null: bool = False
     base: str | None = None  # encoded as its distance above (sign 1) or below (sign -1) this earlier column
     sign: int = 1
@@ -67,9 +96,26 @@ class ColumnCodec:
         return [len(self.values) + coarse + (1 if self.has_null else 0), self.fine]
 
 
+def high_cardinality(x: np.ndarray) -> bool:
+    """value_leak.py's test for a gated column, on a column's non-missing values: at least 20 distinct, and at least
+    half of the values that are not the most common one distinct."""
+    finite = x[~np.isnan(x)]
+    if len(finite) == 0:
+        return False
+    counts = np.unique(finite, return_counts=True)[1]
+    rest = len(finite) - int(counts.max())
+    return len(counts) >= HIGH_CARDINALITY_DISTINCT and rest > 0 and (len(counts) - 1) / rest >= HIGH_CARDINALITY_RATIO
+
+
+def _step(kind: str, rest: np.ndarray) -> float | None:
+    if kind == "datetime":  # grid.step stops at 1,000 ns: a date column would come back at random times of day
+        return next((s for s in _DATETIME_STEPS_NS if np.all(np.mod(rest, s) == 0)), grid.step(rest))
+    return grid.step(rest)
+
+
 def _fit_numbers(name: str, kind: str, dtype: str, x: np.ndarray, *, max_bins: int, rows_per_bin: int,
                  max_levels: int, point_mass: float, private: bool = False, rare_below: int = 0,
-                 **base) -> ColumnCodec:
+                 cell_values: str = "seed", high: bool = False, **base) -> ColumnCodec:
     finite = x[~np.isnan(x)]
     uniq, counts = np.unique(finite, return_counts=True)
     has_null = bool(np.isnan(x).any())
@@ -84,10 +130,12 @@ def _fit_numbers(name: str, kind: str, dtype: str, x: np.ndarray, *, max_bins: i
     which = np.searchsorted(edges, rest, side="left")
     cells = [rest[which == b].tolist() for b in range(len(edges))]
     keep = [b for b, vals in enumerate(cells) if vals]
+    private = private or cell_values == "uniform"
     return ColumnCodec(name, kind, "bins", dtype, values=[_py(v) for v in masses], has_null=has_null,
                        edges=[float(edges[b]) for b in keep], low=float(rest[0]),
-                       bin_values=[] if private else [cells[b] for b in keep], step=grid.step(rest),
-                       fine=int(np.ceil(np.sqrt(len(keep)))), **base)
+                       bin_values=[] if private else [cells[b] for b in keep], step=_step(kind, rest),
+                       fine=int(np.ceil(np.sqrt(len(keep)))),
+                       draw="between" if cell_values == "auto" and high and not private else "seed", **base)
 
 
 def _fit_categories(name: str, s: pd.Series, rare_below: int = 0) -> ColumnCodec:
@@ -197,13 +245,31 @@ def _decode_bins(c: ColumnCodec, coarse: np.ndarray, fine: np.ndarray, rng: np.r
         hit = cell == b
         if not hit.any():
             continue
-        if c.bin_values:
+        lo, hi = (c.edges[b - 1] if b else c.low), c.edges[b]
+        if c.bin_values and c.draw == "between":
+            out[hit] = grid.snap(_between(c.bin_values[b], lo if b else None, hit.sum(), rng), c.step, lo, hi)
+        elif c.bin_values:
             vals = np.asarray(c.bin_values[b])
             out[hit] = vals[rng.integers(0, len(vals), hit.sum())]
         else:
-            lo, hi = (c.edges[b - 1] if b else c.low), c.edges[b]
             out[hit] = grid.snap(rng.uniform(lo, hi, hit.sum()), c.step, lo, hi)
     return out
+
+
+def _between(values: list, below: float | None, n: int, rng: np.random.Generator) -> np.ndarray:
+    """n draws from a cell's seed values smoothed at the scale of ROWS_PER_PIECE rows: the empirical distribution
+    function through every ROWS_PER_PIECE-th sorted value (starting from the previous cell's last value `below`, so
+    the gap between two cells is covered too; the first cell has none), linear in between, i.e. uniform within
+    pieces that each hold ROWS_PER_PIECE seed rows. Only a value that more than ROWS_PER_PIECE rows hold fills a
+    piece of width 0 and is drawn as itself; a cell of one value with nothing below it gives that value."""
+    knots = np.sort(np.asarray(values, dtype=float))
+    if below is not None:
+        knots = np.concatenate([[below], knots])
+    if len(knots) == 1:
+        return np.full(n, knots[0])
+    last = len(knots) - 1
+    sel = np.unique(np.r_[np.arange(0, last + 1, ROWS_PER_PIECE), last])
+    return np.interp(rng.uniform(0, last, n), sel, knots[sel])
 
 
 def _restore(c: ColumnCodec, values: np.ndarray) -> pd.Series:
@@ -235,15 +301,22 @@ class TableCodec:
         kinds = {c: {"boolean": "categorical"}.get(kinds[c], kinds[c]) for c in df.columns}
         numbers = {c: as_float(df[c], k) for c, k in kinds.items() if k in ("numerical", "datetime")}
         orders = find_orders(numbers, kinds)
+        # judged on the columns as written, not on a distance from a base column: that is what leaks. A base column
+        # counts as high-cardinality when the column above it does: in the rows where the two are equal (a house of
+        # one floor: living area = first floor) the base's value is the other's, so a base writing seed values
+        # would hand them on (ames: Gr_Liv_Area's excess .06-.08 through First_Flr_SF)
+        high = {c: high_cardinality(x) for c, x in numbers.items()}
+        for col, (base_col, _) in orders.items():
+            high[base_col] = high[base_col] or high[col]
         codecs = []
         for name in df.columns:
             if kinds[name] == "categorical":
                 codecs.append(_fit_categories(name, df[name], options.get("rare_below", 0)))
                 continue
-            x, base = numbers[name], {}
+            x, base = numbers[name], {"high": high[name]}
             if name in orders:
                 base_col, sign = orders[name]
-                x, base = sign * (x - numbers[base_col]), {"base": base_col, "sign": sign}
+                x, base = sign * (x - numbers[base_col]), {**base, "base": base_col, "sign": sign}
             codecs.append(_fit_numbers(name, kinds[name], str(df[name].dtype), x, **options, **base))
         return cls(list(df.columns), codecs)
 
@@ -315,7 +388,10 @@ class TableCodec:
             else:
                 text = (f"{len(c.edges)} quantile cells, {len(c.values)} point masses"
                         + (", missing" if c.has_null else "")
-                        + ("; values drawn from the seed's own" if c.bin_values else
+                        + (f"; values between every {ROWS_PER_PIECE}th seed value" + (f", on a step of {c.step:g}"
+                                                                             if c.step else "")
+                           if c.bin_values and c.draw == "between" else
+                           "; values drawn from the seed's own" if c.bin_values else
                            "; values uniform within a cell" + (f", on a step of {c.step:g}" if c.step else "")))
             if c.base:
                 text += f"; kept {'≥' if c.sign > 0 else '≤'} {c.base} (encoded as the distance)"
