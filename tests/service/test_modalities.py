@@ -156,6 +156,9 @@ def test_json_lines_run_a_text_recipe_and_download_as_parquet(server, tenants):
         data = pd.read_parquet(io.BytesIO(c.get(f"/jobs/{job['id']}/data.parquet").content))
         assert len(data) == 8 and {"review", "rating"} <= set(data.columns)
         assert set(data["rating"]) <= {"positive", "negative"} and data["review"].str.len().gt(0).all()
+        with c.stream("GET", f"/jobs/{job['id']}/stream") as r:  # the language model's two epochs, one event each
+            fits = [json.loads(line[5:]) for line in r.iter_lines() if line.startswith("data:")]
+        assert [e["data"]["epoch"] for e in fits if e["kind"] == "fit"] == [1, 2], fits
         _confined(server, c, tenant, done, ds)
     _other_tenant_404(server, other, done, ds, ("/jobs/{job}/data.parquet", "/jobs/{job}/report.json"))
 

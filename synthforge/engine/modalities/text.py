@@ -15,7 +15,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from synthforge.data.sources import read_seed
 from synthforge.data.split import holdout_split
-from synthforge.engine.modality import Graded, Seed
+from synthforge.engine.modality import Graded, Seed, report_fit
 from synthforge.engine.shards import Shard, ShardStats, Verdict, counts_for
 from synthforge.engine.text_select import FLUENCY_BAR, select_text_family
 from synthforge.engine.workspace import user_expectations, write_suite
@@ -144,6 +144,7 @@ class Text:
                                 info=f"epoch {p['epoch']}/{p['epochs']} step {p['step']} loss {p['loss']:.3f}{val}")
                 if p.get("epoch_done"):
                     console.print(f"  epoch {p['epoch']}: train loss {p['loss']:.3f}{val} ({p['elapsed']:.0f}s)")
+                    report_fit(p)  # the service's job events: one per epoch (every step would flood them)
 
             def make(family: str, values: dict, budget: float, random_state: int, ckpt=None) -> CausalLMGenerator:
                 return CausalLMGenerator(check_params(values, family), text_column=recipe.seed.text_column,
