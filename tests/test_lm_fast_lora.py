@@ -16,14 +16,7 @@ WORDS = {"positive": ["great", "relief", "wonderful", "helped", "calm"],
 SAMPLING = {"max_new_tokens": 20, "batch_size": 8}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def corpus(n: int = 8) -> pd.DataFrame:

@@ -14,6 +14,16 @@ from synthforge.quality.gates import check_gates
 RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 
+def planted_media():
+    """benchmarks/planted_media.py, whose planted sets the tests grade (it is a script, not a package)."""
+    import sys
+
+    spec = importlib.util.spec_from_file_location("planted_media", RECIPES.parent / "benchmarks" / "planted_media.py")
+    module = sys.modules["planted_media"] = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
 def shipped_gate(recipe: str, key: str) -> dict:
     return {key: yaml.safe_load((RECIPES / recipe).read_text())["quality"]["gates"][key]}
 
@@ -92,30 +102,19 @@ def test_the_image_report_carries_the_close_share_and_a_copied_folder_fails_its_
 def test_memorised_reviews_fail_the_raw_memorisation_gate_that_held_out_reviews_pass():
     """medical_text's filters and gate, its 600 training reviews as the seed: copied and near-copied reviews are what
     the raw memorisation rate counts (the run's filters then drop them, so the written share is 0 by design)."""
-    from synthforge.data.examples import EXAMPLES
     from synthforge.quality.report_model import Metric
     from synthforge.quality.text_filters import FilterConfig, TextFilters
 
     recipe = yaml.safe_load((RECIPES / "medical_text.yaml").read_text())
     gate = {"max_memorisation_raw": recipe["quality"]["gates"]["max_memorisation_raw"]}
     cfg = FilterConfig.from_recipe(recipe["quality"]["filters"])
-    df = EXAMPLES["drug_reviews"][1]()
-    train = df.loc[df.split == "train", "review"].astype(str).tolist()
-    test = df.loc[df.split == "test", "review"].astype(str).tolist()
-    vocab = sorted({w for t in test for w in t.split()})
-
-    def swap(doc: str, every: int, seed: int) -> str:
-        rng = np.random.default_rng(seed)
-        return " ".join(vocab[rng.integers(len(vocab))] if i % every == every - 1 else w
-                        for i, w in enumerate(doc.split()))
-
-    pick = np.random.default_rng(0).choice(len(train), len(test), replace=False)
-    cases = {"copies": [train[i] for i in pick], "every 20th word swapped": [swap(train[i], 20, i) for i in pick],
-             "every 8th word swapped": [swap(train[i], 8, i) for i in pick], "held out": test}
+    train, cases = planted_media().memorised_text_cases()
     raw = {}
     for name, docs in cases.items():
         raw[name] = TextFilters(cfg, train).apply(docs).memorised / len(docs)
         m = Metric(name="memorisation_rate_raw", value=raw[name], lower=0, upper=1, higher_is_better=False,
                    definition="planted")
-        assert check_gates({"memorisation_rate_raw": m}, gate)[0].passed == (name == "held out"), (name, raw[name])
-    assert raw["copies"] > 0.9 and raw["every 20th word swapped"] > 0.9 and raw["every 8th word swapped"] > 0.1
+        honest = name == "held-out reviews never trained on"
+        assert check_gates({"memorisation_rate_raw": m}, gate)[0].passed == honest, (name, raw[name])
+    assert raw["verbatim training reviews"] > 0.9 and raw["near copies: every 20th word swapped"] > 0.9
+    assert raw["near copies: every 8th word swapped"] > 0.1
