@@ -133,3 +133,29 @@ class Postgres:
 
     def stop(self) -> None:
         self._run("pg_ctl", "-D", str(self.folder / "db"), "-m", "fast", "stop")
+
+
+def in_process_client(folder: Path, **settings):
+    """A TestClient on the app in this process (no job processes) with one tenant's read/write key as its
+    Authorization header; `.tenant_dir` is that tenant's storage. A context manager, like TestClient itself."""
+    from contextlib import contextmanager
+
+    from fastapi.testclient import TestClient
+
+    from synthforge.service.app import create_app
+    from synthforge.service.serve import admin_key
+    from synthforge.service.settings import Settings
+
+    @contextmanager
+    def client():
+        s = Settings(data=folder / "data", **settings)
+        admin = admin_key(s, force=False)
+        with TestClient(create_app(s, run_jobs=False)) as c:
+            h = {"Authorization": f"Bearer {admin}"}
+            t = c.post("/admin/tenants", json={"name": "acme"}, headers=h).json()
+            key = c.post(f"/admin/tenants/{t['id']}/keys", json={"scopes": ["read", "write"]}, headers=h).json()["key"]
+            c.headers["Authorization"] = f"Bearer {key}"
+            c.tenant_dir = s.data / "tenants" / t["id"]
+            yield c
+
+    return client()

@@ -3,25 +3,15 @@ refused with one line; an upload over the cap gets 413 and leaves nothing on dis
 stack traces in responses; security headers."""
 
 import pytest
-from fastapi.testclient import TestClient
 
-from synthforge.service.app import create_app
-from synthforge.service.serve import admin_key
-from synthforge.service.settings import Settings
+from service.helpers import in_process_client
 
 CAP = 64 * 1024
 
 
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory):
-    settings = Settings(data=tmp_path_factory.mktemp("svc") / "data", max_upload_bytes=CAP)
-    admin = admin_key(settings, force=False)
-    with TestClient(create_app(settings, run_jobs=False)) as c:
-        h = {"Authorization": f"Bearer {admin}"}
-        t = c.post("/admin/tenants", json={"name": "acme"}, headers=h).json()
-        key = c.post(f"/admin/tenants/{t['id']}/keys", json={"scopes": ["read", "write"]}, headers=h).json()["key"]
-        c.headers["Authorization"] = f"Bearer {key}"
-        c.tenant_dir = settings.data / "tenants" / t["id"]
+    with in_process_client(tmp_path_factory.mktemp("svc"), max_upload_bytes=CAP) as c:
         yield c
 
 

@@ -9,13 +9,11 @@ import zipfile
 import numpy as np
 import pandas as pd
 import pytest
-from fastapi.testclient import TestClient
 from PIL import Image
 
 from synthforge.data.images import read_image_seed
-from synthforge.service.app import create_app
-from synthforge.service.serve import admin_key
-from synthforge.service.settings import Settings
+
+from service.helpers import in_process_client
 
 UNZIPPED = 256 * 1024
 MEMBERS = 50
@@ -23,15 +21,9 @@ MEMBERS = 50
 
 @pytest.fixture(scope="module")
 def app_client(tmp_path_factory):
-    settings = Settings(data=tmp_path_factory.mktemp("svc") / "data", max_upload_bytes=64 * 1024,
-                        max_unzipped_bytes=UNZIPPED, max_zip_members=MEMBERS)
-    admin = admin_key(settings, force=False)
-    with TestClient(create_app(settings, run_jobs=False)) as c:
-        h = {"Authorization": f"Bearer {admin}"}
-        t = c.post("/admin/tenants", json={"name": "acme"}, headers=h).json()
-        key = c.post(f"/admin/tenants/{t['id']}/keys", json={"scopes": ["read", "write"]}, headers=h).json()["key"]
-        c.headers["Authorization"] = f"Bearer {key}"
-        c.datasets_dir = settings.data / "tenants" / t["id"] / "datasets"
+    with in_process_client(tmp_path_factory.mktemp("svc"), max_upload_bytes=64 * 1024, max_unzipped_bytes=UNZIPPED,
+                           max_zip_members=MEMBERS) as c:
+        c.datasets_dir = c.tenant_dir / "datasets"
         yield c
 
 
