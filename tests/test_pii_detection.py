@@ -167,22 +167,23 @@ def test_saved_rules_cannot_be_inverted_by_a_dictionary_of_seed_values(tmp_path)
     assert not loaded.fill(seed[["x"]], start=0, seed=2)["phone"].isin(seed["phone"]).any()
 
 
-def test_phones_of_another_region_keep_its_country_code_and_validity():
+def _fitted_phones(locale: str, column: str):
+    """200 of Faker's phone numbers for `locale` under `column` (the seed), the fitted columns, 60 generated values."""
     from faker import Faker
 
-    fake = Faker("fr_FR")
+    fake = Faker(locale)
     fake.seed_instance(1)
-    seed = pd.DataFrame({"téléphone": [fake.phone_number() for _ in range(200)], "x": np.arange(200) % 7})
+    seed = pd.DataFrame({column: [fake.phone_number() for _ in range(200)], "x": np.arange(200) % 7})
     gen = GeneratedColumns.fit(seed, Profile.from_frame(seed), seed=0)
-    out = gen.fill(seed[["x"]].head(60), start=0, seed=1)["téléphone"]
+    return seed, gen, gen.fill(seed[["x"]].head(60), start=0, seed=1)[column]
+
+
+def test_phones_of_another_region_keep_its_country_code_and_validity():
+    seed, gen, out = _fitted_phones("fr_FR", "téléphone")
     assert gen.rules[0].region == "FR" and not out.isin(seed["téléphone"]).any()
     assert all(phonenumbers.is_valid_number(phonenumbers.parse(v, "FR")) for v in out)
     assert out.str.startswith("+33 ").mean() > 0.3  # the seed writes most of them internationally
     # made-up numbers (Faker's en_US: random area codes, extensions) are no region's: random digits, seed layouts
-    fake = Faker("en_US")
-    fake.seed_instance(1)
-    seed = pd.DataFrame({"phone": [fake.phone_number() for _ in range(200)], "x": np.arange(200) % 7})
-    gen = GeneratedColumns.fit(seed, Profile.from_frame(seed), seed=0)
-    out = gen.fill(seed[["x"]].head(60), start=0, seed=1)["phone"]
+    seed, gen, out = _fitted_phones("en_US", "phone")
     assert gen.rules[0].region == "" and not out.isin(seed["phone"]).any()
     assert out.str.replace(r"\d", "9", regex=True).isin(seed["phone"].str.replace(r"\d", "9", regex=True)).all()
