@@ -28,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import aiohttp  # noqa: E402  (ray[default]'s dependency, in the test extras)
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -83,27 +84,70 @@ def wait(c: httpx.Client, ids: list[str]) -> list[dict]:
         time.sleep(1)
 
 
-async def load(url: str, key: str, ids: list[str], clients: int, seconds: float, pause: float) -> dict:
-    latencies: dict[str, list[float]] = {"status": [], "list": [], "stream_first_byte": []}
+class CpuMeter:
+    """CPU-seconds of the server process itself, of the job processes it started, and of this process (the clients),
+    from the start of the load until the jobs end: where the cores went while the jobs ran."""
+
+    def __init__(self, server_pid: int):
+        import psutil
+
+        self.server, self.me = psutil.Process(server_pid), psutil.Process()
+        self.jobs: dict[int, float] = {}
+        self.start = {"server": self._cpu(self.server), "clients": self._cpu(self.me)}
+        self.result: dict | None = None
+        self.t0 = time.monotonic()
+
+    @staticmethod
+    def _cpu(p) -> float:
+        t = p.cpu_times()
+        return t.user + t.system
+
+    def sample(self) -> None:
+        for child in self.server.children(recursive=True):
+            try:
+                self.jobs[child.pid] = max(self.jobs.get(child.pid, 0.0), self._cpu(child))
+            except Exception:  # noqa: BLE001 - a job process may end between listing and reading
+                pass
+
+    def stop(self) -> None:
+        self.result = {"seconds": round(time.monotonic() - self.t0, 1),
+                       "server_cpu_s": round(self._cpu(self.server) - self.start["server"], 1),
+                       "clients_cpu_s": round(self._cpu(self.me) - self.start["clients"], 1),
+                       "jobs_cpu_s": round(sum(self.jobs.values()), 1)}
+
+
+async def load(url: str, key: str, ids: list[str], clients: int, seconds: float, pause: float,
+               cpu: CpuMeter | None = None) -> dict:
+    latencies: dict[str, list[float]] = {"status": [], "list": [], "stream_first_byte": [], "watch": []}
     failures: list[str] = []
     done = asyncio.Event()
     started = time.monotonic()
 
-    async def call(c: httpx.AsyncClient, route: str, path: str) -> dict | list | None:
+    async def call(c, route: str, path: str) -> dict | list | None:
         t = time.perf_counter()
         try:
-            r = await c.get(path)
-        except httpx.HTTPError as e:
+            async with c.get(path) as r:
+                body = await r.read()
+        except aiohttp.ClientError as e:
             failures.append(f"{route}: {type(e).__name__}")
             return None
         latencies[route].append(time.perf_counter() - t)
-        if r.status_code >= 300:
-            failures.append(f"{route}: HTTP {r.status_code}")
+        if r.status >= 300:
+            failures.append(f"{route}: HTTP {r.status}")
             return None
-        return r.json()
+        return json.loads(body)
+
+    def client(timeout: float):
+        # aiohttp, not httpx, for the clients: they share the 2 cores with the server and the jobs, and httpx's
+        # AsyncClient spent ~1.5 ms of CPU per request (benchmarks/service.py, 2026-12-07), aiohttp under half that
+        return aiohttp.ClientSession(base_url=url, headers={"Authorization": f"Bearer {key}"},
+                                     timeout=aiohttp.ClientTimeout(total=None, sock_read=timeout))
 
     async def poller(i: int) -> None:
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+        # clients start at random moments within a polling period, as independent users do, not in one burst of
+        # 40 every second
+        await asyncio.sleep(pause * ((i * 0.6180339887) % 1.0))
+        async with client(30) as c:
             while not done.is_set():
                 await call(c, "status", f"/jobs/{ids[i % len(ids)]}")
                 await call(c, "list", "/jobs")
@@ -111,15 +155,16 @@ async def load(url: str, key: str, ids: list[str], clients: int, seconds: float,
 
     async def streamer(i: int) -> None:
         job, last = ids[i % len(ids)], "0"
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+        async with client(60) as c:
             while not done.is_set():
                 t = time.perf_counter()
                 try:
-                    async with c.stream("GET", f"/jobs/{job}/stream", headers={"Last-Event-ID": last}) as r:
-                        if r.status_code != 200:
-                            failures.append(f"stream: HTTP {r.status_code}")
+                    async with c.get(f"/jobs/{job}/stream", headers={"Last-Event-ID": last}) as r:
+                        if r.status != 200:
+                            failures.append(f"stream: HTTP {r.status}")
                         first = True
-                        async for line in r.aiter_lines():
+                        async for raw in r.content:
+                            line = raw.decode().strip()
                             if first:
                                 latencies["stream_first_byte"].append(time.perf_counter() - t)
                                 first = False
@@ -127,15 +172,19 @@ async def load(url: str, key: str, ids: list[str], clients: int, seconds: float,
                                 last = line[3:].strip()
                             if done.is_set():
                                 break
-                except httpx.HTTPError as e:
+                except aiohttp.ClientError as e:
                     failures.append(f"stream: {type(e).__name__}")
                 await call(c, "status", f"/jobs/{job}")
                 await asyncio.sleep(1.0)
 
     async def watch() -> None:
-        async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=30) as c:
+        async with client(30) as c:
             while True:
-                states = [(await c.get(f"/jobs/{j}")).json()["state"] for j in ids]
+                states = [(await call(c, "watch", f"/jobs/{j}") or {}).get("state") for j in ids]
+                if cpu is not None and cpu.result is None:
+                    cpu.sample()
+                    if all(s in FINAL for s in states):
+                        cpu.stop()
                 if all(s in FINAL for s in states) and time.monotonic() - started >= seconds:
                     done.set()
                     return
@@ -182,7 +231,8 @@ def main() -> None:
             alone = wait(c, run_jobs(c, dataset, 2))
             print(f"load: 2 jobs, {args.clients} clients", file=sys.stderr)
             ids = run_jobs(c, dataset, 2)
-            measured = asyncio.run(load(url, key, ids, args.clients, args.seconds, args.pause))
+            cpu = CpuMeter(proc.pid)
+            measured = asyncio.run(load(url, key, ids, args.clients, args.seconds, args.pause, cpu))
             loaded = wait(c, ids)
     finally:
         proc.terminate()
@@ -196,6 +246,7 @@ def main() -> None:
         "job_wall_alone_s": [round(wall(j), 1) for j in alone],
         "job_wall_loaded_s": [round(wall(j), 1) for j in loaded],
         "job_states": [j["state"] for j in alone + loaded],
+        "cpu_while_jobs_ran": cpu.result,
     }
     result["wall_ratio"] = round(sum(result["job_wall_loaded_s"]) / sum(result["job_wall_alone_s"]), 3)
     text = json.dumps(result, indent=2)

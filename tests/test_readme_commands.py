@@ -28,7 +28,8 @@ def test_the_readme_commands_install_what_a_user_needs_and_run():
     commands = readme.readme_commands((ROOT / "README.md").read_text())
     first, test = commands["first"], commands["test"]
     assert first.startswith("python3 -m venv .venv && . .venv/bin/activate && pip install torch==2.13.0 && ")
-    assert "pip install -e '.[examples]'" in first and "[test" not in first  # the base, not the test extras
+    # the base, the examples and the service (`synthforge serve` with no flags works next), not the test extras
+    assert "pip install -e '.[examples,service]'" in first and "[test" not in first
     assert "synthforge run recipes/credit_tabular.yaml" in first
     assert test.startswith(". .venv/bin/activate && pip install torch==2.13.0 && ")
     assert "pip install -e '.[test]'" in test and test.endswith("python -m pytest -q")

@@ -12,23 +12,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from synthforge.service.auth import VerifiedKeys
 from synthforge.service.database import make_engine, migrate, session_factory
 from synthforge.service.limits import RateLimiter
+from synthforge.service.middleware import SecurityHeaders
+from synthforge.service.routers.events import Heads
 from synthforge.service.runner import Runner
 from synthforge.service.settings import Settings
 from synthforge.service.storage import Storage
 
 log = logging.getLogger("synthforge.service")
-
-SECURITY_HEADERS = {
-    "X-Content-Type-Options": "nosniff",
-    "X-Frame-Options": "SAMEORIGIN",
-    "Referrer-Policy": "no-referrer",
-    "Cross-Origin-Opener-Policy": "same-origin",
-    "Cross-Origin-Resource-Policy": "same-origin",
-    "Permissions-Policy": "camera=(), microphone=(), geolocation=()",
-}
-DEFAULT_CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-               "frame-ancestors 'self'; form-action 'self'; base-uri 'none'")
-
 
 def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
     settings.data.mkdir(parents=True, exist_ok=True)
@@ -55,21 +45,11 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> FastAPI:
                   description="Synthetic data from a small seed, as a service: datasets, jobs, results.")
     app.state.settings, app.state.sessions, app.state.storage, app.state.runner = settings, sessions, storage, runner
     app.state.verified_keys = VerifiedKeys()
+    app.state.event_heads = Heads(sessions, settings.poll_seconds)
     app.state.rate_limiter = RateLimiter(settings.rate_per_minute, settings.rate_burst)
     audit = _audit_log(settings.data / "audit.log")
 
-    @app.middleware("http")
-    async def headers(request: Request, call_next):
-        response = await call_next(request)
-        who = getattr(request.state, "principal", None)
-        if who is not None:  # every use of a key: when, which key and tenant, what, the answer (never the key)
-            audit.info("%s %s %s %s %s", who.key_id, who.tenant_id, request.method, request.url.path,
-                       response.status_code)
-        for k, v in SECURITY_HEADERS.items():
-            response.headers.setdefault(k, v)
-        response.headers.setdefault("Content-Security-Policy", DEFAULT_CSP)
-        response.headers.setdefault("Cache-Control", "no-store")
-        return response
+    app.add_middleware(SecurityHeaders, audit=audit)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):

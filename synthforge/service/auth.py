@@ -56,11 +56,17 @@ def create_key(session: Session, tenant_id: str, scopes: list[str], name: str = 
 
 class VerifiedKeys:
     """Keys argon2 has accepted lately, by the sha256 of the whole key, for `ttl` seconds: argon2 costs ~0.1-1 s of
-    CPU by design, too much for every poll. A hit still reads the key's row, so revocation and expiry take effect on
-    the next request; only the hash check is skipped. Held by the app (one per process), never module-global."""
+    CPU by design, too much for every poll. Within `fresh` seconds of its last check against the database a key's
+    principal is answered from here (no database round trip: the poll-heavy routes' largest cost,
+    benchmarks/service.py); after that a hit still reads the key's row, so a change made by another process takes
+    effect within `fresh` seconds. Revocation and deletion through this server take effect on the next request:
+    `forget` drops the key and remembers its id, so a check that read the row before the revocation committed cannot
+    put it back. Held by the app (one per process), never module-global."""
 
-    def __init__(self, ttl: float = 300.0, size: int = 10_000):
-        self.ttl, self.size, self._seen = ttl, size, {}
+    def __init__(self, ttl: float = 300.0, size: int = 10_000, fresh: float = 10.0):
+        self.ttl, self.size, self.fresh = ttl, size, fresh
+        self._seen: dict[str, tuple[str, float, Principal, float, datetime | None]] = {}
+        self._gone: set[str] = set()
 
     def get(self, secret: str) -> str | None:
         import time
@@ -68,12 +74,30 @@ class VerifiedKeys:
         hit = self._seen.get(_sha(secret))
         return hit[0] if hit and hit[1] > time.monotonic() else None
 
-    def put(self, secret: str, key_id: str) -> None:
+    def principal(self, secret: str) -> Principal | None:
+        """The key's principal when this process checked the key against the database less than `fresh` s ago."""
         import time
 
+        hit = self._seen.get(_sha(secret))
+        if not hit or hit[3] <= time.monotonic() or hit[0] in self._gone:
+            return None
+        expires = hit[4]
+        return hit[2] if expires is None or _aware(expires) > now() else None
+
+    def put(self, secret: str, row: ApiKey, who: Principal) -> None:
+        import time
+
+        if row.id in self._gone:
+            return
         if len(self._seen) >= self.size:
             self._seen.clear()
-        self._seen[_sha(secret)] = (key_id, time.monotonic() + self.ttl)
+        t = time.monotonic()
+        self._seen[_sha(secret)] = (row.id, t + self.ttl, who, t + self.fresh, row.expires_at)
+
+    def forget(self, key_ids) -> None:
+        """These keys were revoked or deleted: never answer for them again."""
+        self._gone.update(key_ids)
+        self._seen = {k: v for k, v in self._seen.items() if v[0] not in self._gone}
 
 
 def verify_key(session: Session, secret: str, cache: VerifiedKeys | None = None) -> Principal | None:
@@ -89,11 +113,12 @@ def verify_key(session: Session, secret: str, cache: VerifiedKeys | None = None)
             return None
     if row is None or not usable(row):
         return None
+    who = Principal(key_id=row.id, tenant_id=row.tenant_id, scopes=frozenset(row.scopes.split()))
     if cache is not None:
-        cache.put(secret, row.id)
+        cache.put(secret, row, who)
     if row.last_used_at is None or now() - _aware(row.last_used_at) > timedelta(minutes=1):
         row.last_used_at = now()  # to the minute: a write per request would serialise every poll on SQLite
-    return Principal(key_id=row.id, tenant_id=row.tenant_id, scopes=frozenset(row.scopes.split()))
+    return who
 
 
 def usable(row: ApiKey) -> bool:

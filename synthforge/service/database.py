@@ -16,7 +16,10 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 
 def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        # As many pooled connections as the threads that run sync routes (anyio's 40): beyond the pool, each request
+        # opened and closed a connection of its own (the PRAGMAs below included), a third of a poll's server CPU.
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, pool_size=40,
+                               max_overflow=20)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection, _record):

@@ -103,7 +103,7 @@ class Runner:
         folder = self.storage.job_dir(tenant_id, job_id)
         folder.mkdir(parents=True, exist_ok=True)
         logfile = open(folder / "job.log", "ab")
-        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        env = {**os.environ, "PYTHONUNBUFFERED": "1", "SYNTHFORGE_JOB_NICE": str(self.settings.job_nice)}
         proc = subprocess.Popen(
             [sys.executable, "-m", "synthforge.service.worker", job_id, str(attempt), self.settings.database_url,
              str(os.getpid()), str(folder)],

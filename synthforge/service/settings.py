@@ -35,6 +35,8 @@ class Settings(BaseModel):
     session_hours: float = Field(default=12.0, gt=0, description="web sign-in cookie lifetime")
     poll_seconds: float = Field(default=0.5, gt=0, description="how often the runner looks for queued jobs")
     cancel_grace_seconds: float = Field(default=3.0, ge=0, description="SIGTERM, then SIGKILL after this")
+    job_nice: int = Field(default=10, ge=0, le=19, description="job processes' CPU niceness: the API answers first "
+                                                              "when jobs fill the cores")
 
     @field_validator("executor")
     @classmethod

@@ -37,6 +37,8 @@ def _die_with_parent(parent_pid: int) -> None:
         pass  # not Linux: a restarted server still refuses to run a job twice (the workspace lock)
     if os.getppid() != parent_pid:  # the server died before prctl took effect
         sys.exit(EXIT_CANCELLED)
+    # below the server: with the cores full of training, a poll still answers in milliseconds (docs/service.md)
+    os.nice(int(os.environ.get("SYNTHFORGE_JOB_NICE", "0")))
 
 
 class _Terminated(KeyboardInterrupt):

@@ -99,3 +99,26 @@ def test_deleting_a_tenant_reaches_rows_and_files(tmp_path):
         tenants = client.get("/admin/tenants", headers=admin).json()
         assert tenant not in [t["id"] for t in tenants]
         assert client.delete(f"/admin/tenants/{tenant}", headers=admin).status_code == 404
+
+
+def test_a_key_revoked_by_another_process_is_refused_once_its_fresh_window_ends(tmp_path):
+    """Polls are answered from the verified-key cache for `fresh` seconds (no database round trip); a revocation
+    written to the database by another process (not this server's DELETE /admin/keys, which forgets at once) takes
+    effect when that window ends."""
+    import time
+
+    from sqlalchemy import update
+
+    from synthforge.service.auth import VerifiedKeys
+    from synthforge.service.models import ApiKey, now
+
+    client, tenant, _ = _tenant(Settings(data=tmp_path / "d"))
+    app = client.app
+    app.state.verified_keys = VerifiedKeys(fresh=3.0)
+    with client:
+        assert client.get("/jobs").status_code == 200
+        with app.state.sessions() as s, s.begin():
+            s.execute(update(ApiKey).where(ApiKey.tenant_id == tenant).values(revoked_at=now()))
+        assert client.get("/jobs").status_code == 200  # inside the window: answered from memory
+        time.sleep(3.1)
+        assert client.get("/jobs").status_code == 401

@@ -41,6 +41,7 @@ def delete_tenant(tenant_id: str, request: Request, who: Principal = Depends(pri
     session.execute(delete(Job).where(Job.tenant_id == tenant_id))
     session.execute(delete(Dataset).where(Dataset.tenant_id == tenant_id))
     keys = select(ApiKey.id).where(ApiKey.tenant_id == tenant_id)
+    request.app.state.verified_keys.forget(session.scalars(keys).all())
     session.execute(delete(WebSession).where(WebSession.key_id.in_(keys)))
     session.execute(delete(ApiKey).where(ApiKey.tenant_id == tenant_id))
     session.delete(tenant)
@@ -63,9 +64,10 @@ def list_keys(tenant_id: str, session: Session = DB):
 
 
 @router.delete("/keys/{key_id}", response_model=KeyOut)
-def revoke_key(key_id: str, session: Session = DB):
+def revoke_key(key_id: str, request: Request, session: Session = DB):
     key = session.get(ApiKey, key_id)
     if key is None:
         raise HTTPException(404, f"no key {key_id!r}")
     key.revoked_at = key.revoked_at or now()
+    request.app.state.verified_keys.forget([key.id])
     return key
