@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from synthforge.errors import UserError
 from synthforge.service import jobspec, limits
 from synthforge.service.auth import Principal
-from synthforge.service.deps import DB, owned, owned_query, scope
+from synthforge.service.deps import DB, owned, owned_query, read, scope
 from synthforge.service.models import FINAL_STATES, Dataset, Job, JobEvent, now, new_id
 from synthforge.service.schemas import JobIn, JobOut
 
@@ -42,13 +42,13 @@ def create_job(session: Session, who: Principal, request: Request, body: JobIn) 
 
 
 @router.get("", response_model=list[JobOut])
-def list_jobs(who: Principal = Depends(scope("read")), session: Session = DB):
-    return session.scalars(owned_query(Job, who).order_by(Job.created_at.desc())).all()
+async def list_jobs(request: Request, who: Principal = Depends(scope("read"))):
+    return read(request, lambda s: s.scalars(owned_query(Job, who).order_by(Job.created_at.desc())).all())
 
 
 @router.get("/{job_id}", response_model=JobOut)
-def get_job(job_id: str, who: Principal = Depends(scope("read")), session: Session = DB):
-    return owned(session, Job, job_id, who)
+async def get_job(job_id: str, request: Request, who: Principal = Depends(scope("read"))):
+    return read(request, lambda s: owned(s, Job, job_id, who))
 
 
 @router.post("/{job_id}/cancel", response_model=JobOut)
