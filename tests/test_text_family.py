@@ -394,3 +394,27 @@ def test_smollm2_installs_offline_converts_once_and_writes(tmp_path, monkeypatch
     df = gen.sample(3, seed=0, conditions={"label": "negative"})
     assert gen.base_["sha256"] == source["sha256"] and gen.base_["licence"] == "Apache-2.0"
     assert len(df) == 3 and df["text"].str.split().str.len().min() >= 3  # it writes words, not nothing
+
+
+def test_two_processes_converting_the_same_base_both_get_the_cached_folder(tmp_path):
+    """The GGUF → folder conversion is published by rename; when another process published the same model first
+    (two test workers, two jobs), the second rename finds a full folder and uses it instead of failing."""
+    from synthforge.families.lm_models import publish_folder
+
+    folder = tmp_path / "base_models" / "smollm2-135m-abc"
+    for who in ("first", "second"):
+        tmp = tmp_path / "base_models" / f".{folder.name}.{who}.tmp"
+        tmp.mkdir(parents=True)
+        (tmp / "source.json").write_text(who)
+        (tmp / "weights").write_text(who)
+        assert publish_folder(tmp, folder) == folder
+        assert not tmp.exists()
+    assert (folder / "source.json").read_text() == "first"
+    broken = tmp_path / "base_models" / "broken"  # a folder there without source.json: not a finished conversion
+    broken.mkdir()
+    (broken / "weights").write_text("x")
+    tmp = tmp_path / "base_models" / ".broken.tmp"
+    tmp.mkdir()
+    (tmp / "source.json").write_text("new")
+    with pytest.raises(OSError):
+        publish_folder(tmp, broken)

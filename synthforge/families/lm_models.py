@@ -19,6 +19,7 @@ import hashlib
 import importlib.util
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -222,7 +223,18 @@ def named_base_folder(name: str) -> Path:
     base = NAMED_BASES[name]
     (tmp / "source.json").write_text(json.dumps({"name": name, "package": base.package, "file": base.file,
                                                  "sha256": digest, "licence": base.licence}, indent=2))
-    os.replace(tmp, folder)
+    return publish_folder(tmp, folder)
+
+
+def publish_folder(tmp: Path, folder: Path) -> Path:
+    """Rename a converted model's temporary folder into the cache. Another process (a second test worker, a second
+    job) may have converted the same file first: its folder is as good, so ours is dropped."""
+    try:
+        os.replace(tmp, folder)
+    except OSError:
+        if not (folder / "source.json").exists():
+            raise
+        shutil.rmtree(tmp, ignore_errors=True)
     return folder
 
 

