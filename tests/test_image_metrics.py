@@ -99,3 +99,33 @@ def test_image_section_holds_pixels_not_plots_and_the_page_draws_them(monkeypatc
     assert "data:image" not in json.dumps(data) and Report.model_validate(data) == report
     html = render_html(report)
     assert html.count("data:image/png;base64,") == 3 and 'id="training"' in html
+
+
+def test_image_tstr_trains_on_as_many_synthetic_images_as_real_ones_and_the_gain_holds_the_holdout(monkeypatch):
+    """50 synthetic images against 20 real: TSTR trains the CNN on draws of 20 (the gain's own draws), not on all 50;
+    12 synthetic images are used whole and the report says so. The gain's interval is the bootstrap of the draws and
+    the held-out images, with the draws-only t-interval beside it."""
+    from synthforge.data.images import ImageSet
+    from synthforge.quality import image_metrics
+    from synthforge.quality.image_metrics import IMAGE_RUNS, evaluate_images
+
+    monkeypatch.setattr(image_metrics, "cnn_steps", lambda n, size: 3)  # the sizes matter here, not the accuracy
+    rng = np.random.default_rng(2)
+    sets = {n: ImageSet(rng.integers(0, 256, (n, 8, 8, 1), dtype=np.uint8), labels=np.array(["a", "b"] * (n // 2)))
+            for n in (20, 50)}
+    train, holdout = sets[20], ImageSet(rng.integers(0, 256, (20, 8, 8, 1), dtype=np.uint8), labels=sets[20].labels)
+    q = evaluate_images(train, holdout, sets[50], random_seed=0, near_copy_distance=0.05, sampled=50)
+    on, tstr = q.utility.computed_on, q.utility.detail["tstr"]
+    assert on["train_synthetic"] == on["train_real"] == 20 and on["synthetic_available"] == 50 and on["size_matched"]
+    assert on["draws"] == tstr["draws"] == len(tstr["accuracy_draws"]) == IMAGE_RUNS
+    assert tstr["accuracy"] == pytest.approx(np.mean(tstr["accuracy_draws"]))
+    assert q.utility.value == pytest.approx(tstr["accuracy"] / q.utility.detail["trtr"]["accuracy"])
+    gain = q.augmentation_gain.detail
+    assert len(gain["runs"]) == IMAGE_RUNS and gain["synthetic_per_run"] == 20 and "20 holdout rows" in gain["interval"]
+    assert gain["ci95"][0] <= q.augmentation_gain.value <= gain["ci95"][1]
+    assert q.augmentation_gain_lower.value == gain["ci95"][0] and q.augmentation_gain_lower.detail["ci95_draws"]
+    small = ImageSet(sets[50].images[:12], labels=sets[50].labels[:12])
+    q = evaluate_images(train, holdout, small, random_seed=0, near_copy_distance=0.05, sampled=12)
+    tstr = q.utility.detail["tstr"]
+    assert q.utility.computed_on["train_synthetic"] == 12 and not q.utility.computed_on["size_matched"]
+    assert "all of them used" in tstr["note"] and "draws" not in tstr

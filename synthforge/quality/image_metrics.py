@@ -8,7 +8,10 @@ Every Metric says which feature space it uses in `computed_on["features"]`.
   (x·y/d + 1)³, averaged over subsets) between synthetic images and the real held-out images.
 * precision / recall / density / coverage (Naeem et al. 2020, eqs. 1–4, k = 5) in the same space, real = held-out.
 * conditional accuracy: the judge's accuracy on the synthetic images against the labels they were asked for.
-* utility: the same CNN trained on synthetic images (TSTR) and on real ones (TRTR), both tested on held-out images.
+* utility: the same CNN trained on synthetic images (TSTR) and on real ones (TRTR), both tested on held-out images;
+  TSTR on as many synthetic images as TRTR has real ones (a larger set: the mean over the augmentation gain's 5 draws
+  of that size, image_tstr).
+* augmentation gain: uplift.py's bootstrap of the draws and the held-out images (5 draws, each two CNNs).
 * memorisation: each synthetic image's nearest training image by RMS pixel distance (pixels in [0, 1]);
   `near_copies` are those closer than the recipe's threshold (the engine drops them before writing), and
   `image_close_share_excess` (image_copies.py) the written images closer than the real held-out images' 5th
@@ -26,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from synthforge.data.images import ImageSet
 from synthforge.quality.image_copies import image_close_share_metric
 from synthforge.quality.report_model import ImageSection, ImageTraining, Metric, PixelGrid
-from synthforge.quality.uplift import uplift, uplift_metrics
+from synthforge.quality.uplift import accuracy, draws, uplift_bootstrap, uplift_metrics
 
 K_PRDC = 5
 FEATURES = 128
@@ -145,22 +148,44 @@ def train_cnn(images: np.ndarray, labels: np.ndarray, n_classes: int, *, seed: i
 
 def image_uplift(real: np.ndarray, y_real: np.ndarray, synthetic: np.ndarray, y_synthetic: np.ndarray,
                  test: np.ndarray, y_test: np.ndarray, n_classes: int, *, seed: int) -> dict[str, Metric]:
-    """Augmentation uplift (uplift.py) of the small CNN's held-out accuracy. Both sides train for the same number of
-    steps (the real set's), so the comparison is at equal compute: what the synthetic images add, not more steps."""
+    """Augmentation uplift (uplift.py, the bootstrap of draws and held-out images) of the small CNN's held-out
+    accuracy. Both sides train for the same number of steps (the real set's), so the comparison is at equal compute:
+    what the synthetic images add, not more steps."""
     if len(synthetic) == 0 or len(set(y_real.tolist())) < 2:
         return uplift_metrics(None, "accuracy", {"features": "pixels", "test_on": "holdout"})
     steps = cnn_steps(len(real), real.shape[1])
 
-    def score(idx, model_seed):
+    def predict(idx, model_seed):
         x = real if idx is None else np.concatenate([real, synthetic[idx]])
         y = y_real if idx is None else np.concatenate([y_real, y_synthetic[idx]])
-        net = train_cnn(x, y, n_classes, seed=model_seed, steps=steps)
-        return {"score": float(np.mean(cnn_outputs(net, test)[1] == y_test))}
+        return cnn_outputs(train_cnn(x, y, n_classes, seed=model_seed, steps=steps), test)[1]
 
-    result = uplift(score, len(synthetic), len(real), seed=seed, runs=IMAGE_RUNS)
+    result = uplift_bootstrap(predict, {"score": lambda p, w: accuracy(y_test, p, w)}, len(synthetic), len(real),
+                              len(test), seed=seed, runs=IMAGE_RUNS)
     return uplift_metrics(result, "accuracy of the small CNN", {
         "features": "pixels (the CNN is trained from scratch on real and on real + synthetic images)",
         "test_on": "holdout", "test_images": len(test), "cnn_steps": steps, "real_images": len(real)})
+
+
+def image_tstr(synthetic: np.ndarray, y_synthetic: np.ndarray, n_real: int, test: np.ndarray, y_test: np.ndarray,
+               n_classes: int, *, seed: int, draw_seed: int) -> dict:
+    """TSTR on as many synthetic images as there are real training images: a larger set is drawn down to n_real
+    IMAGE_RUNS times (the augmentation gain's own draws: uplift.draws at `draw_seed`), one CNN each, and the
+    accuracy is their mean with the spread beside; a set no larger trains one CNN on all of it and says so."""
+    def fit(idx: np.ndarray | None, k: int) -> float:
+        x, y = (synthetic, y_synthetic) if idx is None else (synthetic[idx], y_synthetic[idx])
+        net = train_cnn(x, y, n_classes, seed=seed + k, steps=cnn_steps(len(x), x.shape[1]))
+        return float(np.mean(cnn_outputs(net, test)[1] == y_test))
+
+    on = {"available_images": len(synthetic), "size_matched": len(synthetic) >= n_real}
+    if len(synthetic) <= n_real:
+        note = {} if len(synthetic) == n_real else {"note": f"fewer synthetic images ({len(synthetic)}) than real "
+                                                            f"training images ({n_real}): all of them used, once"}
+        return {"accuracy": fit(None, 0), "train_images": len(synthetic)} | on | note
+    scores = [fit(idx, k) for k, idx in enumerate(draws(len(synthetic), n_real, draw_seed, IMAGE_RUNS))]
+    return {"accuracy": float(np.mean(scores)), "train_images": n_real, "draws": len(scores),
+            "accuracy_draws": scores, "accuracy_sd": float(np.std(scores, ddof=1)),
+            "draws_from": "uplift.draws: the augmentation gain's draws"} | on
 
 
 def cnn_outputs(net, images: np.ndarray, batch: int = 1024) -> tuple[np.ndarray, np.ndarray]:
@@ -288,21 +313,27 @@ def evaluate_images(train: ImageSet, holdout: ImageSet, synthetic: ImageSet, *, 
             per_class.append({"class": c, "synthetic": int(mask.sum()),
                               "conditional_accuracy": _round(float(np.mean(p_sy[mask] == i))) if mask.any() else None,
                               "real_train": int((y_tr == i).sum()), "real_holdout": int((y_ho == i).sum())})
-        # 3. utility: the same CNN trained on synthetic images, tested on the held-out real ones
-        tstr_net = train_cnn(syn.images, y_sy, len(classes), seed=_seed(random_seed, TSTR_STREAM))
-        _, p_tstr = cnn_outputs(tstr_net, hold.images)
-        tstr = float(np.mean(p_tstr == y_ho))
-        utility = Metric(name="utility", value=tstr / trtr if trtr > 0 else None,
-                         definition="TSTR/TRTR: held-out accuracy of the small CNN trained on synthetic images, "
-                                    "divided by the same CNN's trained on real training images",
+        # 3. utility: the same CNN trained on as many synthetic images as real ones, tested on the held-out ones
+        keep = y_sy >= 0  # a label the judge does not know has no class to train
+        uplift_seed = _seed(random_seed, UPLIFT_STREAM)
+        tstr = image_tstr(syn.images[keep], y_sy[keep], len(tr), hold.images, y_ho, len(classes),
+                          seed=_seed(random_seed, TSTR_STREAM), draw_seed=uplift_seed)
+        steps_syn = cnn_steps(tstr["train_images"], syn.images.shape[1])
+        utility = Metric(name="utility", value=tstr["accuracy"] / trtr if trtr > 0 else None,
+                         definition="TSTR/TRTR: held-out accuracy of the small CNN trained on as many synthetic "
+                                    "images as there are real training images (the mean over draws of that size "
+                                    "when there are more), divided by the same CNN's trained on the real ones",
                          lower=0, upper=math.inf, higher_is_better=True,
                          computed_on={"features": "pixels (the CNN is trained from scratch on each side)",
-                                      "train_synthetic": len(syn), "train_real": len(tr), "test_real": len(hold),
+                                      "train_synthetic": tstr["train_images"], "train_real": len(tr),
+                                      "synthetic_available": tstr["available_images"],
+                                      "size_matched": tstr["size_matched"], "draws": tstr.get("draws", 1),
+                                      "test_real": len(hold),
                                       "cnn_steps_real": cnn_steps(len(tr), tr.images.shape[1]),
-                                      "cnn_steps_synthetic": cnn_steps(len(syn), syn.images.shape[1])},
-                         detail={"tstr": {"accuracy": tstr}, "trtr": {"accuracy": trtr}})
-        gains = image_uplift(tr.images, y_tr, syn.images[y_sy >= 0], y_sy[y_sy >= 0], hold.images, y_ho,
-                             len(classes), seed=_seed(random_seed, UPLIFT_STREAM))
+                                      "cnn_steps_synthetic": steps_syn},
+                         detail={"tstr": tstr, "trtr": {"accuracy": trtr}})
+        gains = image_uplift(tr.images, y_tr, syn.images[keep], y_sy[keep], hold.images, y_ho,
+                             len(classes), seed=uplift_seed)
     else:
         from sklearn.decomposition import PCA
 

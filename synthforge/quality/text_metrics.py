@@ -12,7 +12,9 @@ so the HTML page only draws what is here.
 * utility: all-MiniLM-L6-v2 embeddings + logistic regression (balanced class weights, one penalty per document at
   every training-set size) on the label, trained on
   synthetic (TSTR), the unfiltered drafts, real (TRTR) and real + synthetic, each scored by macro-F1 on the real
-  holdout; a family the label filter (TF-IDF) never uses. The augmentation gain is uplift.py's: 10 draws, 95 % interval.
+  holdout; a family the label filter (TF-IDF) never uses. Every synthetic training set is as large as the real one
+  (a larger one: the mean over the gain's 10 draws of that size). The augmentation gain is uplift.py's: 10 draws,
+  95 % interval from a bootstrap of the draws and the holdout documents.
 * fluency (fluency.py): perplexity under a pre-trained judge the generator was not made from, median synthetic /
   median real held-out, and the share of words in neither an English word list nor the seed, synthetic − real.
 """
@@ -31,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from synthforge.quality.fluency import JUDGE_DOCS, JUDGE_TOKENS, fluency_stats
 from synthforge.quality.text_filters import NgramIndex, tokens, words
 from synthforge.quality.report_model import Metric, TextModel, TextSection
-from synthforge.quality.uplift import real_doubling, uplift, uplift_metrics
+from synthforge.quality.uplift import RUNS, draws, macro_f1, real_doubling, uplift_bootstrap, uplift_metrics
 
 SAMPLES_PER_LABEL = 3
 LENGTH_BINS = 30
@@ -151,15 +153,26 @@ def evaluate_text(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.Data
         else:
             notes.append("utility not computed: no labelled holdout")
     ratio = util.get("ratio")
+    tstr = util.get("tstr") or {}
     metrics["text_utility"] = _metric("text_utility", ratio, "TSTR macro-F1 / TRTR macro-F1 (MiniLM embeddings + "
-                                      "logistic regression on the label, tested on the real holdout)", 0, 2, True,
-                                      {"test_on": "holdout", "test_rows": util.get("test_rows")}, util)
-    for key, what in (("tstr_macro_f1", "trained on synthetic"), ("trtr_macro_f1", "trained on real"),
-                      ("augmented_macro_f1", "trained on real + synthetic"),
-                      ("tstr_drafts_macro_f1", "trained on the unfiltered drafts")):
+                                      "logistic regression on the label, tested on the real holdout; TSTR trained "
+                                      "on as many synthetic documents as TRTR's real ones, the mean over draws of "
+                                      "that size when there are more)", 0, 2, True,
+                                      {"test_on": "holdout", "test_rows": util.get("test_rows"),
+                                       "train_real_rows": (util.get("trtr") or {}).get("train_rows"),
+                                       "train_synthetic_rows": tstr.get("train_rows"),
+                                       "synthetic_rows_available": tstr.get("available_rows"),
+                                       "size_matched": tstr.get("size_matched"), "draws": tstr.get("draws", 1)}, util)
+    size = "as many as the real training documents"
+    for key, what in (("tstr_macro_f1", f"trained on synthetic documents ({size}; mean over draws)"),
+                      ("trtr_macro_f1", "trained on real"),
+                      ("augmented_macro_f1", "trained on real + as many synthetic documents, mean over the "
+                                             "augmentation gain's draws"),
+                      ("tstr_drafts_macro_f1", f"trained on the unfiltered drafts ({size}; mean over draws)")):
         part = util.get(key.removesuffix("_macro_f1")) or {}
         metrics[key] = _metric(key, part.get("macro_f1"), f"macro-F1 on the real holdout, {what}", 0, 1, True,
-                               {"train_rows": part.get("train_rows")})
+                               {"train_rows": part.get("train_rows"), "draws": part.get("draws", 1)},
+                               {k: part[k] for k in ("macro_f1_sd", "macro_f1_range", "available_rows") if k in part})
     metrics.update(uplift_metrics(util.get("uplift"), "macro-F1", {"test_on": "holdout",
                                                                    "test_rows": util.get("test_rows")}))
 
@@ -375,9 +388,11 @@ def utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
     uses: the filter's judge is TF-IDF + logistic regression, so grading with it would measure agreement with the
     judge (TSTR 0.59-0.71 unfiltered vs 0.78-0.79 filtered, docs/benchmarks.md). Here documents are all-MiniLM-L6-v2
     sentence embeddings, classified by a logistic regression (balanced classes, the same penalty per document at every
-    training-set size: _classifier), scored by macro-F1 on the holdout."""
-    from sklearn.metrics import accuracy_score, f1_score
+    training-set size: _classifier), scored by macro-F1 on the holdout.
 
+    Every synthetic training set is as large as the real one (_tstr): more documents alone lift a score, so 800
+    synthetic reviews against 600 real ones would flatter the ratio. "augmented" is the mean of the augmentation
+    gain's runs (real + as many synthetic documents as real ones), so augmented − TRTR is the gain's mean."""
     encode = encode or _encoder()
     test_y = holdout[label_column].astype(str).to_numpy()
     classes = sorted(set(test_y))
@@ -387,37 +402,81 @@ def utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
         sets["tstr_drafts"] = drafts
     xs = {k: encode(df[text_column].astype(str).tolist()) for k, df in sets.items()}
     ys = {k: df[label_column].astype(str).to_numpy() for k, df in sets.items()}
+    n_real = len(ys["trtr"])
     out: dict[str, Any] = {"test_rows": len(test_y), "classes": classes, "score": "macro-F1",
                            "classifier": "all-MiniLM-L6-v2 embeddings + logistic regression (balanced, C = real "
                                          "training rows / training rows); the label "
                                          "filter's judge is TF-IDF + logistic regression"}
 
-    def fit_score(x, y) -> dict:
-        if len(set(y)) < 2:
-            return {"macro_f1": None, "train_rows": len(y), "why": "fewer than 2 classes"}
-        pred = _classifier(len(y), len(ys["trtr"])).fit(x, y).predict(x_test)
-        return {"macro_f1": float(f1_score(test_y, pred, average="macro", labels=classes, zero_division=0)),
-                "accuracy": float(accuracy_score(test_y, pred)), "train_rows": len(y),
-                "per_class_f1": dict(zip(classes, f1_score(test_y, pred, average=None, labels=classes,
-                                                           zero_division=0).round(4).tolist()))}
+    def fit_predict(x, y) -> np.ndarray:
+        if len(set(y)) < 2:  # a draw of one class: the only model it allows predicts that class
+            return np.full(len(test_y), y[0], dtype=object)
+        return _classifier(len(y), n_real).fit(x, y).predict(x_test)
 
-    for name in sets:
-        out[name] = fit_score(xs[name], ys[name])
-    out["augmented"] = fit_score(np.vstack([xs["trtr"], xs["tstr"]]), np.concatenate([ys["trtr"], ys["tstr"]]))
+    def scored(preds: list[np.ndarray], train_rows: int) -> dict:
+        return _scores(test_y, preds, classes) | {"train_rows": train_rows}
+
+    def single_class(name: str) -> dict | None:
+        if len(set(ys[name])) < 2:
+            return {"macro_f1": None, "train_rows": len(ys[name]), "why": "fewer than 2 classes"}
+        return None
+
+    trtr_pred = fit_predict(xs["trtr"], ys["trtr"])
+    out["trtr"] = single_class("trtr") or scored([trtr_pred], n_real)
+    for name in [k for k in sets if k != "trtr"]:
+        out[name] = single_class(name) or _tstr(xs[name], ys[name], n_real, fit_predict, scored, random_seed)
     tstr, trtr = out["tstr"].get("macro_f1"), out["trtr"].get("macro_f1")
     out["ratio"] = tstr / trtr if tstr is not None and trtr else None
-    if trtr is not None and len(set(ys["tstr"])) >= 2:
-        def score(idx, _seed):
-            if idx is None:
-                return {"score": trtr}
-            x = np.vstack([xs["trtr"], xs["tstr"][idx]])
-            y = np.concatenate([ys["trtr"], ys["tstr"][idx]])
-            return {"score": fit_score(x, y)["macro_f1"]}
+    if trtr is None or len(set(ys["tstr"])) < 2:
+        out["augmented"] = scored([fit_predict(np.vstack([xs["trtr"], xs["tstr"]]),
+                                               np.concatenate([ys["trtr"], ys["tstr"]]))], n_real + len(ys["tstr"]))
+        return out
+    augmented: list[np.ndarray] = []
 
-        out["uplift"] = uplift(score, len(ys["tstr"]), len(ys["trtr"]), seed=random_seed)
-        out["uplift"]["real_doubling"] = real_doubling(
-            lambda idx: fit_score(xs["trtr"][idx], ys["trtr"][idx])["macro_f1"], trtr, len(ys["trtr"]),
-            seed=random_seed)
+    def predict(idx, _seed):  # lbfgs draws nothing at random: the model seed changes nothing, the real model is one
+        if idx is None:
+            return trtr_pred
+        augmented.append(fit_predict(np.vstack([xs["trtr"], xs["tstr"][idx]]),
+                                     np.concatenate([ys["trtr"], ys["tstr"][idx]])))
+        return augmented[-1]
+
+    out["uplift"] = uplift_bootstrap(predict, {"score": lambda p, w: macro_f1(test_y, p, w, labels=classes)},
+                                     len(ys["tstr"]), n_real, len(test_y), seed=random_seed)
+    out["augmented"] = scored(augmented, n_real + out["uplift"]["synthetic_per_run"]) | {
+        "from": "the augmentation gain's runs: real + a draw of synthetic documents as large as the real set"}
+    out["uplift"]["real_doubling"] = real_doubling(
+        lambda idx: None if len(set(ys["trtr"][idx])) < 2 else _scores(
+            test_y, [fit_predict(xs["trtr"][idx], ys["trtr"][idx])], classes)["macro_f1"],
+        trtr, n_real, seed=random_seed)
+    return out
+
+
+def _tstr(x: np.ndarray, y: np.ndarray, n_real: int, fit_predict, scored, seed: int) -> dict:
+    """TSTR on as many synthetic documents as there are real training documents: a larger set is drawn down to
+    n_real, RUNS times (the augmentation gain's own draws, uplift.draws at the same seed), and the scores are the
+    draws' mean with their spread beside; a set no larger is used whole, once, and says so."""
+    on = {"available_rows": len(y), "size_matched": len(y) >= n_real}
+    if len(y) <= n_real:
+        note = {} if len(y) == n_real else {"note": f"fewer synthetic documents ({len(y)}) than real training "
+                                                    f"documents ({n_real}): all of them used, once"}
+        return scored([fit_predict(x, y)], len(y)) | on | note
+    picks = draws(len(y), n_real, seed, RUNS)
+    return scored([fit_predict(x[i], y[i]) for i in picks], n_real) | on | {
+        "draws_from": f"uplift.draws(seed {seed}): the augmentation gain's draws"}
+
+
+def _scores(test_y: np.ndarray, preds: list[np.ndarray], classes: list[str]) -> dict:
+    """Macro-F1, accuracy and per-class F1 on the holdout, averaged over the models' predictions; with several,
+    the macro-F1 of each and their standard deviation and range."""
+    from sklearn.metrics import accuracy_score, f1_score
+
+    f1 = [float(f1_score(test_y, p, average="macro", labels=classes, zero_division=0)) for p in preds]
+    per_class = np.mean([f1_score(test_y, p, average=None, labels=classes, zero_division=0) for p in preds], axis=0)
+    out = {"macro_f1": float(np.mean(f1)), "accuracy": float(np.mean([accuracy_score(test_y, p) for p in preds])),
+           "per_class_f1": dict(zip(classes, per_class.round(4).tolist()))}
+    if len(preds) > 1:
+        out |= {"draws": len(preds), "macro_f1_draws": f1, "macro_f1_sd": float(np.std(f1, ddof=1)),
+                "macro_f1_range": [min(f1), max(f1)]}
     return out
 
 

@@ -1,22 +1,26 @@
 """Augmentation uplift: the number a startup decides on. A downstream model trained on the real rows alone and on the
 real rows plus a draw of synthetic ones, both scored on the real holdout; repeated over draws and model seeds, reported
-as the mean difference with a 95 % Student-t interval. One draw moves the difference by ±0.01-0.03 (measured on the
-drug reviews, docs/benchmarks.md), so a single number can pass on noise: `min_augmentation_gain` gates the interval's
+as the mean difference with a 95 % interval. One draw moves the difference by ±0.01-0.03 (measured on the drug
+reviews, docs/benchmarks.md), so a single number can pass on noise: `min_augmentation_gain` gates the interval's
 lower bound (`augmentation_gain_lower`).
 
-10 draws: with 5 the interval's half-width was 1.24 draw standard deviations (t₀.₉₇₅,₄ / √5), ±0.02-0.025 on the
-drug reviews, as wide as the gains themselves; 10 make it 0.72 (t₀.₉₇₅,₉ / √10). More draws narrow the interval
-around the same mean, so they pass a gain that is there more often and one that is not no more often. A draw costs
-one model fit per side (a logistic regression for text, gradient boosting for tables); images keep 5, where a draw
-trains two CNNs (image_metrics.py).
+10 draws: with 5 the Student-t half-width was 1.24 draw standard deviations (t₀.₉₇₅,₄ / √5), ±0.02-0.025 on the
+drug reviews, as wide as the gains themselves; 10 make it 0.72 (t₀.₉₇₅,₉ / √10). A draw costs one model fit per side
+(a logistic regression for text, gradient boosting for tables); images keep 5, where a draw trains two CNNs
+(image_metrics.py).
 
-Tables (`uplift_bootstrap`) widen that interval by the evaluation set's own variance: the t-interval above covers only
-which synthetic rows were drawn and the model seed, with the holdout fixed, so a gain can "pass" on one lucky holdout.
-Each run keeps its two models' holdout predictions; then B = 1,000 times both the runs (with replacement) and the
-holdout rows (multinomial weights, with replacement) are resampled and the mean gain recomputed on them; the 2.5th and
-97.5th percentiles are the interval (`ci95`, what `augmentation_gain_lower` reads). The Student-t interval over the
-same runs stays beside it as `ci95_draws`. What neither covers: refitting the generator (one fitted generator made the
-synthetic pool; a benchmark that refits over seeds measures that) and the training rows' own sampling."""
+Every modality (`uplift_bootstrap`: tables since 2026-12-06, text and images since 2026-12-07) widens that interval
+by the evaluation set's own variance: a t-interval over the draws covers only which synthetic rows were drawn and the
+model seed, with the holdout fixed, so a gain can "pass" on one lucky holdout. Each run keeps its two models'
+holdout predictions; then B = 1,000 times both the runs (with replacement) and the holdout rows (multinomial weights,
+with replacement) are resampled and the mean gain recomputed on them (no model is refitted); the 2.5th and 97.5th
+percentiles are the interval (`ci95`, what `augmentation_gain_lower` reads). The Student-t interval over the same
+runs stays beside it as `ci95_draws`. What neither covers: refitting the generator (one fitted generator made the
+synthetic pool; a benchmark that refits over seeds measures that) and the training rows' own sampling.
+
+`uplift` (the draws-only t-interval) stays for benchmarks that compare with figures measured before; `draws` gives
+the synthetic draws themselves, which text and images also train their TSTR models on (as many synthetic items as
+real ones)."""
 
 from __future__ import annotations
 
@@ -47,6 +51,13 @@ def draw(n_synthetic: int, n_real: int, rng: np.random.Generator) -> np.ndarray:
     if n_synthetic > n_real:
         return rng.choice(n_synthetic, n_real, replace=False)
     return rng.choice(n_synthetic, n_synthetic, replace=True)
+
+
+def draws(n_synthetic: int, n_real: int, seed: int, runs: int = RUNS) -> list[np.ndarray]:
+    """The synthetic draws of `uplift_bootstrap` at this seed, in order (the same generator, the same calls): TSTR
+    trains on them where the synthetic set is larger than the real one, so its models see what the gain's do."""
+    rng = np.random.default_rng(seed)
+    return [draw(n_synthetic, n_real, rng) for _ in range(runs)]
 
 
 def uplift(score: Callable[[np.ndarray | None, int], dict[str, float]], n_synthetic: int, n_real: int, *, seed: int,
@@ -134,6 +145,12 @@ def macro_f1(y: np.ndarray, pred: np.ndarray, weights: np.ndarray, labels: list 
     return (f1s * present).sum(axis=0) / np.maximum(present.sum(axis=0), 1)
 
 
+def accuracy(y: np.ndarray, pred: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Accuracy of `pred` against `y` under each row of `weights` (a holdout resample as row counts)."""
+    hit = (np.asarray(y) == np.asarray(pred)).astype("float64")
+    return (weights @ hit) / weights.sum(axis=1)
+
+
 def r2(y: np.ndarray, pred: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """R² of `pred` against `y` under each row of `weights` (sklearn's r2_score with sample weights)."""
     y, pred = np.asarray(y, dtype="float64"), np.asarray(pred, dtype="float64")
@@ -154,11 +171,9 @@ def uplift_bootstrap(predict: Callable[[np.ndarray | None, int], np.ndarray],
     f(predictions, weights of shape (k, n_test)) -> k scores ("score" required). Same output as `uplift`, plus
     `ci95_draws` (the Student-t interval over the draws, holdout fixed) per score and `interval` (what it covers).
     The resamples are drawn CHUNK at a time, so memory stays at CHUNK × n_test weights whatever `boots` is."""
-    rng = np.random.default_rng(seed)
     full = np.ones((1, n_test))
     rows, preds = [], []
-    for k in range(runs):
-        idx = draw(n_synthetic, n_real, rng)
+    for k, idx in enumerate(draws(n_synthetic, n_real, seed, runs)):
         p_real, p_aug = predict(None, seed + k), predict(idx, seed + k)
         preds.append((p_real, p_aug))
         real = {key: float(f(p_real, full)[0]) for key, f in scores.items()}

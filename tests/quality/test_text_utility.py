@@ -1,5 +1,7 @@
-"""The text evaluator's classifier scores content, not count: a training set added to a copy of itself fits the same
-model, so a copy of the seed gains nothing, and flipped labels lose."""
+"""The text evaluator's numbers cannot flatter: its classifier scores content, not count (a training set added to a copy
+of itself fits the same model, so a copy of the seed gains nothing and fails a gain floor of 0, and flipped labels
+lose); TSTR trains on as many synthetic documents as TRTR has real ones; the gain's interval holds the holdout's own
+variance (issue 32, item 7)."""
 
 import numpy as np
 import pandas as pd
@@ -7,7 +9,9 @@ import pytest
 from sklearn.feature_extraction.text import HashingVectorizer
 from sklearn.metrics import f1_score
 
+from synthforge.quality.gates import check_gates
 from synthforge.quality.text_metrics import _classifier, utility
+from synthforge.quality.uplift import RUNS, uplift_metrics
 
 
 def _corpus(n: int, seed: int) -> pd.DataFrame:
@@ -47,12 +51,19 @@ def test_a_duplicated_training_set_fits_the_same_model(data):
     assert not np.allclose(once.coef_, fixed.coef_, atol=1e-2)
 
 
-def test_a_copy_of_the_seed_gains_nothing_and_flipped_labels_lose(data):
+def test_a_copy_of_the_seed_gains_nothing_fails_a_floor_of_zero_and_flipped_labels_lose(data):
     train, holdout = data
     copy = utility(train, holdout, train.copy(), "text", "label", encode=_encode)
-    assert copy["augmented"]["macro_f1"] == copy["trtr"]["macro_f1"]
-    assert copy["tstr"]["macro_f1"] == copy["trtr"]["macro_f1"]
-    # and at a fixed C the same copy would have moved the score: the check above can fail
+    assert copy["tstr"]["macro_f1"] == copy["trtr"]["macro_f1"] and copy["tstr"]["train_rows"] == len(train)
+    # each run adds a bootstrap of the copies (draws of a pool no larger than the real set differ by run), so the
+    # gain is near 0, not exactly 0; its interval holds 0 and the gate `min_augmentation_gain: 0` fails
+    gain = copy["uplift"]
+    assert abs(gain["mean"]) < 0.02 and gain["ci95"][0] <= 0 <= gain["ci95"][1]
+    assert copy["augmented"]["macro_f1"] - copy["trtr"]["macro_f1"] == pytest.approx(gain["mean"], abs=1e-12)
+    metrics = uplift_metrics(gain, "macro-F1", {})
+    assert metrics["augmentation_gain_lower"].value == gain["ci95"][0]
+    assert not check_gates(metrics, {"min_augmentation_gain": 0.0})[0].passed
+    # and at a fixed C the duplicated set would have moved the score: the classifier's count-invariance can fail
     x, y = _encode(train.text.tolist()), train.label.to_numpy()
     x_test, y_test = _encode(holdout.text.tolist()), holdout.label.to_numpy()
     fixed = _classifier(2 * len(y), 2 * len(y))  # C = 1
@@ -62,3 +73,38 @@ def test_a_copy_of_the_seed_gains_nothing_and_flipped_labels_lose(data):
     flipped = train.assign(label=train.label.map({"good": "bad", "bad": "good"}))
     lost = utility(train, holdout, flipped, "text", "label", encode=_encode)
     assert lost["uplift"]["ci95"][1] < 0 and lost["augmented"]["macro_f1"] < lost["trtr"]["macro_f1"]
+    assert check_gates(uplift_metrics(lost["uplift"], "macro-F1", {}), {"min_augmentation_gain": -1.0})[0].passed
+
+
+def test_tstr_trains_on_as_many_synthetic_documents_as_trtr_has_real_ones(data):
+    train, holdout = data
+    synthetic, drafts = _corpus(300, 2), _corpus(500, 3)
+    u = utility(train, holdout, synthetic, "text", "label", random_seed=4, drafts=drafts, encode=_encode)
+    for name, available in (("tstr", 300), ("tstr_drafts", 500)):
+        part = u[name]
+        assert part["train_rows"] == u["trtr"]["train_rows"] == len(train) and part["available_rows"] == available
+        assert part["size_matched"] and part["draws"] == len(part["macro_f1_draws"]) == RUNS
+        assert part["macro_f1"] == pytest.approx(np.mean(part["macro_f1_draws"]))
+        assert part["macro_f1_sd"] > 0 and part["macro_f1_range"][0] < part["macro_f1"] < part["macro_f1_range"][1]
+    assert u["ratio"] == u["tstr"]["macro_f1"] / u["trtr"]["macro_f1"]
+    # real + synthetic is the gain's own runs: twice the real documents, augmented − TRTR = the gain's mean
+    assert u["augmented"]["train_rows"] == 2 * len(train) and u["augmented"]["draws"] == RUNS
+    assert u["augmented"]["macro_f1"] - u["trtr"]["macro_f1"] == pytest.approx(u["uplift"]["mean"], abs=1e-12)
+    # a synthetic set smaller than the real one is used whole, once, and says so
+    small = utility(train, holdout, synthetic.iloc[:80], "text", "label", random_seed=4, encode=_encode)["tstr"]
+    assert small["train_rows"] == 80 and not small["size_matched"] and "all of them used" in small["note"]
+    assert "draws" not in small
+
+
+def test_the_gain_interval_holds_the_small_noisy_holdout_variance_the_draws_alone_miss(data):
+    """40 held-out documents whose cue words often point the wrong way: the draws-only t-interval treats that one
+    holdout as the truth; the bootstrap over the runs and the holdout documents holds the same mean and is wider."""
+    train, _ = data
+    u = utility(train, _corpus(40, 5), _corpus(300, 6), "text", "label", random_seed=0, encode=_encode)
+    gain = u["uplift"]
+    (low, high), (low_t, high_t) = gain["ci95"], gain["ci95_draws"]
+    assert low <= gain["mean"] <= high and low_t <= gain["mean"] <= high_t
+    assert high - low > 1.5 * (high_t - low_t) > 0
+    assert "40 holdout rows" in gain["interval"] and gain["bootstraps"] == 1000
+    lower = uplift_metrics(gain, "macro-F1", {})["augmentation_gain_lower"]
+    assert lower.value == low and lower.detail["ci95_draws"] == [low_t, high_t] and "holdout" in lower.definition
