@@ -123,3 +123,38 @@ def test_run_generates_ids_and_pii_and_keeps_zero_spend(tmp_path):
     report = json.loads((out / "report.json").read_text())
     assert any("'customer_id' generated" in n for n in report["notes"])
     assert re.fullmatch(r"CUST-\d{5}", df["customer_id"].iloc[0])
+
+
+def test_a_pickle_holds_neither_the_key_nor_a_digest_and_arm_guards_as_the_original():
+    """What crosses to a Ray worker through its object store (which spills to disk) is a pickle: it must hold no key
+    and no digest; the worker is guarded again by `arm` with the driver's `secret`, handed over apart, and then
+    fills exactly as the driver would."""
+    import pickle
+
+    from faker import Faker
+
+    from synthforge.engine.modalities.tabular import TabularAcceptor
+
+    fake = Faker("en_US")
+    fake.seed_instance(1)
+    rng = np.random.default_rng(1)
+    # 80 first names: a fresh Faker draw is one of them about 40 % of the time
+    seed = pd.DataFrame({"first_name": rng.choice([fake.first_name() for _ in range(80)], 300),
+                         "x": rng.normal(size=300)})
+    names = set(seed["first_name"])
+    gen = GeneratedColumns.fit(seed, Profile.from_frame(seed), seed=0)
+    key, digests = gen.secret()
+    assert gen.guarded and len(key) == 32 and len(digests["first_name"]) == len(names)
+    for blob in (pickle.dumps(gen), pickle.dumps(TabularAcceptor({"expectations": []}, gen))):
+        assert key not in blob and not any(d in blob for d in digests["first_name"])
+    rows = seed[["x"]].head(200)
+    copy = pickle.loads(pickle.dumps(gen))
+    assert not copy.guarded and copy.fill(rows, start=0, seed=1)["first_name"].isin(names).mean() > 0.2  # the plant
+    armed = pickle.loads(pickle.dumps(gen)).arm(*gen.secret())
+    pd.testing.assert_frame_equal(armed.fill(rows, start=0, seed=1), gen.fill(rows, start=0, seed=1))
+    assert not armed.fill(rows, start=0, seed=1)["first_name"].isin(names).any()
+    # an acceptor is armed the same way (engine/ray_executor.py: `secrets` on the driver, `arm` on the worker)
+    acceptor = pickle.loads(pickle.dumps(TabularAcceptor({"expectations": []}, gen)))
+    assert acceptor.secrets() == {}
+    acceptor.arm(TabularAcceptor({"expectations": []}, gen).secrets(), None)
+    assert acceptor.generated.guarded and acceptor.generated.secret() == (key, digests)

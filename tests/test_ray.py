@@ -29,6 +29,7 @@ ray = pytest.importorskip("ray")
 
 ROWS, SHARD_ROWS = 1800, 150
 SHARDS = ROWS // SHARD_ROWS  # 12
+RAY_TEMP: list[Path] = []  # the module's Ray session folder (logs, spilled objects)
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +37,7 @@ def ray_address():
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")
     assert not ray.is_initialized()
     temp = tempfile.mkdtemp(prefix="sf-ray-", dir="/tmp")  # short: Ray's socket paths must fit in 107 bytes
+    RAY_TEMP.append(Path(temp))
     try:
         ray.init(num_cpus=2, include_dashboard=False, _temp_dir=temp, logging_level="ERROR", log_to_driver=False)
         # the workers import SDV and GE (seconds) while this process runs the local reference
@@ -261,3 +263,161 @@ def test_relational_run_on_ray_writes_the_same_tables_as_local(ray_address, tmp_
     assert orders.loc[linked, "customer_id"].isin(set(customers["customer_id"])).all()
     stores = pd.read_parquet(tmp_path / "ray" / "data" / "stores")
     assert orders["store_id"].dropna().isin(set(stores["store_id"])).all()
+
+
+# Generated ids and personal data on Ray: never a seed value, as on the local executor (issue 32 items 1-2). The
+# plant: first names from Faker's own list, where a fresh draw is a seed name about half of the time (so a worker
+# without the guard writes dozens of them), in a root table with a key and in a child table without one, which the
+# acceptor does not renumber: its names are the ones the model filled while drawing, on the worker.
+
+
+def _names(n: int, seed: int) -> list[str]:
+    from faker import Faker
+
+    fake = Faker("en_US")
+    fake.seed_instance(seed)
+    return [fake.first_name() for _ in range(n)]
+
+
+def _named_shop(folder: Path) -> tuple[Path, dict[str, pd.DataFrame]]:
+    """customers (key customer_id, a first_name) -> orders (no key, the first_name of whoever collects it), 3
+    shards of 50 customers on Ray."""
+    import numpy as np
+    import yaml
+
+    rng = np.random.default_rng(4)
+    # 130 distinct names in all, about half of Faker's draws: more would leave the guard's 20 redraws too few
+    customers = pd.DataFrame({"customer_id": [f"C{i:04d}" for i in range(200)],
+                              "first_name": rng.choice(_names(120, 1), 200),
+                              "segment": rng.choice(["retail", "sme"], 200)})
+    n = 500
+    orders = pd.DataFrame({"customer_id": customers["customer_id"].to_numpy()[rng.integers(0, 200, n)],
+                           "first_name": rng.choice(_names(60, 2), n), "amount": np.round(rng.gamma(2, 50, n), 2)})
+    tables = {"customers": customers, "orders": orders}
+    for name, frame in tables.items():
+        frame.to_csv(folder / f"{name}.csv", index=False)
+    recipe = {"name": "named", "modality": "relational", "random_seed": 5,
+              "seed": {"tables": {"customers": {"source": "customers.csv", "primary_key": "customer_id"},
+                                  "orders": {"source": "orders.csv",
+                                             "foreign_keys": {"customer_id": "customers.customer_id"}}}},
+              "generator": {"params": {"max_epochs": 5}, "time_budget": 30},
+              "output": {"rows": 150}, "execution": {"shard_rows": 50, "executor": "ray"},
+              "quality": {"metric_rows": 500}}
+    path = folder / "named.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    return path, tables
+
+
+def _seed_names(frame: pd.DataFrame) -> set[str]:
+    return {v.lower() for v in frame["first_name"]}
+
+
+def _check_names(out: Path, tables: dict[str, pd.DataFrame]) -> None:
+    """No table's first_name is one of its seed's (the guard is per column, as identifiers.py keeps it)."""
+    for name, frame in tables.items():
+        written = pd.read_parquet(out / "data" / name)["first_name"]
+        assert len(written) > 100 and not written.str.lower().isin(_seed_names(frame)).any(), name
+
+
+def _spy_keys(monkeypatch) -> list[bytes]:
+    """The keys the driver guards with (the real `guard`, watched), so the test can look for them and for every
+    digest made with them."""
+    from synthforge.families.identifiers import GeneratedColumns
+
+    keys, guard = [], GeneratedColumns.guard
+
+    def watched(self, frame):
+        out = guard(self, frame)
+        keys.append(out.secret()[0])
+        return out
+
+    monkeypatch.setattr(GeneratedColumns, "guard", watched)
+    return keys
+
+
+def _no_key_nor_digest(folders: list[Path], keys: list[bytes], values: set[str]) -> None:
+    """No file under `folders` holds a key, or the digest (raw or hex) of a seed value under any of them."""
+    import hashlib
+    import hmac
+
+    from synthforge.families.identifiers import canonical
+
+    assert keys
+    needles = set()
+    for key in keys:
+        needles |= {key, key.hex().encode()}
+        for v in values:
+            d = hmac.new(key, canonical("first_name", v).encode(), hashlib.sha256).digest()
+            needles |= {d, d.hex().encode()}
+    files = [p for f in folders for p in f.rglob("*") if p.is_file() and not p.is_symlink()]
+    assert len(files) > 10
+    for p in files:
+        try:
+            blob = p.read_bytes()
+        except OSError:  # a socket or a file Ray holds open for itself
+            continue
+        assert not any(n in blob for n in needles), p
+
+
+def test_relational_run_on_ray_never_writes_a_seed_name(ray_address, tmp_path, monkeypatch):
+    from shareable_scan import scan_folder
+
+    from synthforge.families.identifiers import GENERATED_FILE, GeneratedColumns
+
+    keys = _spy_keys(monkeypatch)
+    path, tables = _named_shop(tmp_path)
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "-q"]) in (0, 1)
+    assert json.loads((out / "manifest.json").read_text())["executor"] == "ray"
+    assert len(pd.read_parquet(out / "data" / "customers")) == 150
+    _check_names(out, tables)
+    # the plant is real: the same model's columns without the guard (what a worker had) write seed names
+    orders = pd.read_parquet(out / "data" / "orders")
+    loaded = GeneratedColumns.load(out.with_name("out.private") / "model" / "orders" / GENERATED_FILE)
+    unguarded = loaded.fill(orders.drop(columns=["first_name"]), start=0, seed=1)["first_name"]
+    assert unguarded.str.lower().isin(_seed_names(tables["orders"])).mean() > 0.1  # 0.19 when written
+    # no seed value in any other file of the shareable folder (its data's names are checked above, table by table);
+    # no key, nor a digest in any file of the run, its private folder or Ray's session folder
+    hits = scan_folder(out, list(tables.values()), skip_data_columns={"segment", "amount", "first_name"},
+                       released=list(tables.values()), own_paths=(str(tmp_path), str(tmp_path.resolve())))
+    assert hits == [], hits[:20]
+    names = _seed_names(tables["customers"]) | _seed_names(tables["orders"])
+    _no_key_nor_digest([out, out.with_name("out.private"), *RAY_TEMP], keys, names)
+
+
+def test_resumed_relational_run_on_ray_guards_again(ray_address, tmp_path, monkeypatch):
+    """Killed after fitting: the resumed run loads the model from disk (no digest anywhere) and still writes no
+    seed name on the workers."""
+    from rich.console import Console
+
+    from synthforge.engine import workspace
+    from synthforge.engine.pipeline import fit_or_resume, prepare
+    from synthforge.recipe import load_recipe
+
+    path, tables = _named_shop(tmp_path)
+    parsed = load_recipe(path)
+    modality, seed = prepare(parsed, tmp_path)
+    out = tmp_path / "out"
+    ws = workspace.open_run(parsed, seed.sha256, out, overwrite=False, resume=False, base_dir=tmp_path)
+    fit_or_resume(modality, parsed, seed, "cpu", ws, Console(quiet=True))  # the model saved, nothing generated
+    assert (ws.private("model") / "generator.json").exists() and not (ws.work / "data").exists()
+    keys = _spy_keys(monkeypatch)
+    assert main(["run", str(path), "--out", str(out), "-q", "--resume"]) in (0, 1)
+    _check_names(out, tables)
+    names = _seed_names(tables["customers"]) | _seed_names(tables["orders"])
+    _no_key_nor_digest([out, out.with_name("out.private")], keys, names)
+
+
+def test_tabular_run_on_ray_never_writes_a_seed_name(ray_address, tmp_path, credit, monkeypatch):
+    keys = _spy_keys(monkeypatch)
+    import numpy as np
+
+    seed = credit.assign(first_name=np.random.default_rng(3).choice(_names(100, 3), len(credit)))
+    seed.to_csv(tmp_path / "named.csv", index=False)
+    path = write_recipe(tmp_path, tmp_path / "named.csv", output__rows=450, execution__shard_rows=150,
+                        execution__executor="ray")
+    out = tmp_path / "out"
+    assert main(["run", str(path), "--out", str(out), "-q"]) in (0, 1)
+    df = read_output(out)
+    assert len(df) == 450 and not df["first_name"].str.lower().isin(_seed_names(seed)).any()
+    _no_key_nor_digest([out, out.with_name("out.private"), *RAY_TEMP], keys, _seed_names(seed))

@@ -109,6 +109,9 @@ class Verdict:
 
 
 class Acceptor(Protocol):
+    """An acceptor that fills generated columns (tables) also has `secrets()` (the key and digests that keep seed
+    values out, which its pickle leaves out) and `arm(secrets, model)`: engine/ray_executor.py hands the first to
+    each worker in memory and calls the second there."""
     first_keep_rate: float  # the share of a first draw expected to be kept (1.0: ask for exactly what is needed)
     pool: float  # keep this many times the rows wanted per group; `finish` chooses which (1.0: no choice)
 

@@ -18,7 +18,8 @@ dropped.
 - Never a seed value: any generated value whose keyed digest (HMAC-SHA256, key from `secrets.token_bytes`) matches
   one of the seed's values, compared on their canonical form (digits of a phone number, a name in lower case), is
   drawn again. The key and the digests live in memory for the run only and are never written: `save` writes the
-  rules (formats, offsets), and a resumed run rebuilds the digests from the seed it reads anyway (`guard`).
+  rules (formats, offsets), and a resumed run rebuilds the digests from the seed it reads anyway (`guard`). A
+  pickle of the columns holds neither; a Ray worker gets them from the driver in memory (`secret`, `arm`).
   The share of missing values follows the seed.
 
 The row number of a shard's first row (`start`) comes from the shard plan, so the rows do not depend on how many
@@ -220,6 +221,26 @@ class GeneratedColumns:
 
     def _digest(self, kind: str, value) -> bytes:
         return hmac.new(self._key, canonical(kind, value).encode(), hashlib.sha256).digest()
+
+    def __getstate__(self):
+        # a pickle never holds the key or the digests: pickles go where memory does not (Ray's object store spills
+        # to disk), and a key beside its digests lets a dictionary of likely values be tested offline. Another
+        # process gets them apart, in memory (`secret`, `arm`; engine/ray_executor.py)
+        return {**self.__dict__, "_key": b"", "_digests": {}}
+
+    @property
+    def guarded(self) -> bool:
+        """Whether `fill` keeps seed values out (fitted, or `guard`-ed / `arm`-ed since loading or unpickling)."""
+        return bool(self._key)
+
+    def secret(self) -> tuple[bytes, dict]:
+        """The key and the digests (column -> set), for another process of this run to `arm` with; never written."""
+        return self._key, self._digests
+
+    def arm(self, key: bytes, digests: dict) -> "GeneratedColumns":
+        """This object guarded by another process's `secret`: its `fill` rejects exactly the values that one does."""
+        self._key, self._digests = key, digests
+        return self
 
     @property
     def columns(self) -> list[str]:

@@ -129,6 +129,18 @@ class RelationalAcceptor:
     def __getstate__(self):
         return {**self.__dict__, "_built": {}}
 
+    def secrets(self) -> dict:
+        """table -> the key and digests guarding its generated columns, which a pickle of this acceptor leaves out."""
+        return {name: g.secret() for name, g in self.generated.items() if g.guarded}
+
+    def arm(self, secrets: dict, model: RelationalModel) -> None:
+        """On a Ray worker: this acceptor and the model it loaded from disk guarded as on the driver. The model too,
+        since it fills generated columns as it draws: the tables without a key keep those values, and the side
+        tables' keys must be those the driver drew, or the children linked to them would not resolve."""
+        for name, (key, digests) in secrets.items():
+            self.generated[name].arm(key, digests)
+            model.generator.fitted_[name].generated.arm(key, digests)
+
     def start(self, shard: Shard) -> None:
         pass
 
@@ -312,8 +324,10 @@ class Relational:
                                                           auto=recipe.quality.auto_expectations))
             write_suite(work, f"{s.name}.suite.json", suites[s.name], frame)
         # a model loaded from disk (resume) holds no digests of the seed's values (identifiers.py keeps them in
-        # memory only): guard every table's generated columns again from the seed this run has read
-        generated = {n: f.generated.guard(seed.train[n]) for n, f in model.generator.fitted_.items()}
+        # memory only): guard every table's generated columns again from the seed this run has read, its held-out
+        # rows included (a seed value is one whichever side of the split it fell on)
+        generated = {n: f.generated.guard(pd.concat([seed.train[n], seed.holdout[n]], ignore_index=True))
+                     for n, f in model.generator.fitted_.items()}
         return RelationalAcceptor(suites, specs, seed.state["columns"], generated, model.sides())
 
     def meta(self, model: RelationalModel) -> dict:

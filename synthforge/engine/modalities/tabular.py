@@ -69,6 +69,15 @@ class TabularAcceptor:
     def __getstate__(self):
         return {**self.__dict__, "_suite": None}
 
+    def secrets(self) -> dict:
+        """The key and digests guarding the generated columns, which a pickle of this acceptor leaves out."""
+        return {"": self.generated.secret()} if self.generated is not None and self.generated.guarded else {}
+
+    def arm(self, secrets: dict, model) -> None:
+        """On a Ray worker: guarded as on the driver (the model's own generated columns are never filled here)."""
+        if self.generated is not None and "" in secrets:
+            self.generated.arm(*secrets[""])
+
     def start(self, shard: Shard) -> None:
         pass
 
