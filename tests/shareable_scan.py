@@ -37,7 +37,8 @@ MIN_DIGITS = 3
 COUNT_PARENTS = {"children_per_parent", "computed_on", "seed_rows_train", "seed_rows_holdout", "tables", "failed"}
 COUNT_KEYS = {"distinct", "epochs", "rows", "steps", "count", "best_epoch", "rows_sampled", "rows_valid", "index",
               "requested", "sampled", "rounds", "invalid", "start",
-              "rows_requested", "rows_dropped", "seed_rows_train", "seed_rows_holdout", "train", "holdout"}
+              "rows_requested", "rows_dropped", "seed_rows_train", "seed_rows_holdout", "train", "holdout",
+              "train_distinct", "min_distinct"}  # the value-leak section's count of a column's distinct seed values
 TEXT_SUFFIXES = {".json", ".html", ".yaml", ".yml", ".txt", ".csv", ".md"}
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w])")
 _BASE64 = re.compile(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+")
