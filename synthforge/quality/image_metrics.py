@@ -27,7 +27,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from synthforge.data.images import ImageSet
-from synthforge.quality.image_copies import image_close_share_metric
+from synthforge.quality.image_copies import image_close_share
 from synthforge.quality.report_model import ImageSection, ImageTraining, Metric, PixelGrid
 from synthforge.quality.uplift import accuracy, draws, uplift_bootstrap, uplift_metrics
 
@@ -397,7 +397,7 @@ def evaluate_images(train: ImageSet, holdout: ImageSet, synthetic: ImageSet, *, 
                      computed_on={"features": "pixels in [0, 1] (RMS distance)", "synthetic": len(syn)},
                      detail={"synthetic_quantiles": _quantiles(nn_dist), "holdout_quantiles": _quantiles(ho_dist),
                              "synthetic_min": float(nn_dist.min()), "holdout_min": float(ho_dist.min())})
-    close = image_close_share_metric(nn_dist, ho_dist)
+    close = image_close_share(syn.images, hold.images, train.images)
     memo = (f"nearest training image, RMS pixels: synthetic median {np.median(nn_dist):.3f} (min "
             f"{nn_dist.min():.3f}); real held-out images median {np.median(ho_dist):.3f} (min {ho_dist.min():.3f})")
     if close.value is not None:

@@ -42,41 +42,46 @@ def digits():
     return train, hold
 
 
-def noisy(images: np.ndarray, sd: float, seed: int) -> np.ndarray:
-    """Each pixel plus Gaussian noise of `sd` (pixels in [0, 1]), rounded and clipped back to uint8."""
-    noise = np.random.default_rng(seed).normal(0, sd * 255, images.shape)
-    return np.clip(np.rint(images + noise), 0, 255).astype(np.uint8)
+HONEST = ("per-class PCA-Gaussian draws (honest, blurry)", "PCA-Gaussian draws + pixel noise sd 0.15 (honest, noisy)",
+          "real held-out images never trained on (honest ideal; the other half of the holdout as yardstick)",
+          "held-out images + pixel noise sd 0.15 (honest, noisy)")
+COPIED = ("verbatim training copies", "training copies + pixel noise sd 0.10", "training copies + pixel noise sd 0.15",
+          "training copies + pixel noise sd 0.25", "training copies shifted one pixel right",
+          "half copies (noise sd 0.15) + half PCA-Gaussian draws")
 
 
 def test_copied_training_images_fail_the_close_share_gate_that_real_unseen_images_pass(digits):
-    from synthforge.quality.image_copies import image_close_share_metric
-    from synthforge.quality.image_metrics import near_copies, nearest_rms
+    """benchmarks/planted_media.py's digits sets. Copies under pixel noise sd 0.15 sit as far from their training image
+    as unseen digits do, so the distance view alone passes them; the lead view (the nearest training image's lead
+    over the second nearest, which noise does not hide) fails them, and real or noisy honest images still pass."""
+    from synthforge.quality.image_copies import image_close_share_metric, nearest_training
+    from synthforge.quality.image_metrics import near_copies
 
     train, hold = digits
     gates = [shipped_gate(r, "max_image_close_share_excess") for r in ("digits_images.yaml", "fashion_images.yaml")]
     filter_distance = yaml.safe_load((RECIPES / "digits_images.yaml").read_text())["quality"]["filters"][
         "near_copy_distance"]
-    # real images never trained on are the honest ideal; the holdout is split so they are not their own yardstick
-    order = np.random.default_rng(5).permutation(len(hold))
-    yardstick, fresh = hold.images[order[:299]], hold.images[order[299:]]
-    d_yard, _ = nearest_rms(yardstick, train.images)
-    copies = train.images[np.random.default_rng(0).choice(len(train), len(fresh), replace=False)]
-    blurred = noisy(copies, 0.10, 1)
+    sets = {name: (images, yard) for name, images, yard in planted_media().planted_images(train, hold, len(train))}
+    assert set(HONEST) | set(COPIED) <= set(sets)
     scores = {}
-    for name, images in (("fresh", fresh), ("copies", copies), ("noisy copies", blurred)):
-        d, _ = nearest_rms(images, train.images)
-        scores[name] = image_close_share_metric(d, d_yard)
-        if name == "copies":
-            assert (d == 0).all()  # nearest_rms is exact for a copy (float32 rounding no longer leaves ~1e-4)
-    assert scores["fresh"].detail["holdout_share"] == pytest.approx(0.05, abs=0.01)
-    assert abs(scores["fresh"].value) < 0.04
-    assert scores["copies"].value > 0.9 and scores["noisy copies"].value > 0.6
-    # the noisy copies are further than the engine's filter looks: a run would have written every one of them
-    assert not near_copies(blurred, train.images, filter_distance).any()
-    for gate in gates:
-        assert check_gates({"image_close_share_excess": scores["fresh"]}, gate)[0].passed
-        assert not check_gates({"image_close_share_excess": scores["copies"]}, gate)[0].passed
-        assert not check_gates({"image_close_share_excess": scores["noisy copies"]}, gate)[0].passed
+    for name in HONEST + COPIED:
+        images, yard = sets[name]
+        near = nearest_training(images, train.images)
+        scores[name] = image_close_share_metric(near, nearest_training(yard, train.images))
+        if name == "verbatim training copies":
+            assert (near.distance == 0).all()  # exact for a copy (float32 rounding would leave ~1e-4)
+        for gate in gates:
+            assert check_gates({"image_close_share_excess": scores[name]}, gate)[0].passed == (name in HONEST), (
+                name, scores[name].detail)
+    fresh, heavy = scores[HONEST[2]], scores["training copies + pixel noise sd 0.15"]
+    assert fresh.detail["holdout_share"] == pytest.approx(0.05, abs=0.01)
+    assert fresh.detail["lead_holdout_share"] == pytest.approx(0.05, abs=0.01)
+    assert abs(fresh.value) < 0.04
+    # the check before issue 32's fix (the distance view) passed noisy copies at sd 0.15; the lead fails them
+    assert heavy.detail["distance_excess"] < 0.0 and heavy.detail["lead_excess"] > 0.4
+    assert scores["verbatim training copies"].value > 0.9
+    # noisy copies are further than the engine's filter looks: a run would have written every one of them
+    assert not near_copies(sets["training copies + pixel noise sd 0.15"][0], train.images, filter_distance).any()
 
 
 def test_the_image_report_carries_the_close_share_and_a_copied_folder_fails_its_gate(digits):
