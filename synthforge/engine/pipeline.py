@@ -265,6 +265,8 @@ def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict
                        notes=tuple(notes) or tuple(report.notes))
     label = {"passed": "[green]passed", "failed": "[red]failed", "no_gates": "[yellow]done, no gates"}[report.status]
     console.print(f"{label}[/]: {what} in {folder} ({sum(timings.seconds.values()):.0f}s)")
+    if "differential_privacy" in manifest and manifest["files"].get("report"):
+        console.print(f"  report (graded on the raw rows, private): {manifest['files']['report']}", soft_wrap=True)
     if not result.passed:
         raise GateFailed(f"quality gate failed: {failing_gates(report)} (output kept in {folder})", result)
     return result
