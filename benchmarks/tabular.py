@@ -210,6 +210,8 @@ RUNNERS = {
     "synthforge_dp_eps10": synthforge_runner({"dp": {"epsilon": 10.0}}),
     "mst_eps1": smartnoise_runner("mst", 1.0),
     "aim_eps1": smartnoise_runner("aim", 1.0),
+    "mst_eps3": smartnoise_runner("mst", 3.0),
+    "aim_eps3": smartnoise_runner("aim", 3.0),
 }
 
 

@@ -62,8 +62,10 @@ class RunResult:
                 "manifest": self.manifest}
 
     def report_html(self) -> str:
-        """The full report.html of the run (open `folder / "report.html"` in a browser for the same page)."""
-        return (Path(self.folder) / "report.html").read_text(encoding="utf-8")
+        """The full report.html of the run (open `folder / "report.html"` in a browser for the same page; a
+        differentially private run's is in its private folder: `manifest["files"]["report"]`)."""
+        where = (self.manifest.get("files") or {}).get("report")
+        return (Path(where) if where else Path(self.folder) / "report.html").read_text(encoding="utf-8")
 
     def __repr__(self) -> str:
         rows = self.manifest.get("rows")
@@ -246,24 +248,34 @@ def finish_run(ws: wsp.Workspace, recipe: Recipe, report: Report, manifest: dict
                 "started": started.isoformat(timespec="seconds"), "timings": timings.seconds,
                 "cpu_timings": timings.cpu_seconds,
                 "failing_gates": [g.model_dump() for g in report.gates if not g.passed],
-                "files": files_note(ws)}
-    write_json(ws.path("report.json"), report.model_dump(mode="json"))
+                "files": files_note(ws, dp="differential_privacy" in manifest)}
+    # a differentially private run: the report (graded on the raw rows) and the full manifest are private
+    place = ws.private if "differential_privacy" in manifest else ws.path
+    write_json(place("report.json"), report.model_dump(mode="json"))
     from synthforge.quality.html import render_html  # matplotlib: imported once there is a report to draw
 
-    write_text(ws.path("report.html"), render_html(report))
-    write_json(ws.path(wsp.MANIFEST), manifest)
+    write_text(place("report.html"), render_html(report))
+    if "differential_privacy" in manifest:
+        write_json(ws.private(wsp.MANIFEST), manifest)
+        write_json(ws.path(wsp.MANIFEST), wsp.dp_shareable_manifest(manifest))
+    else:
+        write_json(ws.path(wsp.MANIFEST), manifest)
     folder = wsp.commit(ws)
     result = RunResult(folder=folder, status=report.status, report=report, manifest=manifest,
                        notes=tuple(notes) or tuple(report.notes))
     label = {"passed": "[green]passed", "failed": "[red]failed", "no_gates": "[yellow]done, no gates"}[report.status]
     console.print(f"{label}[/]: {what} in {folder} ({sum(timings.seconds.values()):.0f}s)")
+    if "differential_privacy" in manifest and manifest["files"].get("report"):
+        console.print(f"  report (graded on the raw rows, private): {manifest['files']['report']}", soft_wrap=True)
     if not result.passed:
         raise GateFailed(f"quality gate failed: {failing_gates(report)} (output kept in {folder})", result)
     return result
 
 
-def files_note(ws: wsp.Workspace) -> dict:
+def files_note(ws: wsp.Workspace, dp: bool = False) -> dict:
     """The manifest's word on which files may be handed on and which may not (README, "What a run writes")."""
+    if dp:
+        return wsp.dp_files_note(ws)
     return {"shareable": str(ws.final), "private": str(ws.private_final) if ws.private_final else None,
             "shareable_holds": "data, report.json/html, expectations/ (a shareable suite: bounds rounded outward, "
                                "rare or many categories left out), profile.json (the same rule), recipe.yaml, "

@@ -9,6 +9,8 @@ Rules, in the order `open_workspace` applies them:
 * `<folder>` must be a folder path; an existing `<folder>` is replaced (at commit) only with `--overwrite` or
   `--resume`, and only if it is empty or a synthforge output (its manifest parses and has synthforge's own keys,
   and its recipe.yaml is there): never a folder of the user's, even one holding a file named manifest.json.
+* a differentially private run keeps in the shareable folder only what ε covers: its report and full manifest are
+  private too, and its suite and profile come from the DP codec (`dp_shareable_manifest` below).
 * what is fitted from the seed (the model, the exact expectation suite, the exact profile) is written under
   `<folder>.partial/private/` and moved at commit to the private folder (`<folder>.private/` unless the recipe or
   `--private-out` names another; left out with `output.keep_private: false` / `--no-model`), so the folder a user
@@ -141,8 +143,9 @@ def open_workspace(final: Path, recipe_hash: str, *, overwrite: bool, resume: bo
             write_json(work / STATE, {"recipe_sha256": recipe_hash})
         write_json(work / PRIVATE / PRIVATE_MARK, {
             "synthforge": "private", "shareable": str(final), "recipe_sha256": recipe_hash,
-            "what": "the fitted model, the exact expectation suite and the exact seed profile: they hold seed values; "
-                    "never share this folder"})
+            "what": "the fitted model, the exact expectation suite and the exact seed profile (a differentially "
+                    "private run's report and full manifest too): they hold seed values or figures graded on "
+                    "them; never share this folder"})
     except UserError:
         _unlock(work)
         raise
@@ -161,6 +164,57 @@ def write_suite(work: Path, name: str, exact: dict, rows, user: tuple = ()) -> N
 
     write_json(work / PRIVATE / "expectations" / name, exact)
     write_json(work / "expectations" / name, shareable_suite(exact, rows, user))
+
+
+def write_released_suite(work: Path, name: str, suite: dict) -> None:
+    """A differentially private run's suite, built from the DP codec's released statistics only
+    (`quality.expectations.released_suite`): covered by ε, so the same file goes to both folders; the private copy is
+    the one validation reads, as for any run."""
+    write_json(work / PRIVATE / "expectations" / name, suite)
+    write_json(work / "expectations" / name, suite)
+
+
+# A differentially private run (generator.params.dp) shares only what ε covers or what the synthetic rows alone
+# give: the report (fidelity, detection, privacy attacks, utility: graded against the training and holdout rows, as it
+# must be) and the full manifest go to the private folder; the shareable manifest is this copy of it. What is left
+# out is everything else read from the rows: the gates' verdict and values (computed from the report), and the
+# seed file's SHA-256 with the recipe hash that includes it (a digest of the rows: whoever holds all but one row
+# and a guess of the last can confirm it, the very test DP must defeat). The manifest says so in `withheld`.
+DP_WITHHELD = {
+    "status": "the gates' verdict, graded on the raw rows: in the private folder's manifest.json and report",
+    "failing_gates": "gate values graded on the raw rows: in the private folder",
+    "seed.sha256": "a digest of the seed file: in the private folder",
+    "recipe_sha256": "here a digest of the recipe alone; the digest of recipe + seed is in the private folder",
+}
+
+
+def dp_shareable_manifest(manifest: dict) -> dict:
+    """The manifest of a DP run's shareable folder: `manifest` less what was read from the rows (DP_WITHHELD)."""
+    shared = dict(manifest, status="withheld", failing_gates=[], withheld=DP_WITHHELD,
+                  seed={k: v for k, v in (manifest.get("seed") or {}).items() if k != "sha256"},
+                  recipe_sha256=hashlib.sha256(json.dumps(manifest["recipe"], sort_keys=True).encode()).hexdigest())
+    return shared
+
+
+def dp_files_note(ws: Workspace) -> dict:
+    """The manifest's `files` of a DP run: what each folder holds, and what ε covers in the shareable one."""
+    private = str(ws.private_final) if ws.private_final else None
+    return {"shareable": str(ws.final), "private": private,
+            "report": str(ws.private_final / "report.html") if ws.private_final else None,
+            "shareable_holds": "data (the synthetic rows), shards/ (rows drawn and rejected per shard), "
+                               "expectations/suite.json (built from the DP codec's "
+                               "released statistics only), expectations/result.json (the synthetic rows validated "
+                               "against it), profile.json (the schema and the DP codec's released statistics), "
+                               "recipe.yaml, manifest.json (less what was read from the rows: see `withheld`); "
+                               "covered by ε: nothing in it is computed from the rows except through the DP "
+                               "mechanisms in `differential_privacy` (the schema and the row count are taken as "
+                               "public)",
+            "private_holds": "report.json/html (fidelity, detection, privacy attacks, utility: graded on the raw "
+                             "training and holdout rows, outside ε), manifest.json (the full one: status, gates, "
+                             "the seed's digest), model/ (the DP codec and weights), expectations/suite.json (the "
+                             "suite validation used, the same as the shareable one), profile.json (the exact "
+                             "profile: seed values), seed files; never share it" if private else
+                             "nothing kept (output.keep_private: false / --no-model): the report is not on disk"}
 
 
 def _create(work: Path, final: Path) -> None:

@@ -204,6 +204,53 @@ def conform(df: pd.DataFrame, codec: TableCodec) -> pd.DataFrame:
     return out
 
 
+def released(codec: TableCodec) -> dict[str, dict]:
+    """What the DP codec released about each modelled column, as plain values: a number or date column's support
+    (the ends of its cells and its point masses: points of the public grid, never seed values), a category
+    column's kept categories, and whether a missing token was kept. All of it is post-processing of the codec's
+    noisy statistics, so it is covered by ε_codec: the one source a DP run's shareable suite and profile read."""
+    out = {}
+    for c in codec.codecs:
+        nullable = c.has_null or None in c.values
+        if c.kind == "categorical":
+            out[c.name] = {"kind": c.kind, "categories": [v for v in c.values if v is not None],
+                           "missing": nullable}
+            continue
+        ends = [v for v in c.values if v is not None]
+        if c.mode == "bins" and c.edges:
+            ends += [c.low, c.edges[-1]]
+        lo, hi = (min(ends), max(ends)) if ends else (None, None)
+        if c.kind == "datetime" and ends:  # the codec holds dates as int64 nanoseconds
+            lo, hi = (_iso(v) for v in (lo, hi))
+        out[c.name] = {"kind": c.kind, "minimum": lo, "maximum": hi, "missing": nullable,
+                       "whole_numbers": c.step == 1.0}
+    return out
+
+
+def released_profile(profile, released_stats: dict[str, dict]) -> dict:
+    """profile.json for a DP run's shareable folder: the schema (names, kinds, dtypes, which columns are generated or
+    left out, the target), taken as public, and per modelled column only what the DP codec released. The profile's
+    other fields are read from the rows and are left out: null shares, distinct counts, reasons and warnings (they
+    quote counts and values), grids, exact minima, maxima and category lists (those are in the private folder)."""
+    columns = []
+    for c in profile.columns:
+        col = {"name": c.name, "kind": c.kind, "dtype": c.dtype, "modelled": c.name in released_stats,
+               "generated": c.generated, "left_out": bool(c.dropped)}
+        col.update({k: v for k, v in released_stats.get(c.name, {}).items() if k != "kind"})
+        columns.append(col)
+    return {"version": profile.version, "rows": profile.rows, "target": profile.target,
+            "primary_key": profile.primary_key, "columns": columns,
+            "shareable": "differential privacy: the schema (taken as public) and the DP codec's released statistics "
+                         "only; the exact profile is in the run's private folder"}
+
+
+def _iso(ns: float) -> str | None:
+    try:
+        return pd.Timestamp(int(ns)).isoformat()
+    except (OverflowError, ValueError):  # a grid point past the years pandas can hold: no bound
+        return None
+
+
 def strip_profile(profile):
     """The profile with no statistic of the rows (minima, maxima, category lists, grids): what a DP generator
     saves."""
@@ -231,8 +278,14 @@ class Privacy:
                 "sgd": {"epsilon": sgd, "delta": self.b["delta_sgd"], "epochs": self.epochs,
                         "accountant": "rdp (Opacus)", "covers": "network weights (DP-SGD, Poisson sampling)"},
                 "noise": "os.urandom (not the recipe's random_seed); the fit is not reproducible",
-                "not_covered": "the profile (column names, kinds, dtypes) and n, the row count, taken as public; "
-                               "files other stages write from the rows (report plots, expectation suite)"}
+                "not_covered": "the schema (column names, kinds, dtypes, the target) and n, the row count, taken "
+                               "as public; the report, graded on the raw rows, and the exact profile, both in "
+                               "the private folder only; generated columns (ids, personal data), whose format "
+                               "(lengths, leading digits, date range) is read from the seed",
+                "shareable_folder": "the synthetic rows, the expectation suite and profile built from the DP "
+                                    "codec's released statistics, the validation of the synthetic rows against "
+                                    "that suite, the recipe and this manifest: nothing else computed from the "
+                                    "rows"}
 
 
 class _Fresh:

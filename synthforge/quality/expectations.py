@@ -224,3 +224,36 @@ def shareable_suite(exact: dict, seed: pd.DataFrame, user: tuple[tuple[str, dict
         kept.append({**e, "kwargs": kwargs})
     return {"name": exact.get("name"), "expectations": kept,
             "meta": {"synthforge": {"shareable": SHARE_RULE, "left_out": dropped}}}
+
+
+# A differentially private run's suite (tabular_dp.py): built from what the DP codec released (`released`: each
+# column's support, kept categories, whether a missing token was kept), never from the rows, so it is covered by ε
+# and may go in the shareable folder as it is; it is also the suite validation uses, so no synthetic row is
+# filtered by a raw minimum, maximum or category set either. It says only what the codec can emit: validation by it
+# passes whatever the model draws, and the recipe's own expectations (the user's values, already in recipe.yaml)
+# are what can still reject rows.
+DP_RULE = ("built from the DP codec's released statistics only (cell ends and point masses on a public grid, "
+           "categories that cleared the noisy threshold, whether a missing token was kept), covered by ε; plus the "
+           "recipe's own expectations as written")
+
+
+def released_suite(name: str, released: dict[str, dict], *, auto: bool = True,
+                   user: tuple[tuple[str, dict[str, Any]], ...] = (), columns: list[str] | None = None):
+    """The suite of a DP run from `released` (column → what the DP codec released), with no access to the rows."""
+    gx = _gx()
+    E = gx.expectations
+    _context()
+    suite = gx.ExpectationSuite(name=name, meta={"synthforge": {"shareable": DP_RULE}})
+    if auto:
+        for col, r in released.items():
+            suite.add_expectation(E.ExpectColumnToExist(column=col))
+            if not r.get("missing"):
+                suite.add_expectation(E.ExpectColumnValuesToNotBeNull(column=col))
+            if r["kind"] == "numerical" and r.get("minimum") is not None:
+                suite.add_expectation(E.ExpectColumnValuesToBeBetween(
+                    column=col, min_value=float(r["minimum"]), max_value=float(r["maximum"])))
+            elif r["kind"] == "categorical" and r.get("categories"):
+                suite.add_expectation(E.ExpectColumnValuesToBeInSet(column=col, value_set=list(r["categories"])))
+    for i, (type_, kwargs) in enumerate(user):
+        suite.add_expectation(user_expectation(i, type_, kwargs, columns or list(released)))
+    return suite

@@ -12,7 +12,7 @@ from synthforge.data.profile import Profile
 from synthforge.data.sources import read_seed
 from synthforge.data.split import holdout_split
 from synthforge.engine.modality import Graded, Seed, report_fit
-from synthforge.engine.workspace import PRIVATE, user_expectations, write_suite
+from synthforge.engine.workspace import PRIVATE, user_expectations, write_released_suite, write_suite
 from synthforge.engine.shards import Shard, ShardStats, Verdict, counts_for
 from synthforge.errors import UserError
 from synthforge.families import tabular_families as tf
@@ -131,7 +131,8 @@ class Tabular:
                     details=[f"{c.name}: {c.kind}{' (left out: ' + c.dropped + ')' if c.dropped else ''}"
                              for c in profile.columns],
                     state=(profile, seed.frame), files={"profile.json": profile.model_dump(mode="json")},
-                    shared={"profile.json": shareable_profile(profile, seed.frame)})
+                    # a DP run's shareable profile comes from the DP codec, once fitted (acceptor)
+                    shared={} if is_dp(recipe) else {"profile.json": shareable_profile(profile, seed.frame)})
 
     def fit(self, recipe: Recipe, seed: Seed, *, device: str, checkpoints: Path, console: Console) -> TabularModel:
         from synthforge.engine.select import epochs_of, select_family  # scikit-learn: once there is something to fit
@@ -167,8 +168,17 @@ class Tabular:
 
     def acceptor(self, recipe: Recipe, seed: Seed, model: TabularModel, work: Path) -> TabularAcceptor:
         profile, _ = seed.state
-        s = ex.suite_json(suite(recipe, profile, seed.train))
-        write_suite(work, "suite.json", s, seed.train, user_expectations(recipe))
+        if is_dp(recipe):  # suite and shareable profile from the DP codec's released statistics, not the rows
+            from synthforge.families.tabular_dp import released, released_profile
+
+            stats = released(model.generator.codec_)
+            s = ex.suite_json(ex.released_suite(f"{recipe.name}_suite", stats, auto=recipe.quality.auto_expectations,
+                                                user=user_expectations(recipe), columns=list(seed.train.columns)))
+            write_released_suite(work, "suite.json", s)
+            write_json(work / "profile.json", released_profile(profile, stats))
+        else:
+            s = ex.suite_json(suite(recipe, profile, seed.train))
+            write_suite(work, "suite.json", s, seed.train, user_expectations(recipe))
         # the seed's values as keyed digests under a fresh in-memory key (never saved; a resumed run rebuilds them)
         return TabularAcceptor(s, model.generated.guard(seed.state[1]))
 
@@ -227,6 +237,11 @@ def shareable_profile(profile: Profile, frame: pd.DataFrame) -> dict:
             c["warning"] = ex.drop_examples(c["warning"])
     d["shareable"] = ex.SHARE_RULE
     return d
+
+
+def is_dp(recipe: Recipe) -> bool:
+    """A differentially private run (tabular_dp.py): its shareable folder holds only what ε covers (workspace.py)."""
+    return recipe.generator.family == "autoregressive" and "dp" in recipe.generator.params
 
 
 def suite(recipe: Recipe, profile: Profile, train: pd.DataFrame):
