@@ -103,6 +103,8 @@ def _run(recipe_data: dict, out: Path, resume: bool, folder: Path, progress, wat
 
     if resume and workspace.is_complete(out) and not out.with_name("out.partial").exists():
         manifest = json.loads((out / workspace.MANIFEST).read_text())  # finished before the server died
+        if manifest.get("status") == "withheld":  # a DP run: its verdict is in the private manifest
+            manifest = json.loads((out.with_name(out.name + ".private") / workspace.MANIFEST).read_text())
         return ("failed_gates" if manifest.get("status") == "failed" else "succeeded"), None, manifest.get("rows")
     try:
         recipe = parse_recipe(recipe_data, source="recipe")

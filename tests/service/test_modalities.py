@@ -222,3 +222,26 @@ def test_a_table_jobs_epochs_reach_its_event_stream(server, tenants, credit_seed
     assert order[fit + 5] == ("stage", "evaluate")
     epochs = [e["data"] for e in events if e["kind"] == "fit"]
     assert all(e["epochs"] >= 4 and e["loss"] > 0 for e in epochs), epochs
+
+
+def test_a_dp_jobs_report_is_served_to_its_tenant_from_the_private_folder(server, tenants, credit_seed_csv):
+    """A differentially private run keeps its report out of the shareable folder (it is computed from the raw rows);
+    the job's tenant owns the seed, so the service serves it that report, and the job's verdict is the private
+    manifest's (the shareable one says "withheld")."""
+    (tenant, key), (_, other_key) = tenants
+    small = "\n".join(credit_seed_csv.read_text().splitlines()[:301]).encode()
+    with server.client(key) as c:
+        ds = _upload(c, "credit.csv", small)
+        job = c.post("/jobs", json={"dataset_id": ds["id"], "recipe": "credit_tabular", "overrides": {
+            "output.rows": 100, "generator.family": "autoregressive",
+            "generator.params": {"dp": {"epsilon": 3.0, "epochs": 1}, "batch_size": 128},
+            "quality.gates": {}}}).json()
+        done = wait_for(c, job["id"], FINAL, timeout=180)
+        assert done["state"] == "succeeded", done
+        folder = server.data / "tenants" / tenant / "jobs" / job["id"]
+        assert not (folder / "out" / "report.json").exists() and (folder / "out.private" / "report.json").is_file()
+        report = c.get(f"/jobs/{job['id']}/report.json")
+        assert report.status_code == 200 and report.json()["status"] == "no_gates"
+        assert c.get(f"/jobs/{job['id']}/report.html").status_code == 200
+    with server.client(other_key) as o:
+        assert o.get(f"/jobs/{job['id']}/report.json").status_code == 404

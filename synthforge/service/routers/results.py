@@ -18,11 +18,18 @@ REPORT_CSP = ("default-src 'none'; img-src 'self' data:; style-src 'unsafe-inlin
               "font-src data:; frame-ancestors 'self'")
 
 
-def _file(request: Request, session: Session, who: Principal, job_id: str, relative: str) -> Path:
+def _file(request: Request, session: Session, who: Principal, job_id: str, relative: str,
+          private_too: bool = False) -> Path:
+    """A result file of the tenant's own job. `private_too`: a differentially private run keeps its report in the
+    private folder (computed from the raw rows, outside ε: engine/workspace.py); the tenant is the seed's owner, so
+    its report is served from there, never to anyone else."""
     job = owned(session, Job, job_id, who)
     if job.state not in ("succeeded", "failed_gates"):
         raise HTTPException(409, f"job {job_id!r} is {job.state}; results come when it has succeeded or failed_gates")
-    path = request.app.state.storage.job_dir(who.tenant_id, job.id) / relative
+    folder = request.app.state.storage.job_dir(who.tenant_id, job.id)
+    path = folder / relative
+    if private_too and not path.is_file():
+        path = folder / relative.replace("out/", "out.private/", 1)
     if not path.is_file():
         raise HTTPException(404, f"job {job_id!r} has no {Path(relative).name}")
     return path
@@ -57,14 +64,15 @@ def images(job_id: str, request: Request, who: Principal = Depends(scope("read")
 @router.get("/{job_id}/report.html", response_class=FileResponse)
 def report_html(job_id: str, request: Request, who: Principal = Depends(scope("read")),
                 session: Session = DB):
-    path = _file(request, session, who, job_id, "out/report.html")
+    path = _file(request, session, who, job_id, "out/report.html", private_too=True)
     return FileResponse(path, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": REPORT_CSP})
 
 
 @router.get("/{job_id}/report.json", response_class=FileResponse)
 def report_json(job_id: str, request: Request, who: Principal = Depends(scope("read")),
                 session: Session = DB):
-    return FileResponse(_file(request, session, who, job_id, "out/report.json"), media_type="application/json")
+    return FileResponse(_file(request, session, who, job_id, "out/report.json", private_too=True),
+                        media_type="application/json")
 
 
 @router.get("/{job_id}/manifest.json")
