@@ -39,6 +39,8 @@ COUNT_KEYS = {"distinct", "epochs", "rows", "steps", "count", "best_epoch", "row
               "requested", "sampled", "rounds", "invalid", "start",
               "rows_requested", "rows_dropped", "seed_rows_train", "seed_rows_holdout", "train", "holdout",
               "train_distinct", "min_distinct"}  # the value-leak section's count of a column's distinct seed values
+# a number the report writes as how many of something the model has ("117 quantile cells, 9 point masses"): a count
+_COUNTED = re.compile(r"(?<![\w.])\d+ (?:quantile cells|point masses|cells|bins|categories|tokens)\b")
 TEXT_SUFFIXES = {".json", ".html", ".yaml", ".yml", ".txt", ".csv", ".md"}
 _NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?(?![\w])")
 _BASE64 = re.compile(r"data:image/[a-z]+;base64,[A-Za-z0-9+/=]+")
@@ -114,6 +116,7 @@ def scan_text(text: str, numbers: dict[float, str], pattern: re.Pattern | None,
     if pattern is not None:
         found += [("(text)", m.group(0)) for m in pattern.finditer(text)]
     text = _TIMESTAMP.sub(" ", text)
+    text = _COUNTED.sub(" ", text)
     for token in _NUMBER.findall(text):
         v = float(token)
         if v in numbers:
