@@ -67,6 +67,21 @@ def start_server(data: Path, workers: int) -> tuple[subprocess.Popen, str, str]:
     return proc, url, admin
 
 
+def tenant_with_credit(url: str, admin: str, folder: Path) -> tuple[str, str]:
+    """A tenant, its read/write key and its upload of credit_data as CSV: (key, dataset id)."""
+    import pandas as pd
+
+    from synthforge.data.examples import materialise
+
+    seed = folder / "credit.csv"
+    pd.read_parquet(materialise("credit_data")).to_csv(seed, index=False)
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=60) as a:
+        tenant = a.post("/admin/tenants", json={"name": "bench"}).json()["id"]
+        key = a.post(f"/admin/tenants/{tenant}/keys", json={"scopes": ["read", "write"]}).json()["key"]
+    with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
+        return key, c.post("/datasets", content=seed.read_bytes()).json()["id"]
+
+
 def wall(job: dict) -> float:
     from datetime import datetime
 
@@ -212,20 +227,11 @@ def main() -> None:
     ap.add_argument("--out", type=Path)
     args = ap.parse_args()
 
-    import pandas as pd
-
-    from synthforge.data.examples import materialise
-
     folder = Path(tempfile.mkdtemp(prefix="synthforge-bench-"))
-    seed = folder / "credit.csv"
-    pd.read_parquet(materialise("credit_data")).to_csv(seed, index=False)
     proc, url, admin = start_server(folder / "data", args.workers)
     try:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=60) as a:
-            tenant = a.post("/admin/tenants", json={"name": "bench"}).json()["id"]
-            key = a.post(f"/admin/tenants/{tenant}/keys", json={"scopes": ["read", "write"]}).json()["key"]
+        key, dataset = tenant_with_credit(url, admin, folder)
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
-            dataset = c.post("/datasets", content=seed.read_bytes()).json()["id"]
             print("baseline: 2 jobs, no clients", file=sys.stderr)
             alone = wait(c, run_jobs(c, dataset, 2))
             print(f"load: 2 jobs, {args.clients} clients", file=sys.stderr)

@@ -41,20 +41,11 @@ async def polls(url: str, key: str, ids: list[str], n: int, clients: int) -> Non
 
 
 def main() -> None:
-    import pandas as pd
-
-    from synthforge.data.examples import materialise
-
     folder = Path(tempfile.mkdtemp(prefix="synthforge-pollcost-"))
-    seed = folder / "credit.csv"
-    pd.read_parquet(materialise("credit_data")).to_csv(seed, index=False)
     proc, url, admin = bench.start_server(folder / "data", 1)
     try:
-        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {admin}"}, timeout=60) as a:
-            tenant = a.post("/admin/tenants", json={"name": "bench"}).json()["id"]
-            key = a.post(f"/admin/tenants/{tenant}/keys", json={"scopes": ["read", "write"]}).json()["key"]
+        key, dataset = bench.tenant_with_credit(url, admin, folder)
         with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {key}"}, timeout=60) as c:
-            dataset = c.post("/datasets", content=seed.read_bytes()).json()["id"]
             ids = []
             for _ in range(4):  # four jobs to poll, cancelled while queued: nothing runs
                 job = c.post("/jobs", json={"dataset_id": dataset, "recipe": "credit_tabular",
