@@ -64,7 +64,7 @@ def compare(train, holdout, synthetic, text, label, seed, encode) -> dict:
                                  "train_rows": len(yr) + len(ys)},
             "augmented_now": {k: now["augmented"].get(k) for k in ("macro_f1", "train_rows", "draws")},
             "gain_mean": gain["mean"], "ci95_before_draws_only": gain["ci95_draws"],
-            "ci95_now_bootstrap": gain["ci95"],
+            "ci95_now_bootstrap": gain["ci95"], "copy_control": gain.get("copy_control"),
             "gate_min_augmentation_gain_0": {"before": passes(gain["ci95_draws"]), "now": passes(gain["ci95"])}}
 
 

@@ -33,7 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from synthforge.quality.fluency import JUDGE_DOCS, JUDGE_TOKENS, fluency_stats
 from synthforge.quality.text_filters import NgramIndex, tokens, words
 from synthforge.quality.report_model import Metric, TextModel, TextSection
-from synthforge.quality.uplift import RUNS, draws, macro_f1, real_doubling, uplift_bootstrap, uplift_metrics
+from synthforge.quality.uplift import (RUNS, copy_control, draws, macro_f1, real_doubling, uplift_bootstrap,
+                                       uplift_metrics)
 
 SAMPLES_PER_LABEL = 3
 LENGTH_BINS = 30
@@ -447,6 +448,10 @@ def utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
     out["uplift"]["real_doubling"] = real_doubling(
         lambda idx: None if len(set(ys["trtr"][idx])) < 2 else _scores(
             test_y, [fit_predict(xs["trtr"][idx], ys["trtr"][idx])], classes)["macro_f1"],
+        trtr, n_real, seed=random_seed)
+    out["uplift"]["copy_control"] = copy_control(
+        lambda idx: _scores(test_y, [fit_predict(np.vstack([xs["trtr"], xs["trtr"][idx]]),
+                                                 np.concatenate([ys["trtr"], ys["trtr"][idx]]))], classes)["macro_f1"],
         trtr, n_real, seed=random_seed)
     return out
 

@@ -60,6 +60,9 @@ def test_a_copy_of_the_seed_gains_nothing_fails_a_floor_of_zero_and_flipped_labe
     gain = copy["uplift"]
     assert abs(gain["mean"]) < 0.02 and gain["ci95"][0] <= 0 <= gain["ci95"][1]
     assert copy["augmented"]["macro_f1"] - copy["trtr"]["macro_f1"] == pytest.approx(gain["mean"], abs=1e-12)
+    # the copy control adds bootstraps of the same real documents: it reads what the copies' gain reads
+    control = gain["copy_control"]
+    assert control["copies"] == len(train) and abs(control["mean"] - gain["mean"]) < 0.02
     metrics = uplift_metrics(gain, "macro-F1", {})
     assert metrics["augmentation_gain_lower"].value == gain["ci95"][0]
     assert not check_gates(metrics, {"min_augmentation_gain": 0.0})[0].passed
@@ -73,6 +76,7 @@ def test_a_copy_of_the_seed_gains_nothing_fails_a_floor_of_zero_and_flipped_labe
     flipped = train.assign(label=train.label.map({"good": "bad", "bad": "good"}))
     lost = utility(train, holdout, flipped, "text", "label", encode=_encode)
     assert lost["uplift"]["ci95"][1] < 0 and lost["augmented"]["macro_f1"] < lost["trtr"]["macro_f1"]
+    assert lost["uplift"]["mean"] < lost["uplift"]["copy_control"]["ci95"][0]  # the control sees real labels
     assert check_gates(uplift_metrics(lost["uplift"], "macro-F1", {}), {"min_augmentation_gain": -1.0})[0].passed
 
 
