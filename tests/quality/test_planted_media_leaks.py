@@ -5,7 +5,6 @@ gate the shipped recipes set, and real data never trained on must pass it. No mo
 import importlib.util
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 

@@ -30,7 +30,6 @@ from synthforge.families.relational import (SIDE_STREAM, RelationalGenerator, Ta
 from synthforge.quality import expectations as ex
 from synthforge.randomness import FIT_SEED_STREAM, GENERATED_SEED_STREAM, SPLIT_SEED_STREAM, derive_seed
 from synthforge.recipe.schema import Recipe
-from synthforge.sinks.files import write_json
 
 SUBTREE, ROOT = "__subtree", "__root"
 KEY_RANGE = 10**9  # keys of a child table in shard k are numbered from k × this
