@@ -50,6 +50,7 @@ class Heads:
             head = await anyio.to_thread.run_sync(_head, self.factory, job_id)
             if len(self._seen) > 1000:  # forget jobs nobody asked about lately
                 self._seen = {k: v for k, v in self._seen.items() if time.monotonic() - v[0] < 60}
+                self._locks = {k: v for k, v in self._locks.items() if k in self._seen or k == job_id}
             self._seen[job_id] = (time.monotonic(), *head)
             return head
 
