@@ -48,7 +48,7 @@ __all__ = ["CausalLMGenerator", "CausalLMParams", "PretrainSpec", "SamplingParam
 
 FORMAT = "synthforge-causal-lm/1"
 # the family's random streams; 13 (shuffling) and 16 (dropout) are drawn in lm_training.py
-SPLIT_STREAM, INIT_STREAM, COND_STREAM, GEN_STREAM, PRETRAIN_STREAM, PROMPT_STREAM = 11, 12, 14, 15, 17, 18
+SPLIT_STREAM, INIT_STREAM, COND_STREAM, GEN_STREAM, PRETRAIN_STREAM, PROMPT_STREAM, LORA_STREAM = 11, 12, 14, 15, 17, 18, 19
 PROMPTED_BASE = "smollm2-135m"  # the `prompted` family's default base: an instruct model that installs offline
 
 # Defaults that depend on the mode: a small model trained from nothing wants a high rate, an adapter a lower one,
@@ -299,7 +299,7 @@ class CausalLMGenerator:
         else:
             tokenizer, model = load_pretrained(cfg)
             if cfg.adaptation == "lora":
-                model = apply_lora(model, cfg)
+                model = apply_lora(model, cfg, derive_seed(self.random_state, LORA_STREAM))
         docs = [encode(tokenizer, c, t, cfg.max_length) for c, t in zip(conds, texts)]
         self.vocabulary_ = None
         if cfg.vocabulary == "seed":  # the documents' own tokens (never the control prefixes') and the end token

@@ -315,7 +315,10 @@ def load_pretrained(cfg: CausalLMParams, trust_remote_code: bool | None = None):
     return tok, model
 
 
-def apply_lora(model, cfg: CausalLMParams):
+def apply_lora(model, cfg: CausalLMParams, seed: int):
+    """`model` with LoRA adapters; their A matrices start from `seed` (peft draws them from torch's global generator,
+    which a run never seeded: two runs of one recipe trained from different starts and shared no review)."""
+    import torch
     from peft import LoraConfig, get_peft_model
     from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as TARGETS
 
@@ -329,7 +332,9 @@ def apply_lora(model, cfg: CausalLMParams):
                       target_modules=list(targets) if isinstance(targets, (list, tuple)) else targets,
                       layers_to_transform=top)
     try:
-        return get_peft_model(model, lora)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return get_peft_model(model, lora)
     except ValueError as e:
         raise UserError(f"generator.params.lora_target_modules: {e}".splitlines()[0][:200]) from None
 
