@@ -339,6 +339,30 @@ def apply_lora(model, cfg: CausalLMParams, seed: int):
         raise UserError(f"generator.params.lora_target_modules: {e}".splitlines()[0][:200]) from None
 
 
+def int8_copy(model):
+    """A copy of `model` for sampling on a CPU: LoRA merged into the base weights, then every linear layer but the
+    output layer dynamically quantised to int8 per output channel (torch's fbgemm kernels; VNNI where the CPU has
+    it). SmolLM2-135M wrote 128 × 96 tokens in 29 s instead of 49 on 2 cores; bf16 weights took 41. Per-tensor
+    scales wrote non-words: a few large weights take a whole tensor's range. The output layer stays float: it is
+    the seed-vocabulary head or tied to the embeddings. torch.ao's eager quantisation is deprecated for torchao,
+    which is not a dependency; torch is pinned."""
+    import copy
+    import warnings
+
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    plain = copy.deepcopy(model)
+    if hasattr(plain, "merge_and_unload"):
+        plain = plain.merge_and_unload()
+    head = plain.get_output_embeddings()
+    names = {name: per_channel_dynamic_qconfig for name, m in plain.named_modules()
+             if isinstance(m, torch.nn.Linear) and m is not head}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the deprecation notice, once per copy
+        return quantize_dynamic(plain.eval(), names)
+
+
 def restrict_vocabulary(model, keep: list[int]) -> None:
     """Give `model` an output layer that scores only the token ids in `keep` (the others get -inf), for LoRA on a
     frozen base: on a CPU the 49,152-token output layer of SmolLM2 is about 40 % of a training step and 20 % of a
