@@ -181,3 +181,54 @@ def test_fast_lora_settings_are_checked(llama_base):
         check_params({"base_model": str(llama_base), "adaptation": "full", "lora_layers": 2})
     with pytest.raises(UserError, match=r"generator\.params\.lora_layers: 9 is more than the base model's 4 layers"):
         _adapted(llama_base, lora_layers=9)
+
+
+
+
+def test_guided_sampling_is_the_guided_distribution_step_by_step(llama_base):
+    """Classifier-free guidance: scale 1 is the conditional model itself, a token outside the seed stays out; and
+    the batched, cached loop (conditioned and null rows side by side, rows leaving as they end) picks at every step
+    the token that guide() over two separate uncached forward passes picks (greedy: top_k 1)."""
+    import torch
+
+    from synthforge.families.lm_sampling import guide
+
+    cond, null = torch.tensor([[2.0, 0.0, -float("inf")]]), torch.tensor([[0.0, 2.0, -float("inf")]])
+    assert torch.allclose(guide(cond, null, 1.0)[:, :2], cond.log_softmax(-1)[:, :2])
+    g = guide(cond, null, 3.0)
+    assert torch.isinf(g[0, 2]) and g[0, 0] - g[0, 1] > cond[0, 0] - cond[0, 1]
+
+    params = {"base_model": str(llama_base), "adaptation": "full", "epochs": 30, "batch_size": 4, "max_length": 64,
+              "val_fraction": 0.0, "learning_rate": 0.01, "warmup_steps": 5}
+    greedy = {**SAMPLING, "top_k": 1, "max_new_tokens": 12}
+    with pytest.raises(UserError, match=r"output\.sampling\.guidance: 2\.0 .* generator\.params\.label_dropout"):
+        CausalLMGenerator(params, text_column="text", label_column="label", sampling={**greedy, "guidance": 2.0},
+                          random_state=0).fit(corpus(2)).sample(2, seed=0)
+    gen = CausalLMGenerator({**params, "label_dropout": 0.3}, text_column="text", label_column="label",
+                            sampling={**greedy, "guidance": 2.5}, random_state=0).fit(corpus())
+    from synthforge.families.causal_lm import check_sampling
+    from synthforge.families.lm_sampling import generate
+
+    tok, model, eos = gen.tokenizer_, gen.model_, gen.tokenizer_.eos_token_id
+    null = tok("<|label=*|>", add_special_tokens=False)["input_ids"]
+    starts = ["", "This drug was awful and the", "This", "This drug was great and the rash came in week"]
+    rows = [(tok(f"<|label={label}|>", add_special_tokens=False)["input_ids"],
+             tok(start, add_special_tokens=False)["input_ids"] if start else []) for label in WORDS for start in starts]
+    sp = check_sampling({**greedy, "guidance": 2.5})
+    with torch.no_grad():
+        got = generate(model, [h + s for h, s in rows], torch.Generator().manual_seed(0), sp, eos_id=eos,
+                       pad_id=tok.pad_token_id, banned=[], device="cpu", max_positions=128,
+                       null_ids=[null + s for _, s in rows])
+        for (head, start), (ids, _) in zip(rows, got):
+            out = []
+            for t in range(sp.max_new_tokens):
+                last = [model(input_ids=torch.tensor([h + start + out])).logits[0, -1] for h in (head, null)]
+                logits = guide(last[0][None], last[1][None], 2.5)[0]
+                if t < sp.min_new_tokens:
+                    logits[eos] = -float("inf")
+                nxt = int(logits.argmax())
+                if nxt == eos:
+                    break
+                out.append(nxt)
+            assert ids == out
+    assert len({len(ids) for ids, _ in got}) > 1 and any(ended for _, ended in got)  # rows left at different steps

@@ -40,7 +40,7 @@ from synthforge.families.lm_models import (REMOTE_CODE, apply_lora, int8_copy, b
                                            versions)
 from synthforge.families.lm_prompting import condition_key, prompt_ids, rotation, shorten
 from synthforge.families.lm_sampling import generate, tidy
-from synthforge.families.lm_training import balanced, encode, prefix, train
+from synthforge.families.lm_training import balanced, encode, null_prefixed, prefix, train
 from synthforge.randomness import derive_seed
 
 __all__ = ["CausalLMGenerator", "CausalLMParams", "PretrainSpec", "SamplingParams", "check_base_model",
@@ -49,6 +49,8 @@ __all__ = ["CausalLMGenerator", "CausalLMParams", "PretrainSpec", "SamplingParam
 FORMAT = "synthforge-causal-lm/1"
 # the family's random streams; 13 (shuffling) and 16 (dropout) are drawn in lm_training.py
 SPLIT_STREAM, INIT_STREAM, COND_STREAM, GEN_STREAM, PRETRAIN_STREAM, PROMPT_STREAM, LORA_STREAM = 11, 12, 14, 15, 17, 18, 19
+NULL_STREAM = 20
+NULL_VALUE = "*"  # the value every condition takes in the null prefix (label_dropout, guidance)
 PROMPTED_BASE = "smollm2-135m"  # the `prompted` family's default base: an instruct model that installs offline
 
 # Defaults that depend on the mode: a small model trained from nothing wants a high rate, an adapter a lower one,
@@ -120,6 +122,9 @@ class CausalLMParams(_Checked):
     label_balance: float = Field(default=0.0, ge=0, le=1, description="repeat each label's training documents "
                                  "(n_largest / n_label) ** label_balance times per epoch: 0 none, 1 every label "
                                  "seen about as often as the largest")
+    label_dropout: float = Field(default=0.0, ge=0, lt=1, description="share of training documents shown with the "
+                                 "null prefix (every condition '*') instead of their own, so the model also learns "
+                                 "p(text) and sampling can guide away from it (output.sampling.guidance)")
     pretrain: PretrainSpec | None = Field(default=None, description="scratch only: pre-train on this corpus first")
     budget_clock: Literal["wall", "cpu"] = Field(default="cpu", description="what the time budget counts: this "
                                                  "process's CPU seconds (the default: a run's verdict must not depend "
@@ -166,6 +171,9 @@ class SamplingParams(_Checked):
     max_new_tokens: int = Field(default=320, ge=1)
     min_new_tokens: int = Field(default=4, ge=0)
     batch_size: int = Field(default=32, ge=1)
+    guidance: float = Field(default=1.0, ge=1, le=5, description="classifier-free guidance scale: 1 off; above 1 "
+                            "each token leans toward its conditions and away from the null prefix (needs "
+                            "generator.params.label_dropout > 0; lm_sampling.generate)")
     int8: bool = Field(default=False, description="on a CPU, sample from a copy whose linear layers are quantised "
                        "to int8 (per output channel, LoRA merged in): 1.7x faster on 2 cores (lm_models.int8_copy)")
 
@@ -242,6 +250,10 @@ class CausalLMGenerator:
         return ([self.label_column] if self.label_column else []) + list(self.config.condition_columns)
 
     @property
+    def null_conditions(self) -> dict[str, str]:
+        return {c: NULL_VALUE for c in self.columns}
+
+    @property
     def model_name(self) -> str:
         c = self.config
         return (f"scratch-gpt2-{c.n_layer}x{c.n_embd}-v{c.vocab_size}" if c.scratch
@@ -313,6 +325,10 @@ class CausalLMGenerator:
         train_docs = [docs[i] for i in order[n_val:]]
         if cfg.label_balance > 0 and self.label_column:  # validation stays as the seed is: its loss stays comparable
             train_docs = balanced(train_docs, [conds[i][self.label_column] for i in order[n_val:]], cfg.label_balance)
+        if cfg.label_dropout > 0 and self.columns:
+            train_docs = null_prefixed(train_docs, tokenizer(prefix(self.null_conditions), add_special_tokens=False)
+                                       ["input_ids"], cfg.label_dropout,
+                                       np.random.default_rng(derive_seed(self.random_state, NULL_STREAM)))
         model.to(self.device)
         self.history_, self.fit_info_ = train(model, train_docs, val, cfg, tokenizer.pad_token_id, self.device,
                                               self.time_budget, self.random_state, ckpt, report)
@@ -364,6 +380,11 @@ class CausalLMGenerator:
             heads = [prompt_ids(self.tokenizer_, cfg.instruction, r, ex, limit) for r, ex in zip(rows, shots)]
         else:
             heads = [self.tokenizer_(prefix(r), add_special_tokens=False)["input_ids"] for r in rows]
+        if sp.guidance != 1 and not (cfg.mode != "prompt" and cfg.label_dropout > 0 and self.columns):
+            raise UserError(f"output.sampling.guidance: {sp.guidance} guides away from the null prefix, which this "
+                            "model never learnt: set generator.params.label_dropout (e.g. 0.1) and fit again")
+        null = self.tokenizer_(prefix(self.null_conditions), add_special_tokens=False)["input_ids"] \
+            if sp.guidance != 1 else None
         texts, counts, seeds = [], [], []
         started, cpu0 = time.perf_counter(), time.process_time()
         for b, start in enumerate(range(0, len(rows), sp.batch_size)):
@@ -372,7 +393,8 @@ class CausalLMGenerator:
             prefix_ids = heads[start:start + sp.batch_size]
             out = generate(self._sampler(), prefix_ids, gen, sp, eos_id=self.tokenizer_.eos_token_id,
                            pad_id=self.tokenizer_.pad_token_id, banned=self._banned_ids(), device=self.device,
-                           max_positions=max_positions(self.model_))
+                           max_positions=max_positions(self.model_),
+                           null_ids=[null] * len(prefix_ids) if sp.guidance != 1 else None)
             for ids, ended in out:
                 text = decode_words(self.tokenizer_, ids) if cfg.scratch and cfg.tokenizer == "words" else \
                     self.tokenizer_.decode(ids, skip_special_tokens=True)

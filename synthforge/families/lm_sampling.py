@@ -23,20 +23,26 @@ def _cache_kw(model) -> str:
 
 
 def generate(model, prefix_ids: list[list[int]], gen, sp: SamplingParams, *, eos_id: int, pad_id: int,
-             banned: list[int], device: str, max_positions: int) -> list[tuple[list[int], bool]]:
-    """Sample continuations of left-padded prefixes; (token ids, ended with EOS) per row."""
+             banned: list[int], device: str, max_positions: int,
+             null_ids: list[list[int]] | None = None) -> list[tuple[list[int], bool]]:
+    """Sample continuations of left-padded prefixes; (token ids, ended with EOS) per row. With `null_ids` (one
+    unconditioned prefix per row) and `sp.guidance` ≠ 1, each token is drawn from classifier-free guidance (Ho &
+    Salimans 2022; for language models Sanchez et al. 2023, "Stay on topic with Classifier-Free Guidance"): the
+    log-probabilities log p(x|null) + γ (log p(x|c) − log p(x|null)), both rows of a document in one batch."""
     import torch
 
-    B, L = len(prefix_ids), max(len(p) for p in prefix_ids)
-    ids = torch.full((B, L), pad_id, dtype=torch.long)
-    mask = torch.zeros((B, L), dtype=torch.long)
-    for i, p in enumerate(prefix_ids):
+    guided = null_ids is not None and sp.guidance != 1
+    heads = list(prefix_ids) + (list(null_ids) if guided else [])
+    B, L = len(prefix_ids), max(len(p) for p in heads)
+    ids = torch.full((len(heads), L), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(heads), L), dtype=torch.long)
+    for i, p in enumerate(heads):
         if p:
             ids[i, L - len(p):] = torch.tensor(p)
             mask[i, L - len(p):] = 1
     if L == 0 or not mask[:, -1].all():  # an unconditioned model starts from EOS, GPT-2's document separator
-        ids = torch.cat([ids, torch.full((B, 1), eos_id)], 1)
-        mask = torch.cat([mask, torch.ones(B, 1, dtype=torch.long)], 1)
+        ids = torch.cat([ids, torch.full((len(heads), 1), eos_id)], 1)
+        mask = torch.cat([mask, torch.ones(len(heads), 1, dtype=torch.long)], 1)
     ids, mask = ids.to(device), mask.to(device)
     pos = (mask.cumsum(-1) - 1).clamp(min=0)
     steps = min(sp.max_new_tokens, max_positions - ids.shape[1])
@@ -52,9 +58,11 @@ def generate(model, prefix_ids: list[list[int]], gen, sp: SamplingParams, *, eos
         res = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
         cache, nxt_pos = getattr(res, kw), pos[:, -1:] + 1
         L1 = ids.shape[1]
-        full_mask = torch.cat([mask, torch.ones((B, max(steps, 0)), dtype=torch.long, device=device)], 1)
+        full_mask = torch.cat([mask, torch.ones((len(heads), max(steps, 0)), dtype=torch.long, device=device)], 1)
         for t in range(steps):
             logits = res.logits[:, -1, :].float()[:, :seen.shape[1]]
+            if guided:
+                logits = guide(logits[:len(rows)], logits[len(rows):], sp.guidance)
             if len(ban):
                 logits[:, ban] = -float("inf")
             if t < sp.min_new_tokens:
@@ -70,9 +78,12 @@ def generate(model, prefix_ids: list[list[int]], gen, sp: SamplingParams, *, eos
                 break
             if not bool(going.all()):
                 keep = going.nonzero().squeeze(1)
-                rows, nxt, nxt_pos, seen, full_mask = rows[keep], nxt[keep], nxt_pos[keep], seen[keep], full_mask[keep]
-                cache.batch_select_indices(keep)
-            res = model(input_ids=nxt[:, None], attention_mask=full_mask[:, :L1 + t + 1], position_ids=nxt_pos,
+                both = torch.cat([keep, keep + len(rows)]) if guided else keep
+                rows, nxt, seen = rows[keep], nxt[keep], seen[keep]
+                nxt_pos, full_mask = nxt_pos[both], full_mask[both]
+                cache.batch_select_indices(both)
+            step_ids = torch.cat([nxt, nxt]) if guided else nxt
+            res = model(input_ids=step_ids[:, None], attention_mask=full_mask[:, :L1 + t + 1], position_ids=nxt_pos,
                         use_cache=True, **{kw: cache})
             cache, nxt_pos = getattr(res, kw), nxt_pos + 1
     result = []
@@ -82,6 +93,15 @@ def generate(model, prefix_ids: list[list[int]], gen, sp: SamplingParams, *, eos
         row = row[:row.index(eos_id)] if ended else [x for x in row if x != pad_id]
         result.append((row, ended))
     return result
+
+
+def guide(cond, null, scale: float):
+    """Classifier-free guidance on logits: log p(x|null) + scale (log p(x|c) − log p(x|null)); a token either
+    distribution rules out (-inf: outside the seed vocabulary) stays ruled out."""
+    import torch
+
+    c, u = cond.log_softmax(-1), null.log_softmax(-1)
+    return torch.where(torch.isinf(c) | torch.isinf(u), torch.full_like(c, -float("inf")), u + scale * (c - u))
 
 
 def _vocab(model) -> int:

@@ -59,6 +59,14 @@ def balanced(docs: list[Doc], labels: list[str], power: float) -> list[Doc]:
     return [d for d, v in zip(docs, labels) for _ in range(reps[v])]
 
 
+def null_prefixed(docs: list[Doc], null: list[int], share: float, rng) -> list[Doc]:
+    """`docs` with a `share` of them (drawn by `rng`) behind the null prefix instead of their own (label dropout),
+    so the one model learns p(text | conditions) and p(text) for classifier-free guidance."""
+    picked = set(rng.choice(len(docs), size=int(round(share * len(docs))), replace=False).tolist())
+    return [Doc(ids=null + d.ids[d.n_prefix:], n_prefix=len(null))
+            if i in picked else d for i, d in enumerate(docs)]
+
+
 # ---------------------------------------------------------------------- batches and loss
 
 
