@@ -145,24 +145,25 @@ def test_a_lora_fit_depends_on_its_seed_only(llama_base):
     assert first.sample(8, seed=3)["text"].tolist() == second.sample(8, seed=3)["text"].tolist()
 
 
-def test_int8_sampling_keeps_the_model_and_its_text(llama_base, tmp_path):
-    """`sampling.int8`: a quantised copy with LoRA merged in scores like the fitted model, writes only seed tokens,
-    the same text from the same seed (again after a reload), and leaves the fitted (saved) model float."""
+def test_bf16_sampling_keeps_the_model_and_its_text(llama_base, tmp_path):
+    """`sampling.precision: bfloat16`: a copy with LoRA merged in scores like the fitted model, writes only seed
+    tokens, the same text from the same seed (again after a reload), and leaves the fitted (saved) model float32."""
     import torch
 
-    from synthforge.families.lm_models import int8_copy
+    from synthforge.families.lm_models import bf16_copy
 
     params = {"base_model": str(llama_base), "adaptation": "lora", "lora_r": 4, "lora_layers": 2,
               "vocabulary": "seed", "epochs": 2, "batch_size": 4, "max_length": 64, "val_fraction": 0.0}
-    gen = CausalLMGenerator(params, text_column="text", label_column="label", sampling={**SAMPLING, "int8": True},
-                            random_state=0).fit(corpus())
+    gen = CausalLMGenerator(params, text_column="text", label_column="label",
+                            sampling={**SAMPLING, "precision": "bfloat16"}, random_state=0).fit(corpus())
     ids = torch.tensor([gen.tokenizer_("<|label=negative|> This drug was", add_special_tokens=False)["input_ids"]])
     with torch.no_grad():
         exact = gen.model_(input_ids=ids).logits[0, -1, gen.vocabulary_]
-        quant = int8_copy(gen.model_)
-        approx = quant(input_ids=ids).logits[0, -1, gen.vocabulary_]
-    assert any(type(m).__module__.startswith("torch.ao.nn.quantized") for m in quant.modules())
-    assert not any(type(m).__module__.startswith("torch.ao") for m in gen.model_.modules())
+        copied = bf16_copy(gen.model_)
+        approx = copied(input_ids=ids).logits[0, -1, gen.vocabulary_].float()
+    assert not any("lora" in name for name, _ in copied.named_modules())
+    assert {p.dtype for p in copied.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in gen.model_.parameters()} == {torch.float32}
     assert torch.corrcoef(torch.stack([exact, approx]))[0, 1] > 0.99
     df = gen.sample(8, seed=3, conditions={"label": "negative"})
     assert df["text"].str.len().gt(0).all()
@@ -170,7 +171,7 @@ def test_int8_sampling_keeps_the_model_and_its_text(llama_base, tmp_path):
     assert gen.sample(8, seed=3, conditions={"label": "negative"})["text"].tolist() == df["text"].tolist()
     gen.save(tmp_path / "m")
     again = CausalLMGenerator.load(tmp_path / "m")
-    assert again.sampling_config.int8
+    assert again.sampling_config.precision == "bfloat16"
     assert again.sample(8, seed=3, conditions={"label": "negative"})["text"].tolist() == df["text"].tolist()
 
 

@@ -34,7 +34,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from synthforge.errors import UserError
 from synthforge.families.generator import NotFittedError
-from synthforge.families.lm_models import (REMOTE_CODE, apply_lora, int8_copy, base_record, check_base_model, decode_words,
+from synthforge.families.lm_models import (REMOTE_CODE, apply_lora, bf16_copy, base_record, check_base_model, decode_words,
                                            load_pretrained, load_tokenizer, max_positions, quiet_transformers,
                                            restrict_vocabulary, scratch_model, train_tokenizer, usable_device,
                                            versions)
@@ -174,8 +174,8 @@ class SamplingParams(_Checked):
     guidance: float = Field(default=1.0, ge=1, le=5, description="classifier-free guidance scale: 1 off; above 1 "
                             "each token leans toward its conditions and away from the null prefix (needs "
                             "generator.params.label_dropout > 0; lm_sampling.generate)")
-    int8: bool = Field(default=False, description="on a CPU, sample from a copy whose linear layers are quantised "
-                       "to int8 (per output channel, LoRA merged in): 1.7x faster on 2 cores (lm_models.int8_copy)")
+    precision: Literal["float32", "bfloat16"] = Field(default="float32", description="on a CPU, sample from a "
+                                                      "bfloat16 copy (LoRA merged in): lm_models.bf16_copy")
 
 
 def check_params(params: dict[str, Any] | None, family: str = "causal_lm") -> CausalLMParams:
@@ -417,12 +417,13 @@ class CausalLMGenerator:
         return df
 
     def _sampler(self):
-        """The model sampling reads: the fitted one, or its int8 copy (`sampling.int8` on a CPU), made once."""
-        if not (self.sampling_config.int8 and self.device == "cpu"):
+        """The model sampling reads: the fitted one, or its bfloat16 copy (`precision` on a CPU), made once. A GPU
+        samples under bf16 autocast either way (lm_sampling.generate)."""
+        if self.sampling_config.precision == "float32" or self.device != "cpu":
             return self.model_
-        if getattr(self, "int8_", (None, None))[0] is not self.model_:
-            self.int8_ = (self.model_, int8_copy(self.model_))
-        return self.int8_[1]
+        if getattr(self, "bf16_", (None, None))[0] is not self.model_:
+            self.bf16_ = (self.model_, bf16_copy(self.model_))
+        return self.bf16_[1]
 
     def _draw_conditions(self, n: int, seed: int, given: dict[str, Any]) -> list[dict[str, str]]:
         """Fixed values from `given`, the other condition columns drawn from the seed's joint counts."""

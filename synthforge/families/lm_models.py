@@ -339,28 +339,21 @@ def apply_lora(model, cfg: CausalLMParams, seed: int):
         raise UserError(f"generator.params.lora_target_modules: {e}".splitlines()[0][:200]) from None
 
 
-def int8_copy(model):
-    """A copy of `model` for sampling on a CPU: LoRA merged into the base weights, then every linear layer but the
-    output layer dynamically quantised to int8 per output channel (torch's fbgemm kernels; VNNI where the CPU has
-    it). SmolLM2-135M wrote 128 × 96 tokens in 29 s instead of 49 on 2 cores; bf16 weights took 41. Per-tensor
-    scales wrote non-words: a few large weights take a whole tensor's range. The output layer stays float: it is
-    the seed-vocabulary head or tied to the embeddings. torch.ao's eager quantisation is deprecated for torchao,
-    which is not a dependency; torch is pinned."""
+def bf16_copy(model):
+    """A bfloat16 copy of `model` for sampling on a CPU, LoRA merged into the base weights. On these 2 cores (AVX512
+    with BF16 instructions) the drug recipe's SmolLM2 + LoRA wrote 128 × 64 tokens in 97 s instead of 151, and scored
+    80 held-out reviews at perplexity 22.92 against 22.94 in float32. Measured beside it and not kept: torch's
+    dynamic int8 quantisation (per-channel weights, per-tensor activations) was as fast but raised that perplexity to
+    48.9 (26.9 with the MLP down-projections left float), and lifted the written reviews' perplexity ratio under the
+    Gemma judge from 0.6 to 1.23. On a CPU without BF16 instructions bfloat16 is emulated and slower: keep float32."""
     import copy
-    import warnings
 
     import torch
-    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
 
     plain = copy.deepcopy(model)
     if hasattr(plain, "merge_and_unload"):
         plain = plain.merge_and_unload()
-    head = plain.get_output_embeddings()
-    names = {name: per_channel_dynamic_qconfig for name, m in plain.named_modules()
-             if isinstance(m, torch.nn.Linear) and m is not head}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the deprecation notice, once per copy
-        return quantize_dynamic(plain.eval(), names)
+    return plain.to(torch.bfloat16).eval()
 
 
 def restrict_vocabulary(model, keep: list[int]) -> None:
