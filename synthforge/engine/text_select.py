@@ -47,9 +47,9 @@ FLUENCY_DOCS = 60  # documents a side the judge reads per candidate (the report 
 LORA_CPU = {"base_model": NAMED, "adaptation": "lora", "lora_layers": 8, "vocabulary": "seed", "epochs": 1,
             "lora_target_modules": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
             "learning_rate": 1.5e-3, "schedule": "cosine", "warmup_steps": 10, "batch_size": 8, "max_length": 192,
-            "val_fraction": 0.0, "label_balance": 0.5}
+            "val_fraction": 0.0, "label_balance": 0.5, "label_dropout": 0.1}
 LORA_GPU = {"base_model": NAMED, "adaptation": "lora", "epochs": 3, "batch_size": 8, "max_length": 256,
-            "val_fraction": 0.0}
+            "val_fraction": 0.0, "label_dropout": 0.1}  # label_dropout: a recipe's sampling.guidance can then guide
 # training tokens per CPU second of LORA_CPU on 2 cores, the frozen layers' pass included (docs/text.md: 1 epoch of
 # the drug reviews, ≈ 96,000 tokens with label balance, in 293 CPU s); the projection reads ≈ 4 characters a token
 LORA_CPU_TOKENS_PER_SECOND, CHARS_PER_TOKEN = 300, 4.0

@@ -147,9 +147,12 @@ class Text:
                     report_fit(p)  # the service's job events: one per epoch (every step would flood them)
 
             def make(family: str, values: dict, budget: float, random_state: int, ckpt=None) -> CausalLMGenerator:
+                sampling = check_sampling(recipe.output.sampling)
+                if family == "prompted":  # no null prefix to guide away from: auto's prompted candidate is unguided
+                    sampling = sampling.model_copy(update={"guidance": 1.0})
                 return CausalLMGenerator(check_params(values, family), text_column=recipe.seed.text_column,
                                          label_column=recipe.seed.label_column,
-                                         sampling=check_sampling(recipe.output.sampling), device=device,
+                                         sampling=sampling, device=device,
                                          time_budget=budget, random_state=random_state, checkpoint_dir=ckpt,
                                          on_progress=on_progress)
 
