@@ -233,3 +233,41 @@ def test_guided_sampling_is_the_guided_distribution_step_by_step(llama_base):
                 out.append(nxt)
             assert ids == out
     assert len({len(ids) for ids, _ in got}) > 1 and any(ended for _, ended in got)  # rows left at different steps
+
+
+def test_seed_lengths_hold_each_document_to_a_length_drawn_from_its_label(llama_base, tmp_path):
+    """`sampling.length: seed`: the fitted model keeps quantiles of the seed documents' lengths per label (not the
+    lengths); each sampled document is held to a length drawn from its label's quantiles, so a model that ends its
+    documents early is made to write as long as the seed; the quantiles survive a reload; a model without them
+    is refused, naming the field."""
+    import numpy as np
+
+    params = {"base_model": str(llama_base), "adaptation": "full", "epochs": 3, "batch_size": 4, "max_length": 64,
+              "val_fraction": 0.0}
+    df = corpus()
+    df.loc[df["label"] == "negative", "text"] += " It was bad, and I stopped it after a month and then a week."
+    gen = CausalLMGenerator(params, text_column="text", label_column="label",
+                            sampling={**SAMPLING, "max_new_tokens": 48, "length": "seed"}, random_state=0).fit(df)
+    tok = gen.tokenizer_
+    for label in WORDS:  # body and end token, cut at max_length with the prefix
+        room = 64 - len(tok(f"<|label={label}|>", add_special_tokens=False)["input_ids"])
+        own = [min(room, len(tok(t, add_special_tokens=False)["input_ids"]) + 1)
+               for t in df.loc[df["label"] == label, "text"]]
+        assert gen.lengths_[f"<|label={label}|>"] == pytest.approx(np.quantile(own, np.linspace(0, 1, 21)), abs=0.05)
+    assert gen.lengths_["<|label=negative|>"][0] > gen.lengths_["<|label=positive|>"][-1]
+
+    gen.lengths_ = {k: [30.0] * 21 for k in gen.lengths_}  # planted: every document at least 30 tokens long
+    held = gen.sample(16, seed=3)
+    assert (held["gen_tokens"] >= 29).all()
+    gen.sampling = {**SAMPLING, "max_new_tokens": 48, "length": "model"}
+    free = gen.sample(16, seed=3)
+    assert (free["gen_tokens"] < 29).any()
+
+    gen.sampling = {**SAMPLING, "max_new_tokens": 48, "length": "seed"}
+    gen.save(tmp_path / "m")
+    again = CausalLMGenerator.load(tmp_path / "m")
+    assert again.lengths_ == gen.lengths_
+    assert again.sample(16, seed=3)["text"].tolist() == held["text"].tolist()
+    again.lengths_ = None  # a model folder written before lengths were kept
+    with pytest.raises(UserError, match=r"output\.sampling\.length"):
+        again.sample(2, seed=0)

@@ -40,7 +40,7 @@ from synthforge.families.lm_models import (REMOTE_CODE, apply_lora, bf16_copy, b
                                            versions)
 from synthforge.families.lm_prompting import condition_key, prompt_ids, rotation, shorten
 from synthforge.families.lm_sampling import generate, tidy
-from synthforge.families.lm_training import balanced, encode, null_prefixed, prefix, train
+from synthforge.families.lm_training import balanced, encode, null_prefixed, prefix, seed_lengths, train
 from synthforge.randomness import derive_seed
 
 __all__ = ["CausalLMGenerator", "CausalLMParams", "PretrainSpec", "SamplingParams", "check_base_model",
@@ -49,7 +49,9 @@ __all__ = ["CausalLMGenerator", "CausalLMParams", "PretrainSpec", "SamplingParam
 FORMAT = "synthforge-causal-lm/1"
 # the family's random streams; 13 (shuffling) and 16 (dropout) are drawn in lm_training.py
 SPLIT_STREAM, INIT_STREAM, COND_STREAM, GEN_STREAM, PRETRAIN_STREAM, PROMPT_STREAM, LORA_STREAM = 11, 12, 14, 15, 17, 18, 19
-NULL_STREAM = 20
+NULL_STREAM, LENGTH_STREAM = 20, 21
+# `length: seed`: past its drawn length a document's end token weighs END_BOOST times more (lm_sampling.generate)
+END_BOOST = 4.0
 NULL_VALUE = "*"  # the value every condition takes in the null prefix (label_dropout, guidance)
 PROMPTED_BASE = "smollm2-135m"  # the `prompted` family's default base: an instruct model that installs offline
 
@@ -176,6 +178,9 @@ class SamplingParams(_Checked):
                             "generator.params.label_dropout > 0; lm_sampling.generate)")
     precision: Literal["float32", "bfloat16"] = Field(default="float32", description="on a CPU, sample from a "
                                                       "bfloat16 copy (LoRA merged in): lm_models.bf16_copy")
+    length: Literal["model", "seed"] = Field(default="model", description="seed: each document is given a length "
+                                             "drawn from the seed documents of its conditions and does not end "
+                                             "before it (seed_lengths, lm_sampling.generate)")
 
 
 def check_params(params: dict[str, Any] | None, family: str = "causal_lm") -> CausalLMParams:
@@ -315,6 +320,7 @@ class CausalLMGenerator:
             if cfg.adaptation == "lora":
                 model = apply_lora(model, cfg, derive_seed(self.random_state, LORA_STREAM))
         docs = [encode(tokenizer, c, t, cfg.max_length) for c, t in zip(conds, texts)]
+        self.lengths_ = seed_lengths(docs, [prefix(c) for c in conds])
         self.vocabulary_ = None
         if cfg.vocabulary == "seed":  # the documents' own tokens (never the control prefixes') and the end token
             self.vocabulary_ = sorted({i for d in docs for i in d.ids[d.n_prefix:]} | {tokenizer.eos_token_id})
@@ -385,6 +391,7 @@ class CausalLMGenerator:
                             "model never learnt: set generator.params.label_dropout (e.g. 0.1) and fit again")
         null = self.tokenizer_(prefix(self.null_conditions), add_special_tokens=False)["input_ids"] \
             if sp.guidance != 1 else None
+        mins = self._min_lengths(rows, seed) if sp.length == "seed" else None
         texts, counts, seeds = [], [], []
         started, cpu0 = time.perf_counter(), time.process_time()
         for b, start in enumerate(range(0, len(rows), sp.batch_size)):
@@ -394,7 +401,9 @@ class CausalLMGenerator:
             out = generate(self._sampler(), prefix_ids, gen, sp, eos_id=self.tokenizer_.eos_token_id,
                            pad_id=self.tokenizer_.pad_token_id, banned=self._banned_ids(), device=self.device,
                            max_positions=max_positions(self.model_),
-                           null_ids=[null] * len(prefix_ids) if sp.guidance != 1 else None)
+                           null_ids=[null] * len(prefix_ids) if sp.guidance != 1 else None,
+                           min_lengths=None if mins is None else mins[start:start + sp.batch_size],
+                           end_boost=END_BOOST)
             for ids, ended in out:
                 text = decode_words(self.tokenizer_, ids) if cfg.scratch and cfg.tokenizer == "words" else \
                     self.tokenizer_.decode(ids, skip_special_tokens=True)
@@ -424,6 +433,17 @@ class CausalLMGenerator:
         if getattr(self, "bf16_", (None, None))[0] is not self.model_:
             self.bf16_ = (self.model_, bf16_copy(self.model_))
         return self.bf16_[1]
+
+    def _min_lengths(self, rows: list[dict[str, str]], seed: int) -> list[int]:
+        """A length in tokens per row, drawn from the length quantiles of the seed documents with its conditions
+        (all documents' when none has them)."""
+        table = getattr(self, "lengths_", None)
+        if self.config.mode == "prompt" or not table:
+            raise UserError("output.sampling.length: 'seed' needs a model fitted (not prompted) by a synthforge that "
+                            "records the seed's document lengths; fit again, or use length: model")
+        u = np.random.default_rng(derive_seed(seed, LENGTH_STREAM)).random(len(rows))
+        qs = [np.asarray(table.get(prefix(r), table[""]), dtype="float64") for r in rows]
+        return [int(round(np.interp(x, np.linspace(0, 1, len(q)), q))) for x, q in zip(u, qs)]
 
     def _draw_conditions(self, n: int, seed: int, given: dict[str, Any]) -> list[dict[str, str]]:
         """Fixed values from `given`, the other condition columns drawn from the seed's joint counts."""
@@ -476,7 +496,7 @@ class CausalLMGenerator:
                 "history": self.history_, "fit_seconds": self.fit_seconds_, "random_state": self.random_state,
                 "device": self.device, "versions": versions(), "base": getattr(self, "base_", None),
                 "trust_remote_code": getattr(self, "remote_code_", False),
-                "vocabulary": getattr(self, "vocabulary_", None)}
+                "vocabulary": getattr(self, "vocabulary_", None), "lengths": getattr(self, "lengths_", None)}
         (folder / "generator.json").write_text(json.dumps(meta, indent=2, default=str))
 
     @classmethod
@@ -523,6 +543,7 @@ class CausalLMGenerator:
         gen.conditions_ = meta["conditions"]
         gen.fit_info_, gen.history_, gen.fit_seconds_ = meta["fit"], meta["history"], meta["fit_seconds"]
         gen.base_ = meta.get("base")
+        gen.lengths_ = meta.get("lengths")
         gen.generated_tokens_, gen.generation_seconds_ = 0, 0.0
         return gen
 

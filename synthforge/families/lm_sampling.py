@@ -10,6 +10,7 @@ longest (256 tokens). `tidy` cleans a decoded document.
 from __future__ import annotations
 
 import inspect
+import math
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,11 +25,18 @@ def _cache_kw(model) -> str:
 
 def generate(model, prefix_ids: list[list[int]], gen, sp: SamplingParams, *, eos_id: int, pad_id: int,
              banned: list[int], device: str, max_positions: int,
-             null_ids: list[list[int]] | None = None) -> list[tuple[list[int], bool]]:
+             null_ids: list[list[int]] | None = None, min_lengths: list[int] | None = None,
+             end_boost: float = 1.0) -> list[tuple[list[int], bool]]:
     """Sample continuations of left-padded prefixes; (token ids, ended with EOS) per row. With `null_ids` (one
     unconditioned prefix per row) and `sp.guidance` ≠ 1, each token is drawn from classifier-free guidance (Ho &
     Salimans 2022; for language models Sanchez et al. 2023, "Stay on topic with Classifier-Free Guidance"): the
-    log-probabilities log p(x|null) + γ (log p(x|c) − log p(x|null)), both rows of a document in one batch."""
+    log-probabilities log p(x|null) + γ (log p(x|c) − log p(x|null)), both rows of a document in one batch.
+
+    `min_lengths` (tokens, the end token included, one per row): a row's end token is held back until its length,
+    then weighs `end_boost` times more, so the document ends at the next point the model would end it rather than
+    running on to max_new_tokens. A fine-tuned model ends its own documents early when it writes freely (drug
+    reviews: 52 tokens on average against the seed's 111, with the end token's probability on real held-out
+    reviews close to their own rate): a length prior from the seed gives its documents the seed's lengths."""
     import torch
 
     guided = null_ids is not None and sp.guidance != 1
@@ -53,6 +61,8 @@ def generate(model, prefix_ids: list[list[int]], gen, sp: SamplingParams, *, eos
     # batch follows its documents' lengths, not its longest document's
     rows = torch.arange(B, device=device)
     seen = torch.zeros((B, _vocab(model)), dtype=torch.bool, device=device)
+    mins = None if min_lengths is None else torch.tensor(min_lengths, dtype=torch.long, device=device) - 1
+    boost = math.log(end_boost) if min_lengths is not None else 0.0
     t = 0
     with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=device == "cuda"):
         res = model(input_ids=ids, attention_mask=mask, position_ids=pos, use_cache=True)
@@ -65,6 +75,9 @@ def generate(model, prefix_ids: list[list[int]], gen, sp: SamplingParams, *, eos
                 logits = guide(logits[:len(rows)], logits[len(rows):], sp.guidance)
             if len(ban):
                 logits[:, ban] = -float("inf")
+            if mins is not None:
+                end = logits[:, eos_id]
+                logits[:, eos_id] = torch.where(t < mins[rows], torch.full_like(end, -float("inf")), end + boost)
             if t < sp.min_new_tokens:
                 logits[:, eos_id] = -float("inf")
             if sp.repetition_penalty > 1:

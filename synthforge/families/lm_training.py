@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
+import numpy as np
+
 from synthforge.randomness import derive_seed
 
 if TYPE_CHECKING:
@@ -45,6 +47,20 @@ def encode(tokenizer, cond: dict[str, str], text: str, max_length: int) -> Doc:
     head = tokenizer(prefix(cond), add_special_tokens=False)["input_ids"] if cond else []
     body = tokenizer(text, add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     return Doc(ids=(head + body)[:max_length], n_prefix=len(head))
+
+
+def seed_lengths(docs: list[Doc], keys: list[str], points: int = 21) -> dict[str, list[float]]:
+    """Quantiles (0 to 1 in `points` steps) of the documents' lengths in tokens, end token included, per condition
+    key and over all under "": what `output.sampling.length: seed` draws from. Quantiles, not the lengths: the
+    model folder keeps no fact about a single document."""
+    lengths: dict[str, list[int]] = {"": []}
+    for d, k in zip(docs, keys):
+        n = len(d.ids) - d.n_prefix
+        lengths[""].append(n)
+        if k:
+            lengths.setdefault(k, []).append(n)
+    grid = np.linspace(0, 1, points)
+    return {k: np.quantile(np.asarray(v, dtype="float64"), grid).round(1).tolist() for k, v in lengths.items() if v}
 
 
 def balanced(docs: list[Doc], labels: list[str], power: float) -> list[Doc]:
