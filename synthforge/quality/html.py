@@ -249,6 +249,12 @@ TEXT_HEADLINE = [  # (metric key, label, format)
 ]
 
 
+def _reading_rows(reading: dict) -> list[dict]:
+    real, synth = reading.get("real_holdout") or {}, reading.get("synthetic") or {}
+    return [{"label": c, "real": ", ".join(f"{p} {v:.2f}" for p, v in real.get(c, {}).items()),
+             "synthetic": ", ".join(f"{p} {v:.2f}" for p, v in synth[c].items())} for c in synth]
+
+
 def _text_view(section: TextSection, failing: set[str]) -> dict:
     metrics, util, div = section.metrics, section.utility, section.diversity
     return {
@@ -261,6 +267,7 @@ def _text_view(section: TextSection, failing: set[str]) -> dict:
                                       ("tstr_drafts", "train unfiltered drafts (TSTR before the filters)"),
                                       ("augmented", "train real + synthetic")) if key in util],
         "uplift": util.get("uplift"),
+        "reading": _reading_rows(util.get("label_reading") or {}),
         "utility_meta": util,
         "diversity": [{"name": k, "real": _fmt((div.get("real") or {}).get(k)),
                        "synthetic": _fmt((div.get("synthetic") or {}).get(k))}

@@ -424,6 +424,10 @@ def utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
 
     trtr_pred = fit_predict(xs["trtr"], ys["trtr"])
     out["trtr"] = single_class("trtr") or scored([trtr_pred], n_real)
+    if len(set(ys["trtr"])) > 1:
+        real_model = _classifier(n_real, n_real).fit(xs["trtr"], ys["trtr"])
+        out["label_reading"] = label_reading(real_model.predict(x_test), test_y,
+                                             real_model.predict(xs["tstr"]), ys["tstr"], classes)
     for name in [k for k in sets if k != "trtr"]:
         out[name] = single_class(name) or _tstr(xs[name], ys[name], n_real, fit_predict, scored, random_seed)
     tstr, trtr = out["tstr"].get("macro_f1"), out["trtr"].get("macro_f1")
@@ -454,6 +458,24 @@ def utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
                                                  np.concatenate([ys["trtr"], ys["trtr"][idx]]))], classes)["macro_f1"],
         trtr, n_real, seed=random_seed)
     return out
+
+
+def label_reading(holdout_pred: np.ndarray, holdout_y: np.ndarray, synthetic_pred: np.ndarray,
+                  synthetic_y: np.ndarray, classes: list[str]) -> dict:
+    """How the classifier trained on the real documents reads the synthetic documents of each label, beside how it
+    reads the real held-out ones: share of each label's documents per predicted label. A TSTR below TRTR says that
+    something is off; this says which label's documents read like another's (drug reviews: synthetic neutral
+    reviews read positive 44-48 % of the time, real neutral ones 19 %)."""
+
+    def shares(pred, y) -> dict[str, dict[str, float]]:
+        return {c: {p: round(float(np.mean(pred[y == c] == p)), 4) for p in classes}
+                for c in classes if (y == c).any()}
+
+    real, synth = shares(holdout_pred, holdout_y), shares(synthetic_pred, synthetic_y)
+    own = {c: [t[c][c] for t in (real, synth) if c in t] for c in classes}
+    return {"by": "the TRTR classifier (trained on the real training documents)", "real_holdout": real,
+            "synthetic": synth,
+            "read_as_own": {c: {"real": v[0], "synthetic": v[1]} for c, v in own.items() if len(v) == 2}}
 
 
 def _tstr(x: np.ndarray, y: np.ndarray, n_real: int, fit_predict, scored, seed: int) -> dict:

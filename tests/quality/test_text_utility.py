@@ -112,3 +112,22 @@ def test_the_gain_interval_holds_the_small_noisy_holdout_variance_the_draws_alon
     assert "40 holdout rows" in gain["interval"] and gain["bootstraps"] == 1000
     lower = uplift_metrics(gain, "macro-F1", {})["augmentation_gain_lower"]
     assert lower.value == low and lower.detail["ci95_draws"] == [low_t, high_t] and "holdout" in lower.definition
+
+
+def test_the_real_classifier_reads_each_synthetic_label_beside_the_holdout(data):
+    """`label_reading`: a label whose synthetic documents are another label's shows up as read as that other label,
+    against the holdout's own reading of it; a copy of the seed reads its labels as the real ones do."""
+    from synthforge.quality.html import _reading_rows
+
+    train, holdout = data
+    good = train[train.label == "good"]
+    planted = pd.concat([good, good.assign(label="bad")], ignore_index=True)  # 'bad' never learnt
+    r = utility(train, holdout, planted, "text", "label", encode=_encode)["label_reading"]
+    for part in ("real_holdout", "synthetic"):
+        assert all(sum(shares.values()) == pytest.approx(1.0, abs=1e-3) for shares in r[part].values())
+    assert r["synthetic"]["bad"]["good"] > 0.6 and r["real_holdout"]["bad"]["bad"] > 0.5
+    assert r["read_as_own"]["bad"]["synthetic"] < r["read_as_own"]["bad"]["real"] - 0.3
+    copied = utility(train, holdout, train.copy(), "text", "label", encode=_encode)["label_reading"]
+    assert all(v["synthetic"] >= v["real"] for v in copied["read_as_own"].values())  # its own training documents
+    rows = {row["label"]: row for row in _reading_rows(r)}
+    assert rows["bad"]["synthetic"].startswith("bad 0.") and "good 0." in rows["bad"]["synthetic"]
