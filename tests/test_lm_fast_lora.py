@@ -271,3 +271,38 @@ def test_seed_lengths_hold_each_document_to_a_length_drawn_from_its_label(llama_
     again.lengths_ = None  # a model folder written before lengths were kept
     with pytest.raises(UserError, match=r"output\.sampling\.length"):
         again.sample(2, seed=0)
+
+
+def test_contrast_guides_a_label_away_from_another_labels_prefix(llama_base):
+    """`sampling.contrast: {negative: positive}`: negative documents are guided away from the positive prefix, the
+    others from the null prefix; the same tokens as generate() given those prefixes. An unknown label is refused."""
+    import torch
+
+    from synthforge.families.causal_lm import check_sampling
+    from synthforge.families.lm_sampling import generate
+
+    params = {"base_model": str(llama_base), "adaptation": "full", "epochs": 30, "batch_size": 4, "max_length": 64,
+              "val_fraction": 0.0, "learning_rate": 0.01, "warmup_steps": 5, "label_dropout": 0.3}
+    greedy = {**SAMPLING, "top_k": 1, "max_new_tokens": 12, "guidance": 2.5}
+    gen = CausalLMGenerator(params, text_column="text", label_column="label",
+                            sampling={**greedy, "contrast": {"negative": "positive"}}, random_state=0).fit(corpus())
+    got = gen.sample(8, seed=1)
+    tok = gen.tokenizer_
+    ids = lambda s: tok(s, add_special_tokens=False)["input_ids"]  # noqa: E731
+    against = {"negative": ids("<|label=positive|>"), "positive": ids("<|label=*|>")}
+    with torch.no_grad():
+        want = generate(gen.model_, [ids(f"<|label={lab}|>") for lab in got["label"]], torch.Generator(),
+                        check_sampling(greedy), eos_id=tok.eos_token_id, pad_id=tok.pad_token_id,
+                        banned=gen._banned_ids(), device="cpu", max_positions=128,
+                        null_ids=[against[lab] for lab in got["label"]])
+    assert got["gen_tokens"].tolist() == [len(i) for i, _ in want]
+    assert got["text"].tolist() == [tok.decode(i, skip_special_tokens=True).strip() for i, _ in want]
+    assert set(got["label"]) == {"negative", "positive"}
+    gen.sampling = greedy
+    plain = gen.sample(8, seed=1)
+    neg = got["label"] == "negative"
+    assert plain["text"][~neg].tolist() == got["text"][~neg].tolist()  # positive rows: the null prefix either way
+    assert plain["text"][neg].tolist() != got["text"][neg].tolist()  # negative rows: the contrast changed them
+    gen.sampling = {**greedy, "contrast": {"negative": "neutral"}}
+    with pytest.raises(UserError, match=r"output\.sampling\.contrast: 'neutral'"):
+        gen.sample(2, seed=0)

@@ -178,6 +178,9 @@ class SamplingParams(_Checked):
                             "generator.params.label_dropout > 0; lm_sampling.generate)")
     precision: Literal["float32", "bfloat16"] = Field(default="float32", description="on a CPU, sample from a "
                                                       "bfloat16 copy (LoRA merged in): lm_models.bf16_copy")
+    contrast: dict[str, str] = Field(default_factory=dict, description="with guidance: {label value: label value}, "
+                                     "documents of the key's label are guided away from the value's prefix instead "
+                                     "of the null prefix (a negative prompt)")
     length: Literal["model", "seed"] = Field(default="model", description="seed: each document is given a length "
                                              "drawn from the seed documents of its conditions and does not end "
                                              "before it (seed_lengths, lm_sampling.generate)")
@@ -389,8 +392,7 @@ class CausalLMGenerator:
         if sp.guidance != 1 and not (cfg.mode != "prompt" and cfg.label_dropout > 0 and self.columns):
             raise UserError(f"output.sampling.guidance: {sp.guidance} guides away from the null prefix, which this "
                             "model never learnt: set generator.params.label_dropout (e.g. 0.1) and fit again")
-        null = self.tokenizer_(prefix(self.null_conditions), add_special_tokens=False)["input_ids"] \
-            if sp.guidance != 1 else None
+        nulls = self._guided_against(rows) if sp.guidance != 1 else None
         mins = self._min_lengths(rows, seed) if sp.length == "seed" else None
         texts, counts, seeds = [], [], []
         started, cpu0 = time.perf_counter(), time.process_time()
@@ -401,7 +403,7 @@ class CausalLMGenerator:
             out = generate(self._sampler(), prefix_ids, gen, sp, eos_id=self.tokenizer_.eos_token_id,
                            pad_id=self.tokenizer_.pad_token_id, banned=self._banned_ids(), device=self.device,
                            max_positions=max_positions(self.model_),
-                           null_ids=[null] * len(prefix_ids) if sp.guidance != 1 else None,
+                           null_ids=None if nulls is None else nulls[start:start + sp.batch_size],
                            min_lengths=None if mins is None else mins[start:start + sp.batch_size],
                            end_boost=END_BOOST)
             for ids, ended in out:
@@ -433,6 +435,20 @@ class CausalLMGenerator:
         if getattr(self, "bf16_", (None, None))[0] is not self.model_:
             self.bf16_ = (self.model_, bf16_copy(self.model_))
         return self.bf16_[1]
+
+    def _guided_against(self, rows: list[dict[str, str]]) -> list[list[int]]:
+        """The prefix each row is guided away from: the null prefix, or its label's `contrast` (that label's prefix,
+        the other conditions kept)."""
+        contrast, col = self.sampling_config.contrast, self.label_column
+        if contrast:
+            known = {str(r[col]) for r in self.conditions_} if col in self.columns else set()
+            bad = [v for kv in contrast.items() for v in kv if v not in known]
+            if bad:
+                raise UserError(f"output.sampling.contrast: {bad[0]!r} is not a value of the label column "
+                                f"{col!r}; values are {', '.join(sorted(known)) or 'none'}")
+        ids = lambda values: self.tokenizer_(prefix(values), add_special_tokens=False)["input_ids"]  # noqa: E731
+        null = ids(self.null_conditions)
+        return [ids({**r, col: contrast[r[col]]}) if contrast and r.get(col) in contrast else null for r in rows]
 
     def _min_lengths(self, rows: list[dict[str, str]], seed: int) -> list[int]:
         """A length in tokens per row, drawn from the length quantiles of the seed documents with its conditions
