@@ -141,7 +141,8 @@ def test_a_lora_fit_depends_on_its_seed_only(llama_base):
         fits.append((gen, {k: v.detach().clone() for k, v in gen.model_.named_parameters() if "lora_A" in k}))
     (first, a1), (second, a2) = fits
     assert a1 and set(a1) == set(a2) and all(torch.equal(a1[k], a2[k]) for k in a1)
-    assert first.history_ == second.history_
+    untimed = lambda history: [{k: v for k, v in h.items() if k != "seconds"} for h in history]  # noqa: E731
+    assert untimed(first.history_) == untimed(second.history_)  # the losses; a step's seconds vary with load
     assert first.sample(8, seed=3)["text"].tolist() == second.sample(8, seed=3)["text"].tolist()
 
 

@@ -209,7 +209,7 @@ def test_a_table_jobs_epochs_reach_its_event_stream(server, tenants, credit_seed
         job = c.post("/jobs", json={"dataset_id": ds["id"], "recipe": "credit_tabular", "overrides": {
             "output.rows": 100, "generator.family": "autoregressive", "generator.params": {"max_epochs": 4},
             "quality.gates": {}}}).json()
-        wait_for(c, job["id"], FINAL, timeout=120)
+        wait_for(c, job["id"], FINAL, timeout=240)  # a credit report under load took over 120 s
         with c.stream("GET", f"/jobs/{job['id']}/stream") as r:
             sent = [(line[7:].strip(), None) if line.startswith("event:") else (None, json.loads(line[5:]))
                     for line in r.iter_lines() if line.startswith(("event:", "data:"))]
