@@ -93,6 +93,11 @@ def test_scratch_run_end_to_end(tmp_path, capsys):
     html = (out / "report.html").read_text()
     assert 'id="text"' in html and "Samples per label" in html and "data:image/png;base64," in html
     assert "<em>real</em> documents (12 → 24" in html
+    # and real documents in the synthetic ones' place, graded by the gate's own interval
+    in_place = gain["detail"]["real_in_place"]
+    assert in_place["rows"] == [12, 12] and text["metrics"]["augmentation_gain_lower"]["detail"][
+        "real_reference"] == in_place["ci95"][0]
+    assert "random 12 of the real documents + draws of 12 from the other half" in html
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["family"] == "causal_lm" and manifest["generation"]["tokens"] > 0
     private = out.with_name(out.name + ".private")  # the model is private: beside the shareable output

@@ -33,8 +33,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from synthforge.quality.fluency import JUDGE_DOCS, JUDGE_TOKENS, fluency_stats
 from synthforge.quality.text_filters import NgramIndex, tokens, words
 from synthforge.quality.report_model import Metric, TextModel, TextSection
-from synthforge.quality.uplift import (RUNS, copy_control, draws, macro_f1, real_doubling, uplift_bootstrap,
-                                       uplift_metrics)
+from synthforge.quality.uplift import (RUNS, copy_control, draws, macro_f1, real_doubling, real_in_place,
+                                       uplift_bootstrap, uplift_metrics)
 
 SAMPLES_PER_LABEL = 3
 LENGTH_BINS = 30
@@ -457,6 +457,15 @@ def utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
         lambda idx: _scores(test_y, [fit_predict(np.vstack([xs["trtr"], xs["trtr"][idx]]),
                                                  np.concatenate([ys["trtr"], ys["trtr"][idx]]))], classes)["macro_f1"],
         trtr, n_real, seed=random_seed)
+
+    def predict_real(base, added, _seed):
+        rows = base if added is None else np.concatenate([base, added])
+        return fit_predict(xs["trtr"][rows], ys["trtr"][rows])
+
+    out["uplift"]["real_in_place"] = real_in_place(
+        predict_real, {"score": lambda p, w: macro_f1(test_y, p, w, labels=classes)}, n_real, len(test_y),
+        seed=random_seed)
+    out["uplift"]["real_reference"] = out["uplift"]["real_in_place"]["mean"]
     return out
 
 

@@ -66,6 +66,10 @@ def test_a_copy_of_the_seed_gains_nothing_fails_a_floor_of_zero_and_flipped_labe
     metrics = uplift_metrics(gain, "macro-F1", {})
     assert metrics["augmentation_gain_lower"].value == gain["ci95"][0]
     assert not check_gates(metrics, {"min_augmentation_gain": 0.0})[0].passed
+    # real documents in the synthetic ones' place: half the seed + draws of the other half, the same interval
+    in_place = gain["real_in_place"]
+    assert in_place["rows"] == [len(train) // 2, len(train) // 2] and in_place["ci95"][0] <= in_place["mean"]
+    assert metrics["augmentation_gain_lower"].detail["real_reference"] == in_place["ci95"][0]
     # and at a fixed C the duplicated set would have moved the score: the classifier's count-invariance can fail
     x, y = _encode(train.text.tolist()), train.label.to_numpy()
     x_test, y_test = _encode(holdout.text.tolist()), holdout.label.to_numpy()
