@@ -98,6 +98,7 @@ def test_scratch_run_end_to_end(tmp_path, capsys):
     assert in_place["rows"] == [12, 12] and text["metrics"]["augmentation_gain_lower"]["detail"][
         "real_reference"] == in_place["ci95"][0]
     assert "random 12 of the real documents + draws of 12 from the other half" in html
+    assert "would.Adding" not in html and "content.Real" not in html  # the sentences keep their spaces
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["complete"] and manifest["family"] == "causal_lm" and manifest["generation"]["tokens"] > 0
     private = out.with_name(out.name + ".private")  # the model is private: beside the shareable output
