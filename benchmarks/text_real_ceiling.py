@@ -133,18 +133,14 @@ def main() -> None:
     from synthforge.quality.text_metrics import _encoder
 
     encode = _encoder()
-    if args.gate:
-        food = EXAMPLES["fine_food_reviews"][1]()
-        everything = _rdataset("modeldata", "training_data")()
-        everything["review"] = html_breaks(everything["review"])
-        others = everything[~everything["review"].isin(set(food[food.split == "train"]["review"]))]
-        return main_gate(encode, food, others, EXAMPLES["drug_reviews"][1]())
-    print("| corpus | training set | gain over the seed alone [95 %] | macro-F1 |\n|---|---|---|---|")
     food = EXAMPLES["fine_food_reviews"][1]()
     everything = _rdataset("modeldata", "training_data")()
     everything["review"] = html_breaks(everything["review"])
     seed_train = food[food.split == "train"]
     others = everything[~everything["review"].isin(set(seed_train["review"]))]
+    if args.gate:
+        return main_gate(encode, food, others, EXAMPLES["drug_reviews"][1]())
+    print("| corpus | training set | gain over the seed alone [95 %] | macro-F1 |\n|---|---|---|---|")
     gains("fine-food", seed_train, others, food[food.split == "test"], "review", "score", [200, 400, 800, 1600],
           encode, fixed_c=args.fixed_c)
     drug = EXAMPLES["drug_reviews"][1]()

@@ -465,7 +465,6 @@ def utility(train: pd.DataFrame, holdout: pd.DataFrame, synthetic: pd.DataFrame,
     out["uplift"]["real_in_place"] = real_in_place(
         predict_real, {"score": lambda p, w: macro_f1(test_y, p, w, labels=classes)}, n_real, len(test_y),
         seed=random_seed)
-    out["uplift"]["real_reference"] = out["uplift"]["real_in_place"]["mean"]
     return out
 
 

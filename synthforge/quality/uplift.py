@@ -121,9 +121,9 @@ def uplift_metrics(result: dict | None, score_name: str, computed_on: dict) -> d
     mean = None if result is None else result["mean"]
     runs = RUNS if result is None else len(result["runs"])
     low = None if result is None else result["ci95"][0]
-    detail = result or {}
-    # real rows in the synthetic rows' place (real_in_place), beside the value in the report's tables
-    in_place = detail.get("real_in_place") or {}
+    # real rows in the synthetic rows' place (real_in_place): each figure's real reference in the report's tables
+    in_place = (result or {}).get("real_in_place") or {}
+    detail = {**(result or {}), "real_reference": in_place["mean"]} if in_place else result or {}
     lower_ref = {"real_reference": in_place["ci95"][0]} if in_place else {}
     return {
         "augmentation_gain": Metric(name="augmentation_gain", value=mean, lower=-1.0, upper=1.0, higher_is_better=True,

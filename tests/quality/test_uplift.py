@@ -65,5 +65,6 @@ def test_the_gain_floors_metric_carries_the_real_rows_lower_end_as_its_reference
             "real_in_place": {**flat, "ci95": [-0.03, 0.05]}}
     metrics = uplift_metrics(gain, "macro-F1", {})
     assert metrics["augmentation_gain_lower"].detail["real_reference"] == -0.03
+    assert metrics["augmentation_gain"].detail["real_reference"] == flat["mean"]  # the gain beside the real gain
     assert "real_reference" not in uplift_metrics({**gain, "real_in_place": None}, "macro-F1", {})[
         "augmentation_gain_lower"].detail
